@@ -1,0 +1,104 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace R1Sharp.Models;
+
+// The Qwen2 / Llama decoder, as transformers' modeling_qwen2.py and modeling_llama.py define it. The two differ only
+// in configuration (q/k/v bias; llama3 rope scaling), so one set of classes covers both. Field names are the
+// Hugging Face parameter names, so a state dict loads and saves without a mapping table.
+
+/// <summary>Grouped-query self-attention with RoPE and an optional KV cache.</summary>
+public sealed class Attention : nn.Module
+{
+    readonly int heads, kvHeads, headDim, layer;
+    public readonly Linear q_proj, k_proj, v_proj, o_proj;
+
+    public Attention(ModelConfig c, int layer) : base("Attention")
+    {
+        heads = c.NumAttentionHeads; kvHeads = c.NumKeyValueHeads; headDim = c.HeadDim; this.layer = layer;
+        q_proj = nn.Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias);
+        k_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
+        v_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
+        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias);
+        RegisterComponents();
+    }
+
+    /// <param name="x">[B, T, hidden]</param>
+    /// <param name="mask">additive float32 [B, 1, 1, T, L]</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
+        var k = k_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+        var v = v_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+        q = Rope.Apply(q, cos, sin);
+        k = Rope.Apply(k, cos, sin);
+        if (cache != null) (k, v) = cache.Append(layer, k, v);
+        long keys = k.shape[2], groups = heads / kvHeads;
+        // GQA without repeating K/V: the query heads of one kv-head are stacked as extra query rows, so one
+        // batched matmul per kv-head reads each cached key once (eager attention in HF repeats K/V instead).
+        var qg = q.reshape(b, kvHeads, groups * t, headDim);
+        var scores = matmul(qg, k.transpose(2, 3)).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
+        scores = scores.mul_(1.0 / Math.Sqrt(headDim)).add_(mask);
+        var probs = scores.softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        var o = matmul(probs, v).view(b, heads, t, headDim).transpose(1, 2).reshape(b, t, heads * headDim);
+        return o_proj.forward(o);
+    }
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    public readonly Linear gate_proj, up_proj, down_proj;
+
+    public Mlp(ModelConfig c) : base("MLP")
+    {
+        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => down_proj.forward(F.silu(gate_proj.forward(x)).mul_(up_proj.forward(x)));
+}
+
+/// <summary>Pre-norm decoder layer: x + attn(norm(x)), then h + mlp(norm(h)).</summary>
+public sealed class DecoderLayer : nn.Module
+{
+    public readonly Attention self_attn;
+    public readonly Mlp mlp;
+    public readonly RmsNorm input_layernorm, post_attention_layernorm;
+
+    public DecoderLayer(ModelConfig c, int layer) : base("DecoderLayer")
+    {
+        self_attn = new Attention(c, layer);
+        mlp = new Mlp(c);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    {
+        var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache);
+        return h + mlp.forward(post_attention_layernorm.forward(h));
+    }
+}
+
+/// <summary>The decoder stack ("model." in HF names): embeddings, layers, final norm.</summary>
+public sealed class DecoderStack : nn.Module
+{
+    public readonly Embedding embed_tokens;
+    public readonly ModuleList<DecoderLayer> layers;
+    public readonly RmsNorm norm;
+
+    public DecoderStack(ModelConfig c) : base("Model")
+    {
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
+        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i)).ToArray());
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+}

@@ -1,0 +1,108 @@
+using TorchSharp;
+using R1Sharp.Generation;
+using R1Sharp.Models;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Tests.Models;
+
+public class GenerationEngineTests
+{
+    static CausalLM TinyModel(string arch, ScalarType dtype = ScalarType.Float32, int vocab = 512)
+    {
+        var cfg = ModelPresets.Create(arch, "tiny", vocab);
+        var m = new CausalLM(cfg);
+        m.InitializeRandom(seed: 7, std: 0.5); // large std: confident, tie-free argmax
+        if (dtype != ScalarType.Float32) m.to(dtype);
+        return m;
+    }
+
+    static readonly int[][] Prompts = [[1, 2, 3, 4, 5, 6, 7], [9, 8], [100, 200, 300, 400]];
+
+    [Theory]
+    [InlineData("qwen2")]
+    [InlineData("llama")]
+    public void GreedyWithCacheEqualsWithoutCache(string arch)
+    {
+        using var m = TinyModel(arch);
+        var engine = new GenerationEngine(m);
+        var opts = new SamplingOptions { Temperature = 0, MaxTokens = 12 };
+        var cached = engine.Generate(Prompts, opts, []);
+        var uncached = engine.Generate(Prompts, opts, [], useCache: false);
+        for (int i = 0; i < Prompts.Length; i++) Assert.Equal(uncached[i].TokenIds, cached[i].TokenIds);
+    }
+
+    [Theory]
+    [InlineData("qwen2")]
+    [InlineData("llama")]
+    public void GreedyAloneEqualsInsideBatch(string arch)
+    {
+        using var m = TinyModel(arch);
+        var engine = new GenerationEngine(m);
+        var opts = new SamplingOptions { Temperature = 0, MaxTokens = 12 };
+        var batch = engine.Generate(Prompts, opts, []);
+        for (int i = 0; i < Prompts.Length; i++)
+        {
+            var alone = engine.Generate([Prompts[i]], opts, []);
+            Assert.Equal(alone[0].TokenIds, batch[i].TokenIds);
+        }
+    }
+
+    [Fact]
+    public void CachedLogitsMatchFullForward()
+    {
+        using var m = TinyModel("qwen2");
+        using var _ = no_grad();
+        int[] pad = [0];
+        var ids = tensor(new long[] { 5, 6, 7, 8, 9, 10 }, [1, 6]);
+        var full = m.Forward(ids, AttentionMask.Positions(pad, 0, 6, m.Device), AttentionMask.Build(pad, 0, 6, 6, m.Device));
+        using var cache = new KvCache(m.Config, 1, 16, m.DType, m.Device);
+        m.Forward(ids.narrow(1, 0, 4), AttentionMask.Positions(pad, 0, 4, m.Device), AttentionMask.Build(pad, 0, 4, 4, m.Device), cache);
+        var step5 = m.Forward(ids.narrow(1, 4, 1), AttentionMask.Positions(pad, 4, 1, m.Device), AttentionMask.Build(pad, 4, 1, 5, m.Device), cache);
+        var step6 = m.Forward(ids.narrow(1, 5, 1), AttentionMask.Positions(pad, 5, 1, m.Device), AttentionMask.Build(pad, 5, 1, 6, m.Device), cache);
+        Assert.True(allclose(full[0, 4], step5[0, 0], rtol: 1e-4, atol: 1e-4));
+        Assert.True(allclose(full[0, 5], step6[0, 0], rtol: 1e-4, atol: 1e-4));
+    }
+
+    [Fact]
+    public void SeededSamplingRepeatsAndDoesNotDependOnBatch()
+    {
+        using var m = TinyModel("qwen2");
+        var engine = new GenerationEngine(m);
+        var opts = new SamplingOptions { Temperature = 1.0f, TopP = 0.9f, TopK = 50, MaxTokens = 10, Seed = 42 };
+        var a = engine.Generate(Prompts, opts, []);
+        var b = engine.Generate(Prompts, opts, []);
+        for (int i = 0; i < Prompts.Length; i++) Assert.Equal(a[i].TokenIds, b[i].TokenIds);
+        var first = engine.Generate([Prompts[0]], opts, []);
+        Assert.Equal(a[0].TokenIds, first[0].TokenIds);
+        var other = engine.Generate(Prompts, opts with { Seed = 43 }, []);
+        Assert.NotEqual(a.SelectMany(c => c.TokenIds), other.SelectMany(c => c.TokenIds));
+    }
+
+    [Fact]
+    public void StopsOnEosAndMaxTokens()
+    {
+        using var m = TinyModel("qwen2");
+        var engine = new GenerationEngine(m);
+        var greedy = new SamplingOptions { Temperature = 0, MaxTokens = 8 };
+        var free = engine.Generate([Prompts[0]], greedy, [])[0];
+        Assert.Equal(8, free.TokenIds.Length);
+        Assert.Equal(FinishReason.Length, free.FinishReason);
+        int eos = free.TokenIds[3];
+        int firstEos = Array.IndexOf(free.TokenIds, eos);
+        var stopped = engine.Generate([Prompts[0]], greedy, [eos])[0];
+        Assert.Equal(FinishReason.Stop, stopped.FinishReason);
+        Assert.Equal(free.TokenIds[..(firstEos + 1)], stopped.TokenIds);
+    }
+
+    [Fact]
+    public void Bf16GreedyMatchesItsOwnUncachedRun()
+    {
+        using var m = TinyModel("llama", ScalarType.BFloat16);
+        var engine = new GenerationEngine(m);
+        var opts = new SamplingOptions { Temperature = 0, MaxTokens = 8 };
+        var cached = engine.Generate(Prompts, opts, []);
+        var uncached = engine.Generate(Prompts, opts, [], useCache: false);
+        Assert.Equal(ScalarType.BFloat16, m.DType);
+        Assert.Equal(uncached[0].TokenIds, cached[0].TokenIds);
+    }
+}
