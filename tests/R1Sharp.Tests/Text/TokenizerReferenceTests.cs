@@ -24,3 +24,25 @@ public class TokenizerReferenceTests
         Assert.Equal(expected, tok.Decode(tok.Encode(text)));
     }
 }
+
+/// <summary>Long mixed texts (scripts, LaTeX, code, emoji, whitespace runs, inline special tokens) from Fixtures/tokenizer.</summary>
+public class TokenizerMixedTextTests
+{
+    static readonly IReadOnlyList<(string Text, Dictionary<string, int[]> Ids)> Cases =
+        TokenizerTestData.LoadCases(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tokenizer", "mixed_text_ids.json"));
+
+    public static IEnumerable<object[]> CaseIndices() =>
+        from name in TokenizerTestData.Names from i in Enumerable.Range(0, Cases.Count) select new object[] { name, i };
+
+    [Theory]
+    [MemberData(nameof(CaseIndices))]
+    public void Encode_matches_reference_and_round_trips(string tokenizer, int caseIndex)
+    {
+        var (text, expected) = Cases[caseIndex];
+        var tok = TokenizerTestData.Get(tokenizer);
+        var ids = tok.Encode(text);
+        Assert.Equal(expected[tokenizer], ids);
+        string normalized = tokenizer == "qwen3" ? text.Normalize(System.Text.NormalizationForm.FormC) : text;
+        Assert.Equal(normalized, tok.Decode(ids));
+    }
+}
