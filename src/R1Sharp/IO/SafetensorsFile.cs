@@ -55,11 +55,8 @@ public sealed class SafetensorsFile : IDisposable
         if (!destination.shape.SequenceEqual(entry.Shape))
             throw new R1SharpException(
                 $"{Path}: tensor '{name}' has shape {entry.ShapeText} but the destination has shape {SafetensorsEntry.FormatShape(destination.shape)}");
-        var source = SafetensorsDType.ToTorch(entry.DType, Path, name);
+        var source = CheckReadableAs(entry, destination.dtype);
         var target = destination.dtype;
-        if (source != target && !(SafetensorsDType.IsFloat(source) && SafetensorsDType.IsFloat(target)))
-            throw new R1SharpException(
-                $"{Path}: tensor '{name}' is {entry.DType}; it can only be read as {source} (conversion is between float types only), not {target}");
 
         // Writes through .bytes and copy_ into parameters must not be recorded by autograd.
         using var noGrad = torch.no_grad();
@@ -73,6 +70,16 @@ public sealed class SafetensorsFile : IDisposable
             ReadRaw(entry, staging);
             destination.copy_(staging);
         }
+    }
+
+    /// <summary>The file's dtype for <paramref name="entry"/>, after checking it can be read as <paramref name="target"/>.</summary>
+    internal torch.ScalarType CheckReadableAs(SafetensorsEntry entry, torch.ScalarType target)
+    {
+        var source = SafetensorsDType.ToTorch(entry.DType, Path, entry.Name);
+        if (source != target && !(SafetensorsDType.IsFloat(source) && SafetensorsDType.IsFloat(target)))
+            throw new R1SharpException(
+                $"{Path}: tensor '{entry.Name}' is {entry.DType}; it can only be read as {source} (conversion is between float types only), not {target}");
+        return source;
     }
 
     /// <summary>Reads tensor <paramref name="name"/> into a new CPU tensor, of its own dtype or of float type <paramref name="asType"/>.</summary>
