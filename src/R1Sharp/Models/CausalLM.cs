@@ -18,11 +18,17 @@ public sealed class CausalLM : nn.Module
     public CausalLM(ModelConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32) : base("CausalLM")
     {
         Config = config;
-        model = new DecoderStack(config);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        // Parameters are created directly in the target dtype: converting afterwards would hold an fp32 copy.
+        var previous = get_default_dtype();
+        set_default_dtype(dtype);
+        try
+        {
+            model = new DecoderStack(config);
+            if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        }
+        finally { set_default_dtype(previous); }
         rope = new Rope(config);
         RegisterComponents();
-        if (dtype != ScalarType.Float32) this.to(dtype);
         if (device != null && device.type != DeviceType.CPU) this.to(device);
     }
 
@@ -76,7 +82,7 @@ public sealed class CausalLM : nn.Module
             else if (name.EndsWith(".bias")) p.zero_();
             else
             {
-                using var r = normal(0, std, p.shape, dtype: ScalarType.Float32, generator: gen);
+                using var r = normal(0, std, p.shape, dtype: p.dtype, generator: gen);
                 p.copy_(r);
             }
         }

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Text.Json;
+using R1Sharp.Generation;
+using R1Sharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Bench;
+
+/// <summary>
+/// Prefill and decode throughput of a Qwen2.5-0.5B-shaped model with random weights, each next to the limit this
+/// machine allows measured in the same run: weight bytes ÷ read bandwidth for batch-1 decode, FLOPs ÷ matmul rate
+/// for prefill and batch-16 decode. Also peak memory against weights + KV cache.
+/// </summary>
+public static class GenerationBench
+{
+    public static int Run(string[] args)
+    {
+        string dtypeName = Arg(args, "--dtype") ?? "f32";
+        int prefillTokens = int.Parse(Arg(args, "--prefill") ?? "512");
+        int decodeTokens = int.Parse(Arg(args, "--decode") ?? "32");
+        string size = Arg(args, "--size") ?? "0.5b";
+        var dtype = dtypeName switch { "f32" => ScalarType.Float32, "bf16" => ScalarType.BFloat16, _ => throw new ArgumentException("--dtype f32|bf16") };
+        Console.WriteLine($"threads {get_num_threads()}, dtype {dtypeName}, model qwen2 {size} (vocab 151936)");
+
+        long baseline = ProcessMemory.Rss;
+        double bandwidth = Roofline.MemoryBandwidth();
+        double matmul = Roofline.MatmulRate(dtype);
+        Console.WriteLine($"machine: read bandwidth {bandwidth / 1e9:F1} GB/s, {dtypeName} matmul {matmul / 1e9:F1} GFLOP/s");
+        GC.Collect();
+        baseline = Math.Max(baseline, ProcessMemory.Rss);
+
+        var cfg = ModelPresets.Create("qwen2", size, 151936);
+        using var model = new CausalLM(cfg, dtype: dtype);
+        model.InitializeRandom(1);
+        long weightBytes = model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+        long matmulParams = model.named_parameters().Where(p => p.name.Contains("layers.") && p.name.EndsWith("proj.weight")).Sum(p => p.parameter.NumberOfElements);
+        long headParams = (long)cfg.VocabSize * cfg.HiddenSize;
+        var engine = new GenerationEngine(model);
+        var rng = new Random(3);
+        int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(1000, 100000)).ToArray();
+        var greedy = new SamplingOptions { Temperature = 0 };
+
+        // Attention FLOPs per token at context length L: QKᵀ and PV, 2·2·heads·head_dim·L.
+        double AttnFlops(double ctx) => 4.0 * cfg.NumAttentionHeads * cfg.HeadDim * ctx * cfg.NumHiddenLayers;
+
+        engine.Generate([Prompt(16)], greedy with { MaxTokens = 2 }, []); // warm-up
+        ProcessMemory.ResetPeak();
+        long beforeRuns = ProcessMemory.Rss;
+
+        // Prefill: one prompt, max_tokens 1 (the prefill plus one lm_head row).
+        var sw = Stopwatch.StartNew();
+        engine.Generate([Prompt(prefillTokens)], greedy with { MaxTokens = 1 }, []);
+        double prefillS = sw.Elapsed.TotalSeconds;
+        double prefillFlops = 2.0 * matmulParams * prefillTokens + AttnFlops(prefillTokens / 2.0) * prefillTokens + 2.0 * headParams;
+        var results = new List<object>();
+        void Report(string name, double tokensPerS, double limit, string limitKind, double target)
+        {
+            double ratio = tokensPerS / limit;
+            Console.WriteLine($"{name,-18} {tokensPerS,10:F1} tok/s   limit {limit,10:F1} tok/s ({limitKind})   ratio {ratio:P0}   target ≥ {target:P0} {(ratio >= target ? "MET" : "MISSED")}");
+            results.Add(new { name, tokens_per_s = tokensPerS, limit_tokens_per_s = limit, limit = limitKind, ratio, target });
+        }
+        Report("prefill", prefillTokens / prefillS, matmul / (prefillFlops / prefillTokens), "FLOPs ÷ matmul rate", 0.5);
+
+        // Decode at batch 1 and 16: time the decode steps alone (total minus a prefill-only run of the same prompts).
+        foreach (int batch in new[] { 1, 16 })
+        {
+            var prompts = Enumerable.Range(0, batch).Select(_ => Prompt(32)).ToArray();
+            sw.Restart();
+            engine.Generate(prompts, greedy with { MaxTokens = 1 }, []);
+            double prefillOnly = sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            engine.Generate(prompts, greedy with { MaxTokens = decodeTokens + 1 }, []);
+            double decodeS = sw.Elapsed.TotalSeconds - prefillOnly;
+            double tokS = batch * decodeTokens / decodeS;
+            if (batch == 1)
+                Report("decode batch 1", tokS, bandwidth / weightBytes, "weight bytes ÷ bandwidth", 0.7);
+            else
+            {
+                double flopsPerToken = 2.0 * (matmulParams + headParams) + AttnFlops(32 + decodeTokens / 2.0);
+                Report($"decode batch {batch}", tokS, matmul / flopsPerToken, "FLOPs ÷ matmul rate", 0.5);
+            }
+        }
+
+        long kvBytes = 2L * cfg.NumHiddenLayers * 16 * cfg.NumKeyValueHeads * (32 + decodeTokens + 1) * cfg.HeadDim * (dtype == ScalarType.Float32 ? 4 : 2);
+        long peak = ProcessMemory.PeakRss;
+        double memRatio = (double)(peak - baseline) / (weightBytes + kvBytes);
+        Console.WriteLine($"memory: weights {weightBytes / 1e6:F0} MB, KV cache (batch 16) {kvBytes / 1e6:F1} MB, peak RSS {peak / 1e6:F0} MB, runtime baseline {baseline / 1e6:F0} MB, before runs {beforeRuns / 1e6:F0} MB");
+        Console.WriteLine($"peak above baseline ÷ (weights + KV) = {memRatio:F2}   target ≤ 1.30 {(memRatio <= 1.3 ? "MET" : "MISSED")}");
+        var json = new
+        {
+            dtype = dtypeName, size, threads = get_num_threads(), bandwidth_bytes_per_s = bandwidth, matmul_flops_per_s = matmul,
+            weight_bytes = weightBytes, kv_bytes = kvBytes, peak_rss = peak, baseline_rss = baseline, memory_ratio = memRatio, results,
+        };
+        Directory.CreateDirectory("bench/results");
+        File.WriteAllText($"bench/results/generation-{size}-{dtypeName}.json", JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static string? Arg(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Bench;
+
+/// <summary>This machine's limits, measured in the same process run as the workload they bound.</summary>
+public static class Roofline
+{
+    /// <summary>Read bandwidth in bytes/s: a reduction over a buffer far larger than the caches (what a
+    /// batch-1 decode does with the weights), best of several runs.</summary>
+    public static double MemoryBandwidth(long bytes = 1L << 30)
+    {
+        using var scope = NewDisposeScope();
+        var buf = ones(bytes / 4, dtype: ScalarType.Float32);
+        double best = 0;
+        for (int i = 0; i < 6; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            var s = buf.sum();
+            s.item<float>();
+            best = Math.Max(best, bytes / sw.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+
+    /// <summary>Matmul rate in FLOP/s for [m, k] × [k, n]ᵀ in the given dtype (as nn.Linear computes), best of several.</summary>
+    public static double MatmulRate(ScalarType dtype, int m = 512, int k = 896, int n = 4864)
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(m, k).to(dtype);
+        var w = randn(n, k).to(dtype);
+        nn.functional.linear(a, w); // warm up
+        double best = 0;
+        for (int i = 0; i < 5; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            using var c = nn.functional.linear(a, w);
+            best = Math.Max(best, 2.0 * m * k * n / sw.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+}
+
+/// <summary>Resident memory of this process from /proc (Linux).</summary>
+public static class ProcessMemory
+{
+    public static long Rss => Read("VmRSS:");
+    public static long PeakRss => Read("VmHWM:");
+
+    /// <summary>Resets the peak (VmHWM) to the current RSS (writing 5 to /proc/self/clear_refs).</summary>
+    public static void ResetPeak()
+    {
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    static long Read(string key)
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith(key)) return long.Parse(line[key.Length..].Trim().Split(' ')[0]) * 1024;
+        return 0;
+    }
+}

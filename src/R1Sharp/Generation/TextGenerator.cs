@@ -1,0 +1,79 @@
+using System.Text.Json.Nodes;
+using R1Sharp.Models;
+using R1Sharp.Text;
+
+namespace R1Sharp.Generation;
+
+/// <summary>A generated completion in text, split into reasoning and answer.</summary>
+public sealed record TextCompletion(string Text, string? Reasoning, string Answer, int[] TokenIds, string FinishReason, int PromptTokens);
+
+/// <summary>
+/// Text in, text out: tokenizes prompts, runs the batched engine, decodes each row as it streams (incomplete UTF-8
+/// held back), cuts at stop strings and end-of-sequence tokens, and splits &lt;think&gt; reasoning from the answer.
+/// </summary>
+public sealed class TextGenerator
+{
+    public CausalLM Model { get; }
+    public HfTokenizer Tokenizer { get; }
+    public IReadOnlyCollection<int> EosIds { get; }
+    readonly GenerationEngine engine;
+
+    public TextGenerator(CausalLM model, HfTokenizer tokenizer, IReadOnlyCollection<int> eosIds)
+    {
+        Model = model; Tokenizer = tokenizer; EosIds = eosIds;
+        engine = new GenerationEngine(model);
+    }
+
+    /// <summary>End-of-sequence ids: config.json's, generation_config.json's and the tokenizer's eos token.</summary>
+    public static IReadOnlyCollection<int> CollectEosIds(ModelConfig cfg, HfTokenizer tok, JsonObject? generationConfig)
+    {
+        var ids = new HashSet<int>(cfg.EosTokenIds);
+        switch (generationConfig?["eos_token_id"])
+        {
+            case JsonArray a: foreach (var x in a) ids.Add(x!.GetValue<int>()); break;
+            case JsonValue v when v.TryGetValue(out int i): ids.Add(i); break;
+        }
+        if (tok.EosTokenId is { } e) ids.Add(e);
+        return ids;
+    }
+
+    /// <param name="prompts">prompt texts; rendered chat prompts already contain their special tokens</param>
+    /// <param name="promptsOpenThink">the prompt ends inside &lt;think&gt; (DeepSeek-R1's template), so the completion starts as reasoning</param>
+    /// <param name="onText">streaming: (row, text delta)</param>
+    public IReadOnlyList<TextCompletion> Generate(IReadOnlyList<string> prompts, SamplingOptions options,
+        bool promptsOpenThink = false, Action<int, string>? onText = null, bool addSpecialTokens = false)
+    {
+        var ids = prompts.Select(p => Tokenizer.Encode(p, addSpecialTokens)).ToArray();
+        return GenerateFromIds(ids, options, promptsOpenThink, onText);
+    }
+
+    public IReadOnlyList<TextCompletion> GenerateFromIds(IReadOnlyList<IReadOnlyList<int>> promptIds, SamplingOptions options,
+        bool promptsOpenThink = false, Action<int, string>? onText = null)
+    {
+        int b = promptIds.Count;
+        var decoders = Enumerable.Range(0, b).Select(_ => Tokenizer.CreateStreamingDecoder()).ToArray();
+        var matchers = Enumerable.Range(0, b).Select(_ => new StopStringMatcher(options.Stop)).ToArray();
+        var eos = EosIds.ToHashSet();
+        bool OnToken(int row, int token)
+        {
+            if (eos.Contains(token)) return false; // the engine stops the row; the token has no text in the completion
+            string released = matchers[row].Push(decoders[row].Push(token));
+            if (released.Length > 0) onText?.Invoke(row, released);
+            return matchers[row].Stopped;
+        }
+        var raw = engine.Generate(promptIds, options, EosIds, OnToken);
+        var results = new TextCompletion[b];
+        for (int r = 0; r < b; r++)
+        {
+            if (!matchers[r].Stopped)
+            {
+                string tail = matchers[r].Push(decoders[r].Flush()) + matchers[r].Flush();
+                if (tail.Length > 0) onText?.Invoke(r, tail);
+            }
+            string text = matchers[r].Text;
+            var split = ReasoningSplit.Split(text, promptsOpenThink);
+            results[r] = new TextCompletion(text, split.Reasoning, split.Answer, raw[r].TokenIds, raw[r].FinishReason, promptIds[r].Count);
+        }
+        return results;
+    }
+}
