@@ -17,6 +17,9 @@ public static partial class CheckpointIO
         if (maxShardBytes <= 0) throw new ArgumentOutOfRangeException(nameof(maxShardBytes), "must be positive");
         Directory.CreateDirectory(folder);
         var list = tensors.ToList();
+        // Checked here as well as in the writer: in a sharded save two copies could land in different shards.
+        var duplicate = list.GroupBy(kv => kv.Key, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate != null) throw new R1SharpException($"{folder}: tensor '{duplicate.Key}' is given twice");
         var sizes = list.Select(kv => kv.Value.numel() * StoredElementSize(kv.Key, kv.Value, dtype)).ToList();
         var shards = PlanShards(sizes, maxShardBytes);
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };

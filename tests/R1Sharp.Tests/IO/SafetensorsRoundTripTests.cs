@@ -126,6 +126,22 @@ public class SafetensorsRoundTripTests
     }
 
     [Fact]
+    public void ReadIntoASliceOfALargerTensorTouchesOnlyThatSlice()
+    {
+        // e.g. one expert's weights loaded into a stacked [experts, ...] tensor: contiguous, but at a storage offset.
+        using var dir = new TempDir();
+        using var w = torch.randn(4, 5);
+        SafetensorsWriter.Write(dir.File("a.safetensors"), [new("w", w)]);
+        using var stacked = torch.zeros(3, 4, 5);
+        using var middle = stacked[1];
+        using var f = SafetensorsFile.Open(dir.File("a.safetensors"));
+        f.ReadInto("w", middle);
+        Assert.True(BitEqual(w, middle));
+        Assert.Equal(0f, stacked[0].abs().sum().item<float>());
+        Assert.Equal(0f, stacked[2].abs().sum().item<float>());
+    }
+
+    [Fact]
     public void ReadIntoParameterThatRequiresGrad()
     {
         using var dir = new TempDir();
