@@ -1,0 +1,12 @@
+using System.CommandLine;
+using R1Sharp.Cli;
+using R1Sharp.Cli.Commands;
+
+// The `r1` command: parsing, progress and printing only; every capability lives in the R1Sharp library.
+var root = new RootCommand("R1Sharp: DeepSeek-R1 on .NET — models, generation, training and evaluation");
+root.Options.Add(CliCommon.Verbose);
+root.Subcommands.Add(InitCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(ChatCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
+return root.Parse(args).Invoke();

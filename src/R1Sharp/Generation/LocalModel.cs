@@ -1,0 +1,81 @@
+using System.Text.Json.Nodes;
+using R1Sharp.Models;
+using R1Sharp.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Generation;
+
+/// <summary>
+/// A model folder loaded for use: weights, tokenizer, chat template, end tokens and the folder's recommended sampling.
+/// The one entry point that the CLI, evaluation and the server share.
+/// </summary>
+public sealed class LocalModel : IDisposable
+{
+    public string Folder { get; }
+    public CausalLM Model { get; }
+    public HfTokenizer Tokenizer { get; }
+    public ChatTemplate? Template { get; }
+    public JsonObject? GenerationConfig { get; }
+    public TextGenerator Generator { get; }
+
+    LocalModel(string folder, CausalLM model, HfTokenizer tokenizer, ChatTemplate? template, JsonObject? genConfig)
+    {
+        Folder = folder; Model = model; Tokenizer = tokenizer; Template = template; GenerationConfig = genConfig;
+        Generator = new TextGenerator(model, tokenizer, TextGenerator.CollectEosIds(model.Config, tokenizer, genConfig));
+    }
+
+    /// <param name="device">"cpu", "cuda", "cuda:1"; null is the CPU</param>
+    /// <param name="dtype">"f32", "bf16"; null keeps the checkpoint's dtype (float16 runs as float32 on the CPU)</param>
+    public static LocalModel Load(string dir, string? device = null, string? dtype = null)
+    {
+        ModelFolder.Validate(dir);
+        if (!File.Exists(Path.Combine(dir, "tokenizer.json"))) throw new R1SharpException($"{dir}: no tokenizer.json in the model folder");
+        var tokenizer = HfTokenizer.FromFolder(dir);
+        var configPath = Path.Combine(dir, "tokenizer_config.json");
+        ChatTemplate? template = null;
+        if (File.Exists(configPath) && JsonNode.Parse(File.ReadAllText(configPath)) is JsonObject tc && tc.ContainsKey("chat_template"))
+            template = ChatTemplate.FromTokenizerConfig(configPath);
+        var genConfig = ModelFolder.ReadGenerationConfig(dir);
+        var dev = ParseDevice(device);
+        var model = ModelFolder.Load(dir, dev, dtype is null ? null : ModelFolder.ParseDType(dtype));
+        return new LocalModel(dir, model, tokenizer, template, genConfig);
+    }
+
+    public static Device ParseDevice(string? name)
+    {
+        if (string.IsNullOrEmpty(name) || name == "cpu") return CPU;
+        if (name.StartsWith("cuda"))
+        {
+            if (!cuda.is_available()) throw new R1SharpException($"device \"{name}\" requested, but this libtorch has no CUDA (reference a CUDA libtorch package to use the GPU)");
+            return new Device(name);
+        }
+        throw new R1SharpException($"unknown device \"{name}\" (expected cpu, cuda or cuda:N)");
+    }
+
+    /// <summary>Sampling from generation_config.json (DeepSeek recommends temperature 0.6, top-p 0.95), else plain sampling.</summary>
+    public SamplingOptions DefaultSampling()
+    {
+        var o = new SamplingOptions();
+        if (GenerationConfig is null) return o;
+        float F(string k, float d) => GenerationConfig[k] is JsonValue v && v.TryGetValue(out double x) ? (float)x : d;
+        bool doSample = GenerationConfig["do_sample"] is JsonValue ds && ds.TryGetValue(out bool b) ? b : true;
+        return o with
+        {
+            Temperature = doSample ? F("temperature", 1f) : 0f,
+            TopP = F("top_p", 1f),
+            TopK = GenerationConfig["top_k"] is JsonValue tk && tk.TryGetValue(out int k) ? k : 0,
+        };
+    }
+
+    /// <summary>The prompt for a conversation: the chat template's rendering with the generation prompt, or, for a
+    /// model without a template, the last user message as it is.</summary>
+    public (string Prompt, bool OpensThink) RenderChat(IReadOnlyList<ChatMessage> messages)
+    {
+        if (Template is null) return (messages.Last(m => m.Role == "user").Content, false);
+        string prompt = Template.Render(messages, addGenerationPrompt: true);
+        return (prompt, prompt.TrimEnd(' ').EndsWith(ReasoningSplit.Open + "\n") || prompt.EndsWith(ReasoningSplit.Open));
+    }
+
+    public void Dispose() => Model.Dispose();
+}
