@@ -33,9 +33,21 @@ public static class Sampler
 
     static int SampleRow(Tensor row, SamplingOptions o, Generator? gen)
     {
+        var probs = Distribution(row, o);
+        var pick = multinomial(probs, 1, replacement: false, generator: gen);
+        return (int)pick.cpu().item<long>();
+    }
+
+    /// <summary>
+    /// The distribution a row is sampled from after top-k and top-p, over the whole vocabulary (zero outside the kept
+    /// set, not renormalised: multinomial does that). Logits must already be divided by the temperature.
+    /// </summary>
+    public static Tensor Distribution(Tensor row, SamplingOptions o)
+    {
+        row = row.to(ScalarType.Float32);
         long vocab = row.shape[0];
         bool useTopK = o.TopK > 0 && o.TopK < vocab;
-        if (!useTopK && o.TopP >= 1f) return Draw(row.softmax(-1), null, gen);
+        if (!useTopK && o.TopP >= 1f) return row.softmax(-1);
 
         long c = useTopK ? o.TopK : Math.Min(vocab, Candidates);
         var (values, indices) = row.topk((int)c, dim: -1, largest: true, sorted: true);
@@ -46,25 +58,30 @@ public static class Sampler
         {
             var cum = probs.cumsum(0);
             if (!useTopK && cum[-1].item<float>() < o.TopP && c < vocab)
-            {
-                (values, indices) = row.sort(descending: true);
-                probs = values.softmax(-1);
-                cum = probs.cumsum(0);
-            }
+                return NucleusByThreshold(row.softmax(-1), o.TopP);
             // Keep a token while the mass strictly before it is < top_p (transformers removes tokens whose ascending
             // cumulative probability is ≤ 1 - top_p); the first token is always kept.
-            var before = cum - probs;
-            var keep = before.lt(o.TopP);
+            var keep = (cum - probs).lt(o.TopP);
             keep[0] = tensor(true);
             probs = probs.masked_fill(keep.logical_not(), 0);
         }
-        return Draw(probs, indices, gen);
+        return zeros(vocab, dtype: ScalarType.Float32, device: row.device).index_put_(probs, indices);
     }
 
-    static int Draw(Tensor probs, Tensor? indices, Generator? gen)
+    /// <summary>
+    /// The nucleus of a flat distribution without sorting: bisect for the probability t of the last kept token, i.e.
+    /// the largest t whose strictly-greater mass is still ≥ top_p, in O(V) per step. Tokens whose probability lies
+    /// within the final bracket (relative width 2⁻⁴⁰) of that boundary are kept too, the only departure from a sort.
+    /// </summary>
+    static Tensor NucleusByThreshold(Tensor probs, float topP)
     {
-        var pick = multinomial(probs.to(ScalarType.Float32), 1, replacement: false, generator: gen);
-        var idx = indices is null ? pick : indices.index_select(0, pick);
-        return (int)idx.cpu().item<long>();
+        var p64 = probs.to(ScalarType.Float64);
+        double lo = 0, hi = p64.max().item<double>();   // mass above lo ≥ top_p; mass above hi is 0 < top_p
+        for (int i = 0; i < 40 && hi - lo > 1e-15; i++)
+        {
+            double mid = (lo + hi) / 2;
+            if (p64.masked_fill(p64.le(mid), 0).sum().item<double>() >= topP) lo = mid; else hi = mid;
+        }
+        return probs.masked_fill(p64.le(lo), 0);
     }
 }
