@@ -11,14 +11,19 @@ public static class AttentionMask
 {
     /// <summary>Additive float32 mask [B, 1, 1, T, L] (0 or -inf) for queries at absolute indices start..start+T-1
     /// over keys 0..L-1, broadcastable over kv-heads and query groups.</summary>
-    public static Tensor Build(int[] pad, int start, int queries, int keys, Device device)
+    public static Tensor Build(int[] pad, int start, int queries, int keys, Device device) =>
+        Build(pad, Enumerable.Repeat(start, pad.Length).ToArray(), queries, keys, device);
+
+    /// <summary>As <see cref="Build(int[], int, int, int, Device)"/>, with each row's queries starting at its own
+    /// absolute index (rows of a continuously batched cache have different lengths).</summary>
+    public static Tensor Build(int[] pad, int[] starts, int queries, int keys, Device device)
     {
         int b = pad.Length;
         var data = new float[b * queries * keys];
         for (int r = 0; r < b; r++)
             for (int q = 0; q < queries; q++)
             {
-                int i = start + q;
+                int i = starts[r] + q;
                 int row = (r * queries + q) * keys;
                 for (int j = 0; j < keys; j++)
                 {
@@ -30,12 +35,15 @@ public static class AttentionMask
     }
 
     /// <summary>Position ids for left-padded rows: real tokens count from 0, padding gets 0.</summary>
-    public static Tensor Positions(int[] pad, int start, int queries, Device device)
+    public static Tensor Positions(int[] pad, int start, int queries, Device device) =>
+        Positions(pad, Enumerable.Repeat(start, pad.Length).ToArray(), queries, device);
+
+    public static Tensor Positions(int[] pad, int[] starts, int queries, Device device)
     {
         var data = new long[pad.Length * queries];
         for (int r = 0; r < pad.Length; r++)
             for (int q = 0; q < queries; q++)
-                data[r * queries + q] = Math.Max(0, start + q - pad[r]);
+                data[r * queries + q] = Math.Max(0, starts[r] + q - pad[r]);
         return tensor(data, [pad.Length, queries], device: device);
     }
 }

@@ -106,3 +106,34 @@ public class GenerationEngineTests
         Assert.Equal(uncached[0].TokenIds, cached[0].TokenIds);
     }
 }
+
+public class KvCacheRowsTests
+{
+    /// <summary>Two rows at different lengths in one cache (continuous batching) decode exactly as each alone.</summary>
+    [Fact]
+    public void RowsOfDifferentLengthsDecodeAsIfAlone()
+    {
+        var cfg = ModelPresets.Create("qwen2", "tiny", 300);
+        using var m = new CausalLM(cfg);
+        m.InitializeRandom(5, std: 0.3);
+        using var _ = no_grad();
+        long[] a = [5, 6, 7, 8, 9], bRow = [20, 21];
+        Tensor Alone(long[] ids)
+        {
+            int[] pad = [0];
+            return m.Forward(tensor(ids, [1, ids.Length]), AttentionMask.Positions(pad, 0, ids.Length, m.Device), AttentionMask.Build(pad, 0, ids.Length, ids.Length, m.Device))[0, -1];
+        }
+        using var cache = new KvCache(cfg, 2, 16, m.DType, m.Device);
+        // Prefill row 0 with 4 tokens and row 1 with 1 token in two separate batch-wide passes: row lengths then differ.
+        int[] zero = [0, 0];
+        m.Forward(tensor(new long[] { 5, 6, 7, 8, 20, 20, 20, 20 }, [2, 4]), AttentionMask.Positions(zero, 0, 4, m.Device), AttentionMask.Build(zero, 0, 4, 4, m.Device), cache);
+        cache.SetRowLength(1, 1); // row 1 keeps only its first token (20)
+        int[] starts = cache.RowLengths();
+        Assert.Equal(new[] { 4, 1 }, starts);
+        var step = m.Forward(tensor(new long[] { 9, 21 }, [2, 1]), AttentionMask.Positions(zero, starts, 1, m.Device),
+            AttentionMask.Build(zero, starts, 1, cache.Length + 1, m.Device), cache);
+        Assert.True(allclose(Alone(a), step[0, 0], rtol: 1e-4, atol: 1e-4));
+        Assert.True(allclose(Alone(bRow), step[1, 0], rtol: 1e-4, atol: 1e-4));
+        Assert.Equal(new[] { 5, 2 }, cache.RowLengths());
+    }
+}
