@@ -88,6 +88,8 @@ public class TokenizerRulesTests
         var tok = HfTokenizer.FromFile(TokenizerSynthetic.Write(dir, $"[{TokenizerSynthetic.Added(300, "<s>")}]", preTokenizerJson: pre));
         Assert.Equal(" a<s> b", tok.Decode(tok.Encode("a<s>b")));
         Assert.Equal(" a<s> b", tok.Decode(tok.Encode("a<s> b")));
+        // The space goes before the GPT-2 regex split, so only the segment's first piece gets one.
+        Assert.Equal(" hello\nworld  x", tok.Decode(tok.Encode("hello\nworld  x")));
     }
 
     [Fact]
