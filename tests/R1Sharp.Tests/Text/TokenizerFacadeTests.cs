@@ -64,6 +64,16 @@ public class TokenizerFacadeTests
         Assert.Equal("", TokenizerTestData.Get("qwen3").Decode([]));
     }
 
+    [Theory]
+    [InlineData("qwen3")]
+    [InlineData("deepseek_v3")]
+    public void Lone_surrogates_encode_as_the_replacement_character(string tokenizer)
+    {
+        // .NET strings can hold them; the Rust library only ever sees U+FFFD (lossy UTF-8) in their place.
+        var tok = TokenizerTestData.Get(tokenizer);
+        Assert.Equal(tok.Encode("a\uFFFDb c\uFFFD"), tok.Encode("a\uD800b c\uDC00"));
+    }
+
     [Fact]
     public void Missing_file_names_the_path()
     {
