@@ -50,7 +50,7 @@ public sealed class HfTokenizer
         _normalizer = json.Normalizer;
         _preTokenizer = json.PreTokenizer;
         _vocab = json.Vocab;
-        _bpe = new BytePairEncoder(json.Vocab, json.Merges, json.Path);
+        _bpe = new BytePairEncoder(json.Vocab, json.Merges, json.Path, json.IgnoreMerges);
 
         foreach (var t in json.AddedTokens) _addedByContent.TryAdd(t.Content, t);
         // Two passes, as Hugging Face's AddedVocabulary does even without a normalizer: tokens with normalized=false

@@ -92,6 +92,18 @@ public class TokenizerRulesTests
         Assert.Equal(" hello\nworld  x", tok.Decode(tok.Encode("hello\nworld  x")));
     }
 
+    [Theory]
+    [InlineData(false, 3)]
+    [InlineData(true, 1)]
+    public void Ignore_merges_takes_whole_words_from_the_vocabulary(bool ignoreMerges, int expectedCount)
+    {
+        // "abc" is in the vocabulary but no merge builds it: only ignore_merges (Llama 3) yields it as one token.
+        using var dir = new TempDir();
+        var tok = HfTokenizer.FromFile(TokenizerSynthetic.Write(dir, extraVocab: ["abc"], ignoreMerges: ignoreMerges));
+        Assert.Equal(expectedCount, tok.Encode("abc").Count);
+        Assert.Equal("abc", tok.Decode(tok.Encode("abc")));
+    }
+
     [Fact]
     public void Template_post_processor_adds_its_special_tokens()
     {
