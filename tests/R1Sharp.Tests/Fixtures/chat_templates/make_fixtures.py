@@ -138,7 +138,24 @@ def render(tpl, messages, add_generation_prompt, extra):
         return {"error": str(e)}
 
 
+def render_snippets():
+    # Each small template exercises one feature; transformers' environment renders it with CTX.
+    from jinja_snippets import CTX, SNIPPETS
+    cases = []
+    for name, source in SNIPPETS:
+        case = dict(name=name, template=source)
+        try:
+            case["expected"] = compile_template(source).render(**CTX)
+        except Exception as e:  # the C# side must refuse too (R1SharpException)
+            case["error"] = f"{type(e).__name__}: {e}"
+        cases.append(case)
+    with open(os.path.join(HERE, "jinja_cases.json"), "w", encoding="utf-8", newline="\n") as f:
+        json.dump(dict(generator=f"make_fixtures.py, jinja2 {jinja2.__version__}", context=CTX, cases=cases), f, ensure_ascii=False, indent=1)
+        f.write("\n")
+
+
 def main():
+    render_snippets()
     out = {"generator": f"make_fixtures.py, jinja2 {jinja2.__version__}", "templates": []}
     for tpl in TEMPLATES:
         cases = []
