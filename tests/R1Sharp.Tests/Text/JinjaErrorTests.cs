@@ -67,6 +67,15 @@ public class JinjaErrorTests
     }
 
     [Fact]
+    public void RunawayMacroRecursionIsAnErrorNotAStackOverflow()
+    {
+        // Python raises RecursionError here (Hermes-3's type macro does this on {"type": "null"}); .NET would crash.
+        var ex = Fails("{% macro f(n) %}{{ f(n) }}{% endmacro %}\n{{ f(1) }}");
+        Assert.Contains("maximum recursion depth", ex.Message);
+        Assert.Contains("'f'", ex.Message);
+    }
+
+    [Fact]
     public void TemplatesCannotMutateLists()
     {
         var ex = Fails("{% set l = [] %}{{ l.append(1) }}");
