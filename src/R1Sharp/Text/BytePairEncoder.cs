@@ -12,6 +12,7 @@ namespace R1Sharp.Text;
 public sealed class BytePairEncoder
 {
     readonly BpeTokenizer _bpe;
+    readonly IReadOnlyDictionary<string, int>? _wholeWords; // set when the model has ignore_merges (Llama 3 style)
 
     // Pre-token text → ids. Natural text repeats a small set of words, so most pieces are served from here.
     // Bounded by clearing: simple, and a refill costs only the misses.
@@ -20,8 +21,10 @@ public sealed class BytePairEncoder
     const int MaxCacheEntries = 250_000;
     const int MaxCachedLength = 128;
 
-    public BytePairEncoder(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string file)
+    public BytePairEncoder(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string file,
+        bool ignoreMerges = false)
     {
+        _wholeWords = ignoreMerges ? vocab : null;
         try
         {
             _bpe = BpeTokenizer.Create(new BpeOptions(vocab)
@@ -54,6 +57,8 @@ public sealed class BytePairEncoder
     int[] EncodeUncached(ReadOnlySpan<char> piece)
     {
         string symbols = ByteLevel.Encode(piece);
+        // ignore_merges: a pre-token that is itself in the vocabulary is taken whole, whatever the merges would do.
+        if (_wholeWords != null && _wholeWords.TryGetValue(symbols, out int whole)) return [whole];
         var result = _bpe.EncodeToIds(symbols, considerPreTokenization: false, considerNormalization: false);
         return result as int[] ?? result.ToArray();
     }

@@ -14,8 +14,6 @@ public sealed class HfNormalizer
 
     public static readonly HfNormalizer None = new();
 
-    public bool IsIdentity => _steps.Count == 0;
-
     public string Apply(string text)
     {
         foreach (var step in _steps) text = step(text);

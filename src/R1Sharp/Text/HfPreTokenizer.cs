@@ -23,10 +23,11 @@ public sealed class HfPreTokenizer
 
     enum Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
 
-    sealed record SplitStep(CodePointRegex Regex, Behavior Behavior, bool Invert);
+    // One step of the sequence. ByteLevel is a step too: it may prefix a space to each piece it receives
+    // (before its own regex split, as Hugging Face does) and may have no regex at all.
+    sealed record SplitStep(CodePointRegex? Regex, Behavior Behavior, bool Invert, bool AddPrefixSpace = false);
 
     readonly List<SplitStep> _steps = [];
-    bool _addPrefixSpace;
 
     [ThreadStatic] static List<(int Start, int Length)>? s_matches;
 
@@ -42,14 +43,17 @@ public sealed class HfPreTokenizer
             (current, next) = (next, current);
             next.Clear();
         }
-        if (_addPrefixSpace)
-            for (int i = 0; i < current.Count; i++)
-                if (current[i].Span[0] != ' ') { var s = " " + current[i]; current[i] = new Piece(s, 0, s.Length); }
         output.AddRange(current);
     }
 
     static void Apply(SplitStep step, Piece piece, List<Piece> output)
     {
+        if (step.AddPrefixSpace && piece.Span[0] != ' ')
+        {
+            var prefixed = " " + piece;
+            piece = new Piece(prefixed, 0, prefixed.Length);
+        }
+        if (step.Regex == null) { output.Add(piece); return; }
         var matches = s_matches ??= new List<(int, int)>();
         matches.Clear();
         step.Regex.FindMatches(piece.Span, matches);
@@ -132,10 +136,11 @@ public sealed class HfPreTokenizer
                 break;
             case "ByteLevel":
                 byteLevelSeen = true;
-                _addPrefixSpace = e.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
+                bool addPrefixSpace = e.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
                 // use_regex defaults to true in Hugging Face tokenizers.
                 bool useRegex = !e.TryGetProperty("use_regex", out var ur) || ur.ValueKind != JsonValueKind.False;
-                if (useRegex) _steps.Add(new SplitStep(new CodePointRegex(Gpt2Pattern, file), Behavior.Isolated, false));
+                if (useRegex || addPrefixSpace)
+                    _steps.Add(new SplitStep(useRegex ? new CodePointRegex(Gpt2Pattern, file) : null, Behavior.Isolated, false, addPrefixSpace));
                 break;
             default:
                 throw new R1SharpException($"{file}: pre_tokenizer type \"{type}\" is not supported (supported: Sequence, Split, ByteLevel)");

@@ -50,13 +50,13 @@ public sealed class HfTokenizer
         _normalizer = json.Normalizer;
         _preTokenizer = json.PreTokenizer;
         _vocab = json.Vocab;
-        _bpe = new BytePairEncoder(json.Vocab, json.Merges, json.Path);
+        _bpe = new BytePairEncoder(json.Vocab, json.Merges, json.Path, json.IgnoreMerges);
 
         foreach (var t in json.AddedTokens) _addedByContent.TryAdd(t.Content, t);
-        // With no normalizer both kinds match the same text, so one pass keeps Hugging Face's leftmost-longest order.
-        bool twoPasses = !_normalizer.IsIdentity;
-        _rawMatcher = new AddedTokenMatcher(json.AddedTokens.Where(t => !twoPasses || !t.Normalized));
-        _normalizedMatcher = new AddedTokenMatcher(twoPasses ? json.AddedTokens.Where(t => t.Normalized) : []);
+        // Two passes, as Hugging Face's AddedVocabulary does even without a normalizer: tokens with normalized=false
+        // take priority wherever they occur; normalized ones are then looked for in the remaining normalized text.
+        _rawMatcher = new AddedTokenMatcher(json.AddedTokens.Where(t => !t.Normalized));
+        _normalizedMatcher = new AddedTokenMatcher(json.AddedTokens.Where(t => t.Normalized));
 
         VocabSize = Math.Max(json.Vocab.Values.Max(), json.AddedTokens.Count == 0 ? -1 : json.AddedTokens.Max(t => t.Id)) + 1;
         _tokens = new string?[VocabSize];

@@ -35,7 +35,8 @@ public sealed class StreamingDecoder
 
     string Convert(byte[] bytes, bool flush)
     {
-        int needed = _utf8.GetCharCount(bytes, flush: false) + 4; // +4: room for held-back bytes released as U+FFFD
+        // Each byte yields at most one char, plus up to 3 held-back bytes (a 4-byte sequence gives a surrogate pair).
+        int needed = bytes.Length + 4;
         if (_chars.Length < needed) _chars = new char[Math.Max(needed, _chars.Length * 2)];
         int n = _utf8.GetChars(bytes, 0, bytes.Length, _chars, 0, flush);
         return n == 0 ? "" : new string(_chars, 0, n);

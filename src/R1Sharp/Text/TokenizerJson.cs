@@ -11,6 +11,8 @@ public sealed class TokenizerJson
     public required string Path { get; init; }
     public required Dictionary<string, int> Vocab { get; init; }
     public required List<(string Left, string Right)> Merges { get; init; }
+    /// <summary>BPE "ignore_merges": whole pre-tokens found in the vocabulary skip the merges (Llama 3).</summary>
+    public required bool IgnoreMerges { get; init; }
     public required List<AddedToken> AddedTokens { get; init; }
     public required HfNormalizer Normalizer { get; init; }
     public required HfPreTokenizer PreTokenizer { get; init; }
@@ -37,6 +39,7 @@ public sealed class TokenizerJson
             Path = path,
             Vocab = ReadVocab(model, path),
             Merges = ReadMerges(model, path),
+            IgnoreMerges = Flag(model, "ignore_merges"),
             AddedTokens = ReadAddedTokens(root, path),
             Normalizer = HfNormalizer.FromJson(Optional(root, "normalizer"), path),
             PreTokenizer = HfPreTokenizer.FromJson(Optional(root, "pre_tokenizer"), path),

@@ -48,6 +48,33 @@ public class TokenizerFacadeTests
     }
 
     [Fact]
+    public void Parallel_encoding_gives_the_sequential_ids()
+    {
+        var tok = TokenizerTestData.Get("deepseek_v3");
+        var texts = TokenizerTestData.ReferenceCases.Select(c => c.Text).ToArray();
+        var expected = texts.Select(t => tok.Encode(t).ToArray()).ToArray();
+        Parallel.For(0, 400, i => Assert.Equal(expected[i % texts.Length], tok.Encode(texts[i % texts.Length])));
+    }
+
+    [Fact]
+    public void Empty_text_encodes_to_nothing()
+    {
+        Assert.Empty(TokenizerTestData.Get("qwen3").Encode(""));
+        Assert.Equal([0], TokenizerTestData.Get("deepseek_v3").Encode("", addSpecialTokens: true));
+        Assert.Equal("", TokenizerTestData.Get("qwen3").Decode([]));
+    }
+
+    [Theory]
+    [InlineData("qwen3")]
+    [InlineData("deepseek_v3")]
+    public void Lone_surrogates_encode_as_the_replacement_character(string tokenizer)
+    {
+        // .NET strings can hold them; the Rust library only ever sees U+FFFD (lossy UTF-8) in their place.
+        var tok = TokenizerTestData.Get(tokenizer);
+        Assert.Equal(tok.Encode("a\uFFFDb c\uFFFD"), tok.Encode("a\uD800b c\uDC00"));
+    }
+
+    [Fact]
     public void Missing_file_names_the_path()
     {
         using var dir = new TempDir();

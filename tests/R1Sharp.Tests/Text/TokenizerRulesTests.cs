@@ -88,6 +88,20 @@ public class TokenizerRulesTests
         var tok = HfTokenizer.FromFile(TokenizerSynthetic.Write(dir, $"[{TokenizerSynthetic.Added(300, "<s>")}]", preTokenizerJson: pre));
         Assert.Equal(" a<s> b", tok.Decode(tok.Encode("a<s>b")));
         Assert.Equal(" a<s> b", tok.Decode(tok.Encode("a<s> b")));
+        // The space goes before the GPT-2 regex split, so only the segment's first piece gets one.
+        Assert.Equal(" hello\nworld  x", tok.Decode(tok.Encode("hello\nworld  x")));
+    }
+
+    [Theory]
+    [InlineData(false, 3)]
+    [InlineData(true, 1)]
+    public void Ignore_merges_takes_whole_words_from_the_vocabulary(bool ignoreMerges, int expectedCount)
+    {
+        // "abc" is in the vocabulary but no merge builds it: only ignore_merges (Llama 3) yields it as one token.
+        using var dir = new TempDir();
+        var tok = HfTokenizer.FromFile(TokenizerSynthetic.Write(dir, extraVocab: ["abc"], ignoreMerges: ignoreMerges));
+        Assert.Equal(expectedCount, tok.Encode("abc").Count);
+        Assert.Equal("abc", tok.Decode(tok.Encode("abc")));
     }
 
     [Fact]

@@ -10,12 +10,15 @@ namespace R1Sharp.Tests.Text;
 public static class TokenizerSynthetic
 {
     public static string Write(TempDir dir, string addedTokensJson = "[]", string? preTokenizerJson = null,
-        string normalizerJson = "null", string[]? merges = null, string postProcessorJson = "null")
+        string normalizerJson = "null", string[]? merges = null, string postProcessorJson = "null",
+        string[]? extraVocab = null, bool ignoreMerges = false)
     {
         var vocab = new Dictionary<string, int>();
         for (int b = 0; b < 256; b++) vocab[ByteLevel.ByteToChar[b].ToString()] = b;
         foreach (var m in merges ?? [])
             vocab.TryAdd(m.Replace(" ", ""), vocab.Count);
+        foreach (var v in extraVocab ?? [])
+            vocab.TryAdd(v, vocab.Count);
         preTokenizerJson ??= """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true}""";
         string json = $$"""
         {
@@ -25,7 +28,7 @@ public static class TokenizerSynthetic
           "pre_tokenizer": {{preTokenizerJson}},
           "post_processor": {{postProcessorJson}},
           "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true},
-          "model": {"type": "BPE", "dropout": null, "unk_token": null, "vocab": {{JsonSerializer.Serialize(vocab)}},
+          "model": {"type": "BPE", "dropout": null, "unk_token": null, "ignore_merges": {{(ignoreMerges ? "true" : "false")}}, "vocab": {{JsonSerializer.Serialize(vocab)}},
                     "merges": {{JsonSerializer.Serialize(merges ?? [])}}}
         }
         """;

@@ -7,6 +7,12 @@ internal sealed partial class Interpreter
 {
     enum Flow { Normal, Break, Continue }
 
+    // Python stops runaway recursion with RecursionError; without a limit a recursive macro would overflow the
+    // .NET stack and kill the process. jinja2 nests a few Python frames per macro call, so its ~1000-frame limit
+    // is reached well before 1000 macro calls; 200 is far beyond any real template.
+    const int MaxMacroDepth = 200;
+    int _macroDepth;
+
     public static string Render(List<Node> nodes, IReadOnlyDictionary<string, object?> variables)
     {
         var globals = new Scope(null);
@@ -121,8 +127,14 @@ internal sealed partial class Interpreter
             local.Set(name, v);
         }
         if (kwargs.Count > 0) throw JinjaError.At(line, $"macro '{m.Name}' takes no keyword argument '{kwargs.Keys.First()}'");
-        var sb = new StringBuilder();
-        Exec(m.Body, local, sb);
-        return sb.ToString();
+        if (++_macroDepth > MaxMacroDepth)
+            throw JinjaError.At(line, $"maximum recursion depth exceeded calling macro '{m.Name}'");
+        try
+        {
+            var sb = new StringBuilder();
+            Exec(m.Body, local, sb);
+            return sb.ToString();
+        }
+        finally { _macroDepth--; }
     });
 }

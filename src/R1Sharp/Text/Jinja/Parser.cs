@@ -8,6 +8,7 @@ namespace R1Sharp.Text.Jinja;
 internal sealed partial class Parser
 {
     readonly List<Token> _t;
+    readonly Stack<(string Opener, int Line, string[] Terminators)> _open = new(); // for "which block is still open" messages
     int _i;
 
     Parser(List<Token> tokens) => _t = tokens;
@@ -77,7 +78,9 @@ internal sealed partial class Parser
 
     List<Node> ParseUntil(string opener, int line, out string endTag, params string[] terminators)
     {
+        _open.Push((opener, line, terminators));
         var body = ParseBody(out var end, terminators);
+        _open.Pop();
         if (end == null)
             throw JinjaError.At(line, $"'{{% {opener} %}}' is never closed (expected '{{% {string.Join(" %}' or '{% ", terminators)} %}}')");
         endTag = end;
@@ -102,6 +105,12 @@ internal sealed partial class Parser
                 var body = ParseUntil("generation", tok.Line, out _, "endgeneration");
                 Expect(TokenKind.Name); Expect(TokenKind.BlockEnd);
                 return new GenerationNode(tok.Line, body);
+        }
+        if (_open.Count > 0 && (tok.Value.StartsWith("end", StringComparison.Ordinal) || tok.Value is "elif" or "else"))
+        {
+            var (opener, line, terms) = _open.Peek();
+            throw JinjaError.At(tok.Line, $"unexpected '{{% {tok.Value} %}}': the innermost open block is '{{% {opener} %}}' from line {line}, " +
+                $"which expects '{string.Join("' or '", terms)}'");
         }
         if (Unsupported.Contains(tok.Value))
             throw JinjaError.At(tok.Line, $"'{{% {tok.Value} %}}' is not supported by R1Sharp's Jinja interpreter");

@@ -168,7 +168,7 @@ internal static class PyOps
             case "+": return p + q;
             case "-": return p - q;
             case "*": return p * q;
-            case "**": return q >= 0 ? checked((long)Math.Round(Math.Pow(p, q))) : Math.Pow(p, q);
+            case "**": return q >= 0 ? (object)IntPow(p, q, line) : Math.Pow(p, q);
             case "//":
             case "%":
                 if (q == 0) throw JinjaError.At(line, "integer division or modulo by zero");
@@ -177,6 +177,14 @@ internal static class PyOps
                 return op == "//" ? div : rem;
         }
         throw JinjaError.At(line, $"unknown operator {op}");
+    }
+
+    static long IntPow(long b, long e, int line)
+    {
+        long r = 1;
+        try { checked { for (long i = 0; i < e; i++) r *= b; } }
+        catch (OverflowException) { throw JinjaError.At(line, "integer power too large for 64 bits"); }
+        return r;
     }
 
     static string Repeat(string s, long n) => n <= 0 ? "" : string.Concat(Enumerable.Repeat(s, (int)n));

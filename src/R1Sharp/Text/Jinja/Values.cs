@@ -108,7 +108,7 @@ internal static class Values
                 return d;
             case System.Text.Json.JsonValueKind.Array: return e.EnumerateArray().Select(FromJson).ToList();
             case System.Text.Json.JsonValueKind.String: return e.GetString();
-            case System.Text.Json.JsonValueKind.Number: return e.TryGetInt64(out var l) ? l : e.GetDouble();
+            case System.Text.Json.JsonValueKind.Number: return e.TryGetInt64(out var l) ? (object)l : e.GetDouble(); // (object): keep int vs float apart
             case System.Text.Json.JsonValueKind.True: return true;
             case System.Text.Json.JsonValueKind.False: return false;
             default: return null;

@@ -59,6 +59,9 @@ for tid, file, bos, eos in [
     ("deepseek_r1_distill", "deepseek_r1_distill.jinja", DS_BOS, DS_EOS),
     ("qwen2_5_instruct", "qwen2_5_instruct.jinja", "<|endoftext|>", "<|im_end|>"),
     ("llama3_3_instruct", "llama3_3_instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
+    # Beyond the R1 family, to exercise more of Jinja (recursive macros, |items, loop.previtem/nextitem, newlines in literals):
+    ("hermes3_tool_use", "hermes3_tool_use.jinja", "<|begin_of_text|>", "<|im_end|>"),
+    ("qwq_32b", "qwq_32b.jinja", None, "<|im_end|>"),
 ]:
     text = open(os.path.join(HERE, file), encoding="utf-8", newline="").read()
     TEMPLATES.append(dict(id=tid, source=file, text=text, bos_token=bos, eos_token=eos))
@@ -117,10 +120,28 @@ TOOLS = [{
     },
 }]
 
+# Parameter types a Hermes-style template turns into Python type names (unions, arrays, dicts, return types).
+TOOLS_RICH = [{
+    "type": "function",
+    "function": {
+        "name": "search",
+        "description": "  Search the web  ",
+        "parameters": {"type": "object", "properties": {
+            "query": {"type": "string", "description": " the query "},
+            "limit": {"type": ["integer", "number"], "description": "max hits"},
+            "tags": {"type": "object", "additionalProperties": {"type": "number"}, "description": "weights"},
+            "flag": {"type": "boolean", "description": "strict"},
+        }, "required": ["query"]},
+        "return": {"type": "object", "description": "hits"},
+    },
+}]
+
 EXTRAS = {
     "llama3_3_instruct": [("date", {"date_string": "28 Nov 2026"}), ("tools", {"date_string": "28 Nov 2026", "tools": TOOLS})],
     "qwen3": [("no_thinking", {"enable_thinking": False}), ("tools", {"tools": TOOLS})],
     "qwen2_5_instruct": [("tools", {"tools": TOOLS})],
+    "hermes3_tool_use": [("tools", {"tools": TOOLS + TOOLS_RICH})],
+    "qwq_32b": [("tools", {"tools": TOOLS})],
 }
 
 
@@ -134,11 +155,28 @@ def render(tpl, messages, add_generation_prompt, extra):
     kwargs.update(extra)
     try:
         return {"expected": compile_template(tpl["text"]).render(**kwargs)}
-    except jinja2.exceptions.TemplateError as e:
-        return {"error": str(e)}
+    except Exception as e:  # the C# side must refuse too; raise_exception's text must match
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def render_snippets():
+    # Each small template exercises one feature; transformers' environment renders it with CTX.
+    from jinja_snippets import CTX, SNIPPETS
+    cases = []
+    for name, source in SNIPPETS:
+        case = dict(name=name, template=source)
+        try:
+            case["expected"] = compile_template(source).render(**CTX)
+        except Exception as e:  # the C# side must refuse too (R1SharpException)
+            case["error"] = f"{type(e).__name__}: {e}"
+        cases.append(case)
+    with open(os.path.join(HERE, "jinja_cases.json"), "w", encoding="utf-8", newline="\n") as f:
+        json.dump(dict(generator=f"make_fixtures.py, jinja2 {jinja2.__version__}", context=CTX, cases=cases), f, ensure_ascii=False, indent=1)
+        f.write("\n")
 
 
 def main():
+    render_snippets()
     out = {"generator": f"make_fixtures.py, jinja2 {jinja2.__version__}", "templates": []}
     for tpl in TEMPLATES:
         cases = []

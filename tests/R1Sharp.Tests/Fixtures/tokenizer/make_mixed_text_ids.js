@@ -51,7 +51,17 @@ function rng(seed) {
   };
 }
 
-const texts = [reference.join("\n"), reference.join("")];
+// Boundaries between the regex alternatives and around added tokens, one case each.
+const edges = [
+  "'S 'LL 'Re 'vE x's y'd z'M", "don''t ''s '", "1234567 12 123 1234 ١٢٣٤ 1.5e10 ¹²³", "a1b2c3 x86_64 H2O",
+  "  \n  \n\n   \r\n\t \u3000\u3000a\u00A0\u00A0b", "trailing \n", " leading", "\n\n\n", "   ", "\t",
+  "text <|im_end|>  \n<|im_start|>  x", "<think>\n\n</think>\n\n", "<|im_start|><|im_end|><|endoftext|>",
+  "a<｜User｜>b <｜Assistant｜> c<｜end▁of▁sentence｜>", "<<|im_end|>>", "<|im_end|", "｜User｜",
+  "$$$ ### ((( ))) [[x]] {{y}} ... ,,, ;;; ::::", "--- *** ___ ~~~ ``` '''", "😀!!!", "!!!😀", "中文!!!English", "ａｂｃ！？",
+  "e\u0301\u0301 a\u0308 \u1100\u1161\u11A8", "\u0915\u094D\u0937 \u0E01\u0E33", "\uFEFF bom", "\u200D\u200C zw",
+  "𝐇𝐞𝐥𝐥𝐨 𝕎𝕠𝕣𝕝𝕕 𝒜𝒷𝒸 𝔄𝔟", "𝟎𝟏𝟐 𝟘𝟙𝟚", "x𠀀y 𠀀123 𠀀!", "🏽🏽🏽", "\u{10FFFD}\u{E0041}",
+];
+const texts = [reference.join("\n"), reference.join(""), ...edges];
 for (let seed = 1; seed <= 12; seed++) {
   const r = rng(seed);
   let s = "";
