@@ -119,9 +119,9 @@ internal static class Methods
         {
             // No separator: split on runs of whitespace, dropping empty pieces.
             var words = s.Split(Lexer.PyWhitespace, StringSplitOptions.RemoveEmptyEntries).ToList();
-            if (max >= 0 && words.Count > max + 1)
+            if (max >= 0 && words.Count > max)
             {
-                // keep the remainder intact (from the first/last word boundary)
+                // Python keeps the remainder after maxsplit as is, minus the whitespace next to the last split.
                 var trimmed = fromRight ? s.TrimEnd(Lexer.PyWhitespace) : s.TrimStart(Lexer.PyWhitespace);
                 var parts = new List<object?>();
                 string rest = trimmed;
