@@ -33,6 +33,8 @@ public class JinjaErrorTests
     [InlineData("\n{{ 3 is prime }}", "prime")]
     [InlineData("{{ f(*args) }}", "*args")]
     [InlineData("{{ strftime_now('%Z') }}", "%Z")]
+    [InlineData("{{ 'abc'.format_map({}) }}", "format_map")]
+    [InlineData("{{ '%s' % 'x' }}", "%")]
     public void UnsupportedFiltersTestsAndCallsNameThemselves(string source, string construct)
     {
         Assert.Contains(construct, Fails(source).Message);
