@@ -161,6 +161,7 @@ internal sealed class Lexer
         int wsStart = _pos;
         if (minus) while (_pos < _src.Length && IsPySpace(_src[_pos])) _pos++;
         _line += Count(_src[wsStart.._pos], '\n');
+        _lineStarting = _src[_pos - 1] == '\n';
         int bodyStart = _pos;
         for (int i = FindTagStart(_pos); i >= 0; i = FindTagStart(i + 1))
         {

@@ -35,6 +35,7 @@ SNIPPETS = [
     ("ws_block_end_then_text_newlines", "{% if true %}\n\nx{% endif %}\n\ny"),
     ("ws_raw_ws", "  {% raw -%}  x  {%- endraw %}  "),
     ("ws_raw_lstrip", "a\n    {% raw %}\n  {{ y }}\n    {% endraw %}\nb"),
+    ("ws_raw_then_endraw_line", "{% raw %}x\n    {% endraw %}|{% raw -%}\n\n   y {%- endraw %}|{% raw %}z   {% endraw %}"),
     ("ws_set_lines", "{% set a = 1 %}\n{% set b = 2 %}\n{{ a }}{{ b }}\n"),
     ("ws_unicode_spaces", "a\u3000{%- if true %}b{% endif %}"),
     ("ws_multiline_tag", "{% if\n true\n %}x{% endif %}\n{{\n 'y'\n}}"),
