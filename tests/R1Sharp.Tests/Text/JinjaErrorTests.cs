@@ -46,6 +46,8 @@ public class JinjaErrorTests
     [InlineData("a\n\n{{ 'unterminated }}", "string", 3)]
     [InlineData("{{ 1 + }}", "unexpected", 1)]
     [InlineData("{% endfor %}", "endfor", 1)]
+    [InlineData("a\n{% break %}", "outside a for loop", 2)]
+    [InlineData("{% for x in y %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", "outside a for loop", 1)]
     public void SyntaxErrorsNameTheLine(string source, string word, int line)
     {
         var ex = Fails(source);
