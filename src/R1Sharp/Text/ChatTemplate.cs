@@ -35,8 +35,9 @@ public sealed class ChatTemplate
     /// starts inside the reasoning and the caller must prepend "&lt;think&gt;\n" to reconstruct the full reply.</summary>
     public bool OpensThinkBlock => _opensThink.Value;
 
-    /// <summary>Reads `chat_template` (a string, or a list of {name, template} from which "default" is taken) and the
-    /// bos/eos tokens (strings or {"content": ...} objects) from a tokenizer_config.json.</summary>
+    /// <summary>Reads `chat_template` (a string, or a list of {name, template} from which "default" is taken; or, when
+    /// absent, a chat_template.jinja beside the file) and the bos/eos tokens (strings or {"content": ...} objects)
+    /// from a tokenizer_config.json.</summary>
     public static ChatTemplate FromTokenizerConfig(string tokenizerConfigPath)
     {
         JsonDocument doc;
@@ -48,23 +49,29 @@ public sealed class ChatTemplate
         using (doc)
         {
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("chat_template", out var ct) || ct.ValueKind == JsonValueKind.Null)
-                throw new R1SharpException($"{tokenizerConfigPath}: no \"chat_template\" in this tokenizer config");
+            if (root.ValueKind != JsonValueKind.Object) throw new R1SharpException($"{tokenizerConfigPath}: expected a JSON object");
+            if (!root.TryGetProperty("chat_template", out var ct) || ct.ValueKind == JsonValueKind.Null)
+            {
+                // Since transformers 4.43 save_pretrained may write the template to chat_template.jinja beside the config.
+                var sidecar = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerConfigPath))!, "chat_template.jinja");
+                if (!File.Exists(sidecar))
+                    throw new R1SharpException($"{tokenizerConfigPath}: no \"chat_template\" in this tokenizer config and no chat_template.jinja beside it");
+                return Build(File.ReadAllText(sidecar), root, sidecar);
+            }
             string source = ct.ValueKind switch
             {
                 JsonValueKind.String => ct.GetString()!,
                 JsonValueKind.Array => PickDefault(ct, tokenizerConfigPath),
                 _ => throw new R1SharpException($"{tokenizerConfigPath}: \"chat_template\" must be a string or a list of {{name, template}}, found {ct.ValueKind}"),
             };
-            try
-            {
-                return new ChatTemplate(source, TokenText(root, "bos_token"), TokenText(root, "eos_token"));
-            }
-            catch (R1SharpException e)
-            {
-                throw new R1SharpException($"{tokenizerConfigPath}: {e.Message}", e);
-            }
+            return Build(source, root, tokenizerConfigPath);
         }
+    }
+
+    static ChatTemplate Build(string source, JsonElement config, string where)
+    {
+        try { return new ChatTemplate(source, TokenText(config, "bos_token"), TokenText(config, "eos_token")); }
+        catch (R1SharpException e) { throw new R1SharpException($"{where}: {e.Message}", e); }
     }
 
     static string PickDefault(JsonElement list, string path)

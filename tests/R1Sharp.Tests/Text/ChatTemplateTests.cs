@@ -43,6 +43,15 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void FallsBackToChatTemplateJinjaBesideTheConfig()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tokenizer_config.json"), """{"eos_token": "</s>"}""");
+        File.WriteAllText(dir.File("chat_template.jinja"), "{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}\n");
+        Assert.Equal("hi</s>", ChatTemplate.FromTokenizerConfig(dir.File("tokenizer_config.json")).Render([new ChatMessage("user", "hi")]));
+    }
+
+    [Fact]
     public void ListWithoutDefaultNamesTheChoices()
     {
         using var dir = new TempDir();

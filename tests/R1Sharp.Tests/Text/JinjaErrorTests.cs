@@ -33,6 +33,8 @@ public class JinjaErrorTests
     [InlineData("\n{{ 3 is prime }}", "prime")]
     [InlineData("{{ f(*args) }}", "*args")]
     [InlineData("{{ strftime_now('%Z') }}", "%Z")]
+    [InlineData("{{ 'abc'.format_map({}) }}", "format_map")]
+    [InlineData("{{ '%s' % 'x' }}", "%")]
     public void UnsupportedFiltersTestsAndCallsNameThemselves(string source, string construct)
     {
         Assert.Contains(construct, Fails(source).Message);
@@ -44,6 +46,8 @@ public class JinjaErrorTests
     [InlineData("a\n\n{{ 'unterminated }}", "string", 3)]
     [InlineData("{{ 1 + }}", "unexpected", 1)]
     [InlineData("{% endfor %}", "endfor", 1)]
+    [InlineData("a\n{% break %}", "outside a for loop", 2)]
+    [InlineData("{% for x in y %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", "outside a for loop", 1)]
     public void SyntaxErrorsNameTheLine(string source, string word, int line)
     {
         var ex = Fails(source);

@@ -10,6 +10,9 @@ internal static class Filters
 {
     public static object? Apply(string name, object? v, List<object?> a, Dictionary<string, object?> kw, int line)
     {
+        // jinja2 lets most filters treat Undefined as empty, but these do arithmetic on it, which raises.
+        if (v is Undefined u && name is "int" or "float" or "indent" or "abs" or "round" or "dictsort")
+            throw JinjaError.At(line, $"filter '{name}': {u.Hint}");
         switch (name)
         {
             case "tojson": return ToJson(v, a, kw, line);

@@ -157,7 +157,11 @@ internal sealed class Lexer
         if (string.CompareOrdinal(_src, p, "%}", 0, 2) != 0) return false;
         _line += Count(_src[tagStart..p], '\n');
         _pos = p + 2;
-        AfterBlockEnd(minus, false);
+        // jinja2's raw_begin rule has no trim_blocks newline; only '-%}' strips what follows.
+        int wsStart = _pos;
+        if (minus) while (_pos < _src.Length && IsPySpace(_src[_pos])) _pos++;
+        _line += Count(_src[wsStart.._pos], '\n');
+        _lineStarting = _src[_pos - 1] == '\n';
         int bodyStart = _pos;
         for (int i = FindTagStart(_pos); i >= 0; i = FindTagStart(i + 1))
         {

@@ -74,6 +74,24 @@ internal static class Methods
         "join" => new(name, (a, _, l) => { Arity(name, a, 1, 1, l); return string.Join(s, PyOps.Iterate(a[0], l).Select(x => x is string xs ? xs : throw JinjaError.At(l, $"sequence item: expected str instance, {PyOps.TypeName(x)} found"))); }),
         "removeprefix" => new(name, (a, _, l) => { var p = Str(a[0], name, l); return s.StartsWith(p, StringComparison.Ordinal) ? s[p.Length..] : s; }),
         "removesuffix" => new(name, (a, _, l) => { var p = Str(a[0], name, l); return p.Length > 0 && s.EndsWith(p, StringComparison.Ordinal) ? s[..^p.Length] : s; }),
+        "zfill" => new(name, (a, _, l) =>
+        {
+            Arity(name, a, 1, 1, l);
+            int width = (int)(a[0] as long? ?? 0), pad = width - CodePoints.Count(s);
+            if (pad <= 0) return s;
+            int sign = s.Length > 0 && s[0] is '+' or '-' ? 1 : 0;
+            return s[..sign] + new string('0', pad) + s[sign..];
+        }),
+        "ljust" or "rjust" or "center" => new(name, (a, _, l) =>
+        {
+            Arity(name, a, 1, 2, l);
+            int width = (int)(a[0] as long? ?? 0), pad = width - CodePoints.Count(s);
+            string fill = a.Count > 1 ? Str(a[1], name, l) : " ";
+            if (pad <= 0) return s;
+            // CPython's center puts the odd extra space on the left when the width is odd.
+            int left = name == "rjust" ? pad : name == "ljust" ? 0 : pad / 2 + (pad & width & 1);
+            return string.Concat(Enumerable.Repeat(fill, left)) + s + string.Concat(Enumerable.Repeat(fill, pad - left));
+        }),
         "isdigit" => new(name, (_, _, _) => s.Length > 0 && s.All(char.IsDigit)),
         "isalpha" => new(name, (_, _, _) => s.Length > 0 && s.All(char.IsLetter)),
         "isalnum" => new(name, (_, _, _) => s.Length > 0 && s.All(char.IsLetterOrDigit)),
@@ -119,9 +137,9 @@ internal static class Methods
         {
             // No separator: split on runs of whitespace, dropping empty pieces.
             var words = s.Split(Lexer.PyWhitespace, StringSplitOptions.RemoveEmptyEntries).ToList();
-            if (max >= 0 && words.Count > max + 1)
+            if (max >= 0 && words.Count > max)
             {
-                // keep the remainder intact (from the first/last word boundary)
+                // Python keeps the remainder after maxsplit as is, minus the whitespace next to the last split.
                 var trimmed = fromRight ? s.TrimEnd(Lexer.PyWhitespace) : s.TrimStart(Lexer.PyWhitespace);
                 var parts = new List<object?>();
                 string rest = trimmed;

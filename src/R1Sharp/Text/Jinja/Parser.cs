@@ -10,6 +10,7 @@ internal sealed partial class Parser
     readonly List<Token> _t;
     readonly Stack<(string Opener, int Line, string[] Terminators)> _open = new(); // for "which block is still open" messages
     int _i;
+    int _loopDepth; // break/continue are only valid inside a loop body (jinja2 fails to compile them elsewhere)
 
     Parser(List<Token> tokens) => _t = tokens;
 
@@ -98,8 +99,10 @@ internal sealed partial class Parser
             case "for": return ParseFor(tok.Line);
             case "set": return ParseSet(tok.Line);
             case "macro": return ParseMacro(tok.Line);
-            case "break": Expect(TokenKind.BlockEnd); return new BreakNode(tok.Line);
-            case "continue": Expect(TokenKind.BlockEnd); return new ContinueNode(tok.Line);
+            case "break" or "continue":
+                if (_loopDepth == 0) throw JinjaError.At(tok.Line, $"'{{% {tok.Value} %}}' outside a for loop");
+                Expect(TokenKind.BlockEnd);
+                return tok.Value == "break" ? new BreakNode(tok.Line) : new ContinueNode(tok.Line);
             case "generation":
                 Expect(TokenKind.BlockEnd);
                 var body = ParseUntil("generation", tok.Line, out _, "endgeneration");
@@ -148,7 +151,9 @@ internal sealed partial class Parser
         if (Current.IsName("if")) { _i++; filter = ParseExpression(); }
         if (Current.IsName("recursive")) throw JinjaError.At(line, "'{% for ... recursive %}' is not supported by R1Sharp's Jinja interpreter");
         Expect(TokenKind.BlockEnd);
+        _loopDepth++;
         var body = ParseUntil("for", line, out var end, "else", "endfor");
+        _loopDepth--;
         Next(); Expect(TokenKind.BlockEnd);
         List<Node>? elseBody = null;
         if (end == "else")
@@ -228,7 +233,10 @@ internal sealed partial class Parser
         }
         _i++;
         Expect(TokenKind.BlockEnd);
+        int outerLoops = _loopDepth;
+        _loopDepth = 0; // a macro body is its own function: an enclosing loop does not count
         var body = ParseUntil("macro", line, out _, "endmacro");
+        _loopDepth = outerLoops;
         Next();
         if (Current.Kind == TokenKind.Name) _i++; // {% endmacro name %}
         Expect(TokenKind.BlockEnd);

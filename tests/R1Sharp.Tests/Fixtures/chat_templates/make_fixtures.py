@@ -111,6 +111,27 @@ CONVERSATIONS = {
     "empty_content": [m("system", ""), m("user", "")],
 }
 
+# Seeded random conversations from awkward pieces: whitespace at the edges, several </think>, CRLF, braces,
+# template-like text, astral characters, empty strings.
+PIECES = ["", " ", "\n", "\r\n", "\t", "  lead", "trail  ", "<think>", "</think>", "<think>\nr\n</think>\n\n",
+          "{{ x }}", "{% if %}", "{#", "#}", "}}", "é", "数学", "😀", "𝔸", "\\", "'", '"', "\u00a0", "a\u2028b", "<|im_end|>", "<｜User｜>"]
+
+
+def random_conversations(seed=1234, count=6):
+    import random
+    rng = random.Random(seed)
+    text = lambda: "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 6)))
+    convs = {}
+    for i in range(count):
+        msgs = [m("system", text())] if rng.random() < 0.5 else []
+        for turn in range(rng.randint(1, 3)):
+            msgs.append(m("user", text() or "q"))
+            if rng.random() < 0.8:
+                msgs.append(m("assistant", text(), reasoning=text() if rng.random() < 0.3 else None))
+        convs[f"random{i}"] = msgs
+    return convs
+
+
 TOOLS = [{
     "type": "function",
     "function": {
@@ -181,7 +202,7 @@ def main():
     for tpl in TEMPLATES:
         cases = []
         variants = [("", {})] + EXTRAS.get(tpl["id"], [])
-        for conv_name, messages in CONVERSATIONS.items():
+        for conv_name, messages in {**CONVERSATIONS, **random_conversations()}.items():
             for suffix, extra in variants:
                 for agp in (True, False):
                     name = f"{conv_name}{'+' + suffix if suffix else ''}{'+gen' if agp else ''}"
