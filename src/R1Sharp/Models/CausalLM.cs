@@ -24,7 +24,7 @@ public sealed class CausalLM : nn.Module
         try
         {
             model = new DecoderStack(config);
-            if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+            if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize, hasBias: false);
         }
         finally { set_default_dtype(previous); }
         rope = new Rope(config);
@@ -57,7 +57,7 @@ public sealed class CausalLM : nn.Module
     }
 
     /// <summary>Logits in float32 for hidden states [B, T, hidden].</summary>
-    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, OutputWeight).to(ScalarType.Float32);
+    public Tensor Logits(Tensor hidden) => Linear.Apply(hidden, OutputWeight).to(ScalarType.Float32);
 
     /// <summary>Logits [B, T, V] (float32) for every position.</summary>
     public Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache = null) =>

@@ -18,10 +18,10 @@ public sealed class Attention : nn.Module
     public Attention(ModelConfig c, int layer) : base("Attention")
     {
         heads = c.NumAttentionHeads; kvHeads = c.NumKeyValueHeads; headDim = c.HeadDim; this.layer = layer;
-        q_proj = nn.Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias);
-        k_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
-        v_proj = nn.Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
-        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias);
+        q_proj = new Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias);
+        k_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
+        v_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
+        o_proj = new Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias);
         RegisterComponents();
     }
 
@@ -55,9 +55,9 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
 
     public Mlp(ModelConfig c) : base("MLP")
     {
-        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+        gate_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+        up_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
+        down_proj = new Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
         RegisterComponents();
     }
 
