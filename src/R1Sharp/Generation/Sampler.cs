@@ -69,19 +69,23 @@ public static class Sampler
     }
 
     /// <summary>
-    /// The nucleus of a flat distribution without sorting: bisect for the probability t of the last kept token, i.e.
-    /// the largest t whose strictly-greater mass is still ≥ top_p, in O(V) per step. Tokens whose probability lies
-    /// within the final bracket (relative width 2⁻⁴⁰) of that boundary are kept too, the only departure from a sort.
+    /// The nucleus of a flat distribution without sorting: bisect for the probability t of the last kept token (the
+    /// largest t whose strictly-greater mass is still ≥ top_p), on a managed copy so each of the ~40 passes is a tight
+    /// loop rather than a round of tensor ops. Tokens within the final bracket (2⁻⁴⁰ of the largest probability) of
+    /// that boundary are kept too, the only departure from a sort.
     /// </summary>
     static Tensor NucleusByThreshold(Tensor probs, float topP)
     {
-        var p64 = probs.to(ScalarType.Float64);
-        double lo = 0, hi = p64.max().item<double>();   // mass above lo ≥ top_p; mass above hi is 0 < top_p
+        var p = probs.cpu().data<float>().ToArray();
+        double lo = 0, hi = 0;
+        foreach (var v in p) hi = Math.Max(hi, v);    // mass above lo ≥ top_p; mass above hi is 0 < top_p
         for (int i = 0; i < 40 && hi - lo > 1e-15; i++)
         {
-            double mid = (lo + hi) / 2;
-            if (p64.masked_fill(p64.le(mid), 0).sum().item<double>() >= topP) lo = mid; else hi = mid;
+            double mid = (lo + hi) / 2, mass = 0;
+            foreach (var v in p) if (v > mid) mass += v;
+            if (mass >= topP) lo = mid; else hi = mid;
         }
-        return probs.masked_fill(p64.le(lo), 0);
+        for (int i = 0; i < p.Length; i++) if (p[i] <= lo) p[i] = 0;
+        return tensor(p, device: probs.device);
     }
 }
