@@ -21,7 +21,11 @@ public static partial class AnswerExtractor
         if (text is null) return null;
         text = StripThink(text);
         if (text.Contains("\\\\")) text = DoubleBackslash().Replace(text, "\\");
-        if (Boxed(text) is { } boxed) return boxed;
+        int fa = text.LastIndexOf("final answer", StringComparison.OrdinalIgnoreCase);
+        var boxed = Boxed(text, out int boxedEnd);
+        // A "final answer" sentence after the last box restates the answer and wins over earlier boxes.
+        if (fa >= 0 && fa > boxedEnd && FinalAnswer(text[(fa + 12)..]) is { } f) return f;
+        if (boxed is not null) return boxed;
         int ans = text.LastIndexOf("<answer>", StringComparison.OrdinalIgnoreCase);
         if (ans >= 0)
         {
@@ -29,11 +33,18 @@ public static partial class AnswerExtractor
             var inner = end < 0 ? text[(ans + 8)..] : text[(ans + 8)..end];
             return ExtractCore(inner) ?? inner.Trim();
         }
-        int fa = text.LastIndexOf("final answer", StringComparison.OrdinalIgnoreCase);
-        if (fa >= 0 && FinalAnswer(text[(fa + 12)..]) is { } f) return f;
-        if (MathSpans(text) is { } math) return math;
         if (LooksLikeAnswer(text)) return text.Trim();
-        return LastNumber(text);
+        return LatestOf(text);
+    }
+
+    /// <summary>In running text: the last math span, unless a bare number comes after it
+    /// ("… the volume of $ABCD$ is 120.").</summary>
+    static string? LatestOf(string text)
+    {
+        var math = MathSpans(text, out int mathEnd);
+        var number = LastNumber(text, out int numberStart);
+        if (number is not null && (math is null || numberStart >= mathEnd)) return number;
+        return math;
     }
 
     static string StripThink(string text)
@@ -46,8 +57,9 @@ public static partial class AnswerExtractor
     [GeneratedRegex(@"(?<!\\)\\\\(?=[a-zA-Z])")]
     private static partial Regex DoubleBackslash();
 
-    static string? Boxed(string text)
+    static string? Boxed(string text, out int end)
     {
+        end = -1;
         var spans = new List<(int Start, int End, string Content)>();
         int i = 0;
         while (true)
@@ -66,7 +78,9 @@ public static partial class AnswerExtractor
             }
             else i = j;
         }
-        return spans.Count == 0 ? null : JoinTrailing(text, spans);
+        if (spans.Count == 0) return null;
+        end = spans[^1].End;
+        return JoinTrailing(text, spans);
     }
 
     /// <summary>Joins the last span with earlier ones separated only by a short connector.</summary>
@@ -97,18 +111,20 @@ public static partial class AnswerExtractor
             int s = tail.IndexOf(stop, StringComparison.Ordinal);
             if (s > 0) tail = tail[..s];
         }
-        if (MathSpans(tail) is { } m) return m;
+        var math = MathSpans(tail, out int mathEnd);
         int isAt = tail.LastIndexOf(" is ", StringComparison.Ordinal);
+        if (math is not null && isAt < mathEnd) return math;
         var rest = (isAt >= 0 ? tail[(isAt + 4)..] : tail.TrimStart(':', ' ')).Trim().TrimEnd('.', ' ');
         if (rest.Length > 0 && LooksLikeAnswer(rest)) return rest;
-        return LastNumber(tail);
+        return LastNumber(tail, out _) ?? math;
     }
 
     [GeneratedRegex(@"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$([^$\n]+?)(?<!\\)\$", RegexOptions.Singleline)]
     private static partial Regex MathSpan();
 
-    static string? MathSpans(string text)
+    static string? MathSpans(string text, out int end)
     {
+        end = -1;
         if (text.IndexOf('$') < 0 && text.IndexOf("\\[", StringComparison.Ordinal) < 0 && text.IndexOf("\\(", StringComparison.Ordinal) < 0) return null;
         var spans = new List<(int Start, int End, string Content)>();
         foreach (Match m in MathSpan().Matches(text))
@@ -119,7 +135,9 @@ public static partial class AnswerExtractor
             if (string.IsNullOrWhiteSpace(g.Value)) continue;
             spans.Add((m.Index, m.Index + m.Length, g.Value));
         }
-        return spans.Count == 0 ? null : JoinTrailing(text, spans);
+        if (spans.Count == 0) return null;
+        end = spans[^1].End;
+        return JoinTrailing(text, spans);
     }
 
     [GeneratedRegex(@"\\(?:text|mbox|textbf|mathrm)\{[^{}]*\}|\\[a-zA-Z]+")]
@@ -133,16 +151,19 @@ public static partial class AnswerExtractor
         if (text.Length > 300) return false;
         var bare = Commands().Replace(text, " ");
         int words = 0;
-        foreach (Match w in Word().Matches(bare)) if (!Harmless.Contains(w.Value.ToLowerInvariant())) words++;
-        return words <= 1;
+        foreach (Match w in Word().Matches(bare)) if (w.Length >= 3 && !Harmless.Contains(w.Value.ToLowerInvariant())) words++;
+        return words == 0;
     }
 
-    [GeneratedRegex(@"(?<![a-zA-Z\d.,])-?\d+,\d{2}(?![\d,])|(?<![a-zA-Z\d.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![a-zA-Z\d])-?\.\d+")]
+    [GeneratedRegex(@"(?<![a-zA-Z\d.,/])-?\d+/\d+(?![\d/])|(?<![a-zA-Z\d.,])-?\d+,\d{2}(?![\d,])|(?<![a-zA-Z\d.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![a-zA-Z\d])-?\.\d+")]
     private static partial Regex Number();
 
     /// <summary>The last number not glued to a word ("AZYUK2A" has none), for GSM8K-style answers.</summary>
-    internal static string? LastNumber(string text)
+    internal static string? LastNumber(string text) => LastNumber(text, out _);
+
+    internal static string? LastNumber(string text, out int start)
     {
+        start = -1;
         Match? last = null;
         foreach (Match m in Number().Matches(text))
         {
@@ -151,6 +172,7 @@ public static partial class AnswerExtractor
             last = m;
         }
         if (last is null) return null;
+        start = last.Index;
         return last.Value;
     }
 }

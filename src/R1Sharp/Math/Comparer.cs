@@ -42,6 +42,9 @@ internal sealed class Comparer(VerifyOptions options, Budget budget)
                 return false;
         }
 
+        if (gold is Add or Mul or Neg) gold = MatrixAlgebra.Fold(gold);
+        if (pred is Add or Mul or Neg) pred = MatrixAlgebra.Fold(pred);
+
         // Lists whose items are "label = value" answer with the values.
         if (gold is SetOf or Seq) gold = SettleItems(gold);
         if (pred is SetOf or Seq) pred = SettleItems(pred);

@@ -38,8 +38,8 @@ public static class MathVerifier
             var p = AnswerExtractor.ExtractCore(prediction ?? "");
             if (p is null) return new Verdict(false, "no answer found in prediction");
             if (g.Length > MaxAnswerLength || p.Length > MaxAnswerLength) return new Verdict(false, "gave up: answer too long");
-            var gn = Normalizer.Normalize(g);
-            var pn = Normalizer.Normalize(p);
+            var gn = Normalizer.Normalize(g, IsPlain(gold));
+            var pn = Normalizer.Normalize(p, IsPlain(prediction));
             if (gn == pn && gn.Length > 0) return new Verdict(true, "identical after normalisation");
             var gt = TryParse(gn, g, budget, out var gErr);
             if (gt is null) return new Verdict(false, $"could not parse gold: {gErr}");
@@ -57,6 +57,8 @@ public static class MathVerifier
         catch (GiveUpException e) { return new Verdict(false, "gave up: " + e.Message); }
         catch (Exception e) { return new Verdict(false, "gave up: internal " + e.GetType().Name); }
     }
+
+    static bool IsPlain(string? s) => s is not null && s.IndexOf('$') < 0 && s.IndexOf('\\') < 0;
 
     /// <summary>Parses the answer; when that fails on a sentence, falls back to its last number.</summary>
     static Node? TryParse(string normalised, string original, Budget budget, out string error)

@@ -32,16 +32,20 @@ internal static partial class Normalizer
     [GeneratedRegex(@"\\(?:dfrac|tfrac|cfrac)")]
     private static partial Regex FracVariants();
 
-    public static string Normalize(string s)
+    [GeneratedRegex(@"\s*\{\s*,\s*\}\s*")]
+    private static partial Regex BracedComma();
+
+    /// <param name="plain">The answer came from plain text (no LaTeX): only there is "1,22" read with a decimal comma.</param>
+    public static string Normalize(string s, bool plain = false)
     {
-        s = s.Replace("{,}", ",");
+        s = BracedComma().Replace(s, ",");
         s = ThinSpaceComma().Replace(s, ",");
         s = FracVariants().Replace(s, "\\frac");
         s = Noise().Replace(s, " ");
         s = Joiners().Replace(s, ",");
         s = s.Trim().TrimEnd('.', ',', ';', ' ').TrimStart(',', ' ');
         if (SpaceThousands().IsMatch(s)) s = s.Replace(" ", "");
-        if (DecimalComma().IsMatch(s)) return s.Replace(',', '.');
+        if (plain && DecimalComma().IsMatch(s)) return s.Replace(',', '.');
         return RemoveThousands(s);
     }
 

@@ -150,8 +150,12 @@ internal sealed partial class Parser
             else break;
         }
         _depth--;
+        // Words beside a value are units ("5.4 \text{ cents}", "15\mbox{ cm}^2"): they carry no value.
+        if (factors.Count > 1 && factors.Any(f => !IsWord(f))) factors.RemoveAll(IsWord);
         return factors.Count == 1 ? factors[0] : new Mul([.. factors]);
     }
+
+    static bool IsWord(Node n) => n is Text || n is Pow { Base: Text };
 
     Node ParseUnary()
     {
