@@ -16,7 +16,9 @@ public static partial class AnswerExtractor
         catch (Exception) { return null; }
     }
 
-    internal static string? ExtractCore(string text)
+    /// <param name="numbers">Whether bare numbers and plain text may be the answer (Math-Verify's
+    /// ExprExtractionConfig); without it only boxed, final-answer and LaTeX math count.</param>
+    internal static string? ExtractCore(string text, bool numbers = true)
     {
         if (text is null) return null;
         text = StripThink(text);
@@ -31,8 +33,9 @@ public static partial class AnswerExtractor
         {
             int end = text.IndexOf("</answer>", ans, StringComparison.OrdinalIgnoreCase);
             var inner = end < 0 ? text[(ans + 8)..] : text[(ans + 8)..end];
-            return ExtractCore(inner) ?? inner.Trim();
+            return ExtractCore(inner, numbers) ?? inner.Trim();
         }
+        if (!numbers) return MathSpans(text, out _);
         if (LooksLikeAnswer(text)) return text.Trim();
         return LatestOf(text);
     }
@@ -119,7 +122,7 @@ public static partial class AnswerExtractor
         return LastNumber(tail, out _) ?? math;
     }
 
-    [GeneratedRegex(@"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$([^$\n]+?)(?<!\\)\$", RegexOptions.Singleline)]
+    [GeneratedRegex(@"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$((?:\\\$|[^$\n])+?)(?<!\\)\$", RegexOptions.Singleline)]
     private static partial Regex MathSpan();
 
     static string? MathSpans(string text, out int end)
@@ -140,7 +143,7 @@ public static partial class AnswerExtractor
         return JoinTrailing(text, spans);
     }
 
-    [GeneratedRegex(@"\\(?:text|mbox|textbf|mathrm)\{[^{}]*\}|\\[a-zA-Z]+")]
+    [GeneratedRegex(@"\\(?:text|mbox|textbf|mathrm|begin|end)\{[^{}]*\}|\\[a-zA-Z]+")]
     private static partial Regex Commands();
 
     static readonly HashSet<string> Harmless = ["percent", "percentage", "pct", "and", "or", "cm", "m", "km", "units", "degrees"];
@@ -158,6 +161,9 @@ public static partial class AnswerExtractor
     [GeneratedRegex(@"(?<![a-zA-Z\d.,/])-?\d+/\d+(?![\d/])|(?<![a-zA-Z\d.,])-?\d+,\d{2}(?![\d,])|(?<![a-zA-Z\d.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![a-zA-Z\d])-?\.\d+")]
     private static partial Regex Number();
 
+    [GeneratedRegex(@"^-?\d+,\d{2}$")]
+    private static partial Regex DecimalCommaNumber();
+
     /// <summary>The last number not glued to a word ("AZYUK2A" has none), for GSM8K-style answers.</summary>
     internal static string? LastNumber(string text) => LastNumber(text, out _);
 
@@ -173,6 +179,7 @@ public static partial class AnswerExtractor
         }
         if (last is null) return null;
         start = last.Index;
-        return last.Value;
+        // "2,74": a comma followed by exactly two digits in running text is a decimal comma.
+        return DecimalCommaNumber().IsMatch(last.Value) ? last.Value.Replace(',', '.') : last.Value;
     }
 }

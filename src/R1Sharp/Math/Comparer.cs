@@ -36,7 +36,8 @@ internal sealed class Comparer(VerifyOptions options, Budget budget)
                 if (Shapes.AsInterval(g) is { } gi && pred is Seq or Union) return Equal(gi, pred, d);
                 return false;
             case (_, Relation p):
-                if (p.Ops is ["="]) return Equal(gold, p.Parts[1], d);
+                // "k = 5" and "1/2 $ = 10/9" answer their right side; "5x - 7y + 4 = 0" stays an equation.
+                if (p.Ops is ["="]) return (Shapes.IsLabel(p.Parts[0]) || !HasSymbols(p.Parts[0])) && Equal(gold, p.Parts[1], d);
                 if (p.Ops is ["in"] && gold is not Relation) return Equal(gold, p.Parts[1], d);
                 if (options.AllowSetRelationComparison && Shapes.AsInterval(p) is { } pi && gold is Seq or Union) return Equal(gold, pi, d);
                 return false;
@@ -106,6 +107,19 @@ internal sealed class Comparer(VerifyOptions options, Budget budget)
         for (int i = 0; i < g.Parts.Length; i++) if (!Equal(g.Parts[i], p.Parts[i], d)) return false;
         return true;
     }
+
+    static bool HasSymbols(Node n) => n switch
+    {
+        Sym => true,
+        Num or Const or Text => false,
+        Neg x => HasSymbols(x.Arg),
+        Add x => x.Terms.Any(HasSymbols),
+        Mul x => x.Factors.Any(HasSymbols),
+        Div x => HasSymbols(x.Top) || HasSymbols(x.Bottom),
+        Pow x => HasSymbols(x.Base) || HasSymbols(x.Exp),
+        Func x => x.Args.Any(HasSymbols),
+        _ => true,
+    };
 
     static Node Diff(Relation r) => new Add([r.Parts[0], new Neg(r.Parts[1])]);
 

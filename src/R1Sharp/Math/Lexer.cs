@@ -73,7 +73,7 @@ internal static class Lexer
                     {
                         var content = ReadGroup(s, ref i);
                         if (TextCommands.Contains(name) || !IsMathish(content)) tokens.Add(new Token(Tok.Text, content));
-                        else tokens.AddRange(Lex(content, budget));
+                        else { var inner = Lex(content, budget); tokens.AddRange(inner.Take(inner.Count - 1)); }
                         continue;
                     }
                     i = save;

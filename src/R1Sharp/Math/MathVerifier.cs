@@ -3,8 +3,20 @@ namespace R1Sharp.Math;
 /// <summary>The outcome of one comparison, with a short reason a person can read.</summary>
 public sealed record Verdict(bool Equal, string Reason);
 
+/// <summary>What may count as an answer in a completion (Math-Verify's extraction configs).</summary>
+[Flags]
+public enum ExtractionTarget
+{
+    /// <summary>\boxed{}, "final answer is", and LaTeX math ($…$, \[…\]).</summary>
+    Latex = 1,
+    /// <summary>Also plain text and the last bare number (GSM8K style).</summary>
+    Expr = 2,
+}
+
 public sealed record VerifyOptions
 {
+    public ExtractionTarget Extraction { get; init; } = ExtractionTarget.Latex | ExtractionTarget.Expr;
+
     /// <summary>Decimal places to which values are rounded when either side is a written decimal.</summary>
     public int FloatRounding { get; init; } = 6;
 
@@ -34,8 +46,9 @@ public static class MathVerifier
         try
         {
             var budget = new Budget(options.Budget);
-            var g = AnswerExtractor.ExtractCore(gold ?? "") ?? gold?.Trim() ?? "";
-            var p = AnswerExtractor.ExtractCore(prediction ?? "");
+            bool numbers = options.Extraction.HasFlag(ExtractionTarget.Expr);
+            var g = AnswerExtractor.ExtractCore(gold ?? "", numbers) ?? gold?.Trim() ?? "";
+            var p = AnswerExtractor.ExtractCore(prediction ?? "", numbers);
             if (p is null) return new Verdict(false, "no answer found in prediction");
             if (g.Length > MaxAnswerLength || p.Length > MaxAnswerLength) return new Verdict(false, "gave up: answer too long");
             var gn = Normalizer.Normalize(g, IsPlain(gold));

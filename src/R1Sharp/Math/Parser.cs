@@ -146,7 +146,15 @@ internal sealed partial class Parser
                 factors.Clear();
                 factors.Add(new Div(top, d));
             }
-            else if (StartsAtom(Peek)) factors.Add(ParsePower());
+            else if (StartsAtom(Peek))
+            {
+                var next = ParsePower();
+                // Mixed number: 15\frac{39}{40} is 15 + 39/40, not 15·39/40.
+                if (factors.Count == 1 && factors[0] is Num { IsFloat: false } whole && next is Div { Top: Num { IsFloat: false } top, Bottom: Num { IsFloat: false } bottom }
+                    && _t[_p - 1].Kind == Tok.Op && !bottom.Value.IsZero)
+                    factors[0] = new Num(whole.Value + top.Value / bottom.Value);
+                else factors.Add(next);
+            }
             else break;
         }
         _depth--;

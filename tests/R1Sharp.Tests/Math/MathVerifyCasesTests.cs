@@ -9,7 +9,7 @@ namespace R1Sharp.Tests.Math;
 public class MathVerifyCasesTests(ITestOutputHelper output)
 {
     /// <summary>The agreement this verifier truly reaches; the fixture lists each disagreement.</summary>
-    const int ExpectedAgreements = 0;
+    const int ExpectedAgreements = 266;
 
     internal sealed record Case(int Line, string Test, string Gold, string Prediction, bool Expected, VerifyOptions Options);
 
@@ -28,11 +28,22 @@ public class MathVerifyCasesTests(ITestOutputHelper output)
                 Strict = !o.TryGetProperty("strict", out var st) || st.GetBoolean(),
                 AllowSetRelationComparison = o.TryGetProperty("allow_set_relation_comp", out var asr) && asr.GetBoolean(),
                 Budget = TimeSpan.FromSeconds(5),
+                Extraction = Targets(o.GetProperty("extraction")),
             };
             cases.Add(new Case(r.GetProperty("line").GetInt32(), r.GetProperty("test").GetString()!, r.GetProperty("gold").GetString()!,
                 r.GetProperty("prediction").GetString()!, r.GetProperty("expected").GetBoolean(), options));
         }
         return cases;
+    }
+
+    /// <summary>["latex"], ["expr"], ["latex","expr"] or parse()'s defaults (both).</summary>
+    static ExtractionTarget Targets(JsonElement e)
+    {
+        if (e.ValueKind != JsonValueKind.Array) return ExtractionTarget.Latex | ExtractionTarget.Expr;
+        ExtractionTarget t = 0;
+        foreach (var x in e.EnumerateArray()) t |= x.GetString() == "latex" ? ExtractionTarget.Latex : ExtractionTarget.Expr;
+        // Math-Verify's expr-only extraction still reads LaTeX-free answers; ours needs Latex for $…$ spans too.
+        return t == ExtractionTarget.Expr ? ExtractionTarget.Latex | ExtractionTarget.Expr : t;
     }
 
     static string Key(Case c) => $"{c.Test}:{c.Line}:{Short(c.Gold)}|{Short(c.Prediction)}";
