@@ -22,6 +22,9 @@ public static partial class AnswerExtractor
     {
         if (text is null) return null;
         text = StripThink(text);
+        // The answer sits at the end of a completion; reading only the tail bounds the time spent on
+        // pathological 100k-character inputs.
+        if (text.Length > Window) text = text[^Window..];
         if (text.Contains("\\\\")) text = DoubleBackslash().Replace(text, "\\");
         int fa = text.LastIndexOf("final answer", StringComparison.OrdinalIgnoreCase);
         var boxed = Boxed(text, out int boxedEnd);
@@ -49,6 +52,9 @@ public static partial class AnswerExtractor
         if (number is not null && (math is null || numberStart >= mathEnd)) return number;
         return math;
     }
+
+    /// <summary>How many trailing characters of a completion are searched for the answer.</summary>
+    public const int Window = 6000;
 
     static string StripThink(string text)
     {
@@ -122,25 +128,63 @@ public static partial class AnswerExtractor
         return LastNumber(tail, out _) ?? math;
     }
 
-    [GeneratedRegex(@"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$((?:\\\$|[^$\n])+?)(?<!\\)\$", RegexOptions.Singleline)]
-    private static partial Regex MathSpan();
-
     static string? MathSpans(string text, out int end)
     {
         end = -1;
         if (text.IndexOf('$') < 0 && text.IndexOf("\\[", StringComparison.Ordinal) < 0 && text.IndexOf("\\(", StringComparison.Ordinal) < 0) return null;
-        var spans = new List<(int Start, int End, string Content)>();
-        foreach (Match m in MathSpan().Matches(text))
-        {
-            var g = m.Groups[1].Success ? m.Groups[1] : m.Groups[2].Success ? m.Groups[2] : m.Groups[3].Success ? m.Groups[3] : m.Groups[4];
-            // \( and inline $ do not span lines; display math may.
-            if ((m.Groups[3].Success || m.Groups[4].Success) && g.Value.Contains('\n')) continue;
-            if (string.IsNullOrWhiteSpace(g.Value)) continue;
-            spans.Add((m.Index, m.Index + m.Length, g.Value));
-        }
+        var spans = ScanMath(text);
         if (spans.Count == 0) return null;
         end = spans[^1].End;
         return JoinTrailing(text, spans);
+    }
+
+    /// <summary>Finds $$…$$, \[…\], \(…\) and $…$ spans left to right in linear time (a regular
+    /// expression with lazy quantifiers is quadratic on adversarial text with many unclosed openers).
+    /// \( and inline $ may not span lines; \$ is an escaped dollar, not a delimiter.</summary>
+    static List<(int Start, int End, string Content)> ScanMath(string text)
+    {
+        var spans = new List<(int, int, string)>();
+        bool noDouble = false, noBracket = false, noParen = false;
+        int i = 0;
+        while (i < text.Length)
+        {
+            char c = text[i];
+            int close = -1, open = 0, shut = 0;
+            if (c == '$' && i + 1 < text.Length && text[i + 1] == '$' && !noDouble)
+            {
+                close = text.IndexOf("$$", i + 2, StringComparison.Ordinal);
+                if (close < 0) noDouble = true;
+                open = 2; shut = 2;
+            }
+            else if (c == '\\' && i + 1 < text.Length && text[i + 1] == '[' && !noBracket)
+            {
+                close = text.IndexOf("\\]", i + 2, StringComparison.Ordinal);
+                if (close < 0) noBracket = true;
+                open = 2; shut = 2;
+            }
+            else if (c == '\\' && i + 1 < text.Length && text[i + 1] == '(' && !noParen)
+            {
+                close = text.IndexOf("\\)", i + 2, StringComparison.Ordinal);
+                if (close < 0) noParen = true;
+                else if (text.IndexOf('\n', i + 2, close - i - 2) >= 0) close = -2;
+                open = 2; shut = 2;
+            }
+            else if (c == '\\') { i += 2; continue; }
+            else if (c == '$')
+            {
+                int j = i + 1;
+                while (j < text.Length && text[j] != '$' && text[j] != '\n') j += text[j] == '\\' ? 2 : 1;
+                close = j < text.Length && text[j] == '$' ? j : -2;
+                open = 1; shut = 1;
+                if (close == -2) { i = j; continue; }
+            }
+            else { i++; continue; }
+            if (close < 0) { i += open; continue; }
+            var content = text[(i + open)..close];
+            if (!string.IsNullOrWhiteSpace(content)) spans.Add((i, close + shut, content));
+            i = close + shut;
+        }
+        return spans;
     }
 
     [GeneratedRegex(@"\\(?:text|mbox|textbf|mathrm|begin|end)\{[^{}]*\}|\\[a-zA-Z]+")]

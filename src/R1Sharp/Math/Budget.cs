@@ -10,7 +10,7 @@ internal sealed class GiveUpException(string reason) : Exception(reason);
 /// check itself is cheap) and recursion depth (so deep nesting cannot overflow the stack).</summary>
 internal sealed class Budget
 {
-    public const int MaxDepth = 120;
+    public const int MaxDepth = 300;
     readonly long _deadline;
     int _steps;
 

@@ -23,7 +23,7 @@ internal sealed partial class Parser
     }
 
     Token Peek => _t[_p];
-    Token Next() => _t[_p++];
+    Token Next() { var t = _t[_p]; if (t.Kind != Tok.End) _p++; return t; }
     bool IsOp(string s) => Peek.Kind == Tok.Op && Peek.Text == s;
     bool IsCmd(string s) => Peek.Kind == Tok.Cmd && Peek.Text == s;
     bool Accept(string op) { if (IsOp(op)) { _p++; return true; } return false; }

@@ -48,17 +48,19 @@ internal static class Shapes
         return r;
     }
 
-    /// <summary>Expands every ± into its two values, giving a set (capped to keep work bounded).</summary>
-    public static IEnumerable<Node> ExpandPm(Node n, int depth = 0)
+    /// <summary>Expands every ± into its two values, giving a set (at most 32 values, to keep work bounded).</summary>
+    public static IEnumerable<Node> ExpandPm(Node n) => ExpandPm(n, 0).Take(32);
+
+    static IEnumerable<Node> ExpandPm(Node n, int depth)
     {
         Budget.CheckDepth(depth);
         switch (n)
         {
             case PlusMinus pm:
-                foreach (var r in ExpandPm(pm.Right, depth + 1))
+                foreach (var r in ExpandPm(pm.Right, depth + 1).Take(32))
                 {
                     if (pm.Left is null) { yield return r; yield return new Neg(r); continue; }
-                    foreach (var l in ExpandPm(pm.Left, depth + 1)) { yield return new Add([l, r]); yield return new Add([l, new Neg(r)]); }
+                    foreach (var l in ExpandPm(pm.Left, depth + 1).Take(32)) { yield return new Add([l, r]); yield return new Add([l, new Neg(r)]); }
                 }
                 yield break;
             case Add a when ContainsPm(a):
