@@ -53,8 +53,11 @@ internal sealed class Comparer(VerifyOptions options, Budget budget)
         switch (gold, pred)
         {
             case (SetOf g, SetOf p): return SameSet(g.Items, p.Items, d);
-            case (SetOf g, Seq p) when g.Items.Length == p.Items.Length: return Ordered(Sorted(g.Items), p.Items, d);
-            case (Seq g, SetOf p) when g.Items.Length == p.Items.Length: return Ordered(g.Items, Sorted(p.Items), d);
+            // A braced set against a tuple is read in increasing order, as Math-Verify does ({1,3} = (1,3));
+            // a bare list "-2, 1" (roots) is never a point or an interval.
+            case (SetOf { Bare: false } g, Seq p) when g.Items.Length == p.Items.Length: return Ordered(Sorted(g.Items), p.Items, d);
+            case (Seq g, SetOf { Bare: false } p) when g.Items.Length == p.Items.Length: return Ordered(g.Items, Sorted(p.Items), d);
+            case (SetOf { Bare: true }, Seq) or (Seq, SetOf { Bare: true }): return false;
             case (SetOf g, _): return g.Items.Length > 0 && g.Items.All(x => Equal(x, pred, d));
             case (_, SetOf p): return p.Items.Length > 0 && p.Items.All(x => Equal(gold, x, d));
             case (Seq g, Seq p): return Sequences(g, p, d);
@@ -81,7 +84,7 @@ internal sealed class Comparer(VerifyOptions options, Budget budget)
         Node One(Node x) => x is Relation r ? (Shapes.Settle(r) is var s && s is Relation { Ops: ["="] } e && Shapes.IsLabel(e.Parts[0]) ? e.Parts[1] : s) : x;
         return n switch
         {
-            SetOf s => new SetOf([.. s.Items.SelectMany(x => Shapes.ContainsPm(x) ? Shapes.ExpandPm(x) : [One(x)])]),
+            SetOf s => new SetOf([.. s.Items.SelectMany(x => Shapes.ContainsPm(x) ? Shapes.ExpandPm(x) : [One(x)])], s.Bare),
             Seq q => new Seq([.. q.Items.Select(One)], q.Open, q.Close),
             _ => n,
         };

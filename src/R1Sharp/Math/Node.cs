@@ -51,8 +51,8 @@ internal sealed record Seq(Node[] Items, char Open, char Close) : Node
     public override int GetHashCode() => Items.Length;
 }
 
-/// <summary>\{a, b\} or a bare list "1, 2": unordered, duplicates ignored.</summary>
-internal sealed record SetOf(Node[] Items) : Node
+/// <summary>\{a, b\} or a bare list "1, 2" (<see cref="Bare"/>): unordered, duplicates ignored.</summary>
+internal sealed record SetOf(Node[] Items, bool Bare = false) : Node
 {
     public bool Equals(SetOf? o) => o is not null && Items.AsSpan().SequenceEqual(o.Items);
     public override int GetHashCode() => Items.Length;

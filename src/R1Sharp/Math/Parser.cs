@@ -39,7 +39,7 @@ internal sealed partial class Parser
         if (groups.Count == 0) throw new GiveUpException("empty answer");
         // A top-level comma list "1, 2" is an unordered collection of answers; with ';' between
         // groups ("p=5,q=2; p=7,q=2") each group is one ordered answer.
-        if (groups.Count == 1) return groups[0].Count == 1 ? groups[0][0] : new SetOf([.. groups[0]]);
+        if (groups.Count == 1) return groups[0].Count == 1 ? groups[0][0] : new SetOf([.. groups[0]], Bare: true);
         return new SetOf([.. groups.Select(g => g.Count == 1 ? g[0] : new Seq([.. g], '(', ')'))]);
     }
 

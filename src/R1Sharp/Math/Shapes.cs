@@ -148,7 +148,7 @@ internal static class Shapes
             Func x => new Func(x.Name, RA(x.Args)),
             PlusMinus x => new PlusMinus(x.Left is null ? null : R(x.Left), R(x.Right)),
             Seq x => new Seq(RA(x.Items), x.Open, x.Close),
-            SetOf x => new SetOf(RA(x.Items)),
+            SetOf x => new SetOf(RA(x.Items), x.Bare),
             Union x => new Union(RA(x.Parts)),
             Ratio x => new Ratio(R(x.Left), R(x.Right)),
             Relation x => new Relation(RA(x.Parts), x.Ops),
