@@ -39,7 +39,7 @@ public static partial class AnswerExtractor
             return ExtractCore(inner, numbers) ?? inner.Trim();
         }
         if (!numbers) return MathSpans(text, out _);
-        if (LooksLikeAnswer(text)) return text.Trim();
+        if (ScanMath(text).Count == 0 && LooksLikeAnswer(text)) return text.Trim();
         return LatestOf(text);
     }
 
@@ -109,9 +109,15 @@ public static partial class AnswerExtractor
     [GeneratedRegex(@"[a-zA-Z]+")]
     private static partial Regex Letters();
 
-    /// <summary>"and", ",", "\quad \text{and} \quad", "for part (a) and": at most four words.</summary>
-    static bool IsConnector(string gap) =>
-        gap.Length <= 80 && !gap.Contains("\n\n") && Letters().Matches(LatexBits().Replace(gap, " ")).Count <= 4;
+    /// <summary>"", ",", "and", "\quad \text{and} \quad", "papers and", "for part (a) and": at most four
+    /// words, and a joining word or sign among them when there are any.</summary>
+    static bool IsConnector(string gap)
+    {
+        if (gap.Length > 80 || gap.Contains("\n\n")) return false;
+        var words = Letters().Matches(LatexBits().Replace(gap, " "));
+        if (words.Count == 0) return true;
+        return words.Count <= 4 && (gap.Contains(',') || gap.Contains(';') || words.Any(w => w.Value is "and" or "or"));
+    }
 
     static string? FinalAnswer(string tail)
     {
@@ -199,7 +205,8 @@ public static partial class AnswerExtractor
         var bare = Commands().Replace(text, " ");
         int words = 0;
         foreach (Match w in Word().Matches(bare)) if (w.Length >= 3 && !Harmless.Contains(w.Value.ToLowerInvariant())) words++;
-        return words == 0;
+        // A single token ("Evelyn", "7,425,000") is an answer; more than that with words is a sentence.
+        return words == 0 || !text.Trim().Any(char.IsWhiteSpace);
     }
 
     [GeneratedRegex(@"(?<![a-zA-Z\d.,/])-?\d+/\d+(?![\d/])|(?<![a-zA-Z\d.,])-?\d+,\d{2}(?![\d,])|(?<![a-zA-Z\d.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![a-zA-Z\d])-?\.\d+")]
