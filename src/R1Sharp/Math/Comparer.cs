@@ -33,13 +33,13 @@ internal sealed class Comparer(VerifyOptions options, Budget budget)
             case (Relation g, Relation p): return Relations(g, p, d);
             case (Relation g, _):
                 if (g.Ops is ["="]) return Shapes.IsLabel(g.Parts[0]) && Equal(g.Parts[1], pred, d);
-                if (Shapes.AsInterval(g) is { } gi && pred is Seq or Union) return Equal(gi, pred, d);
+                if (Shapes.AsSet(g) is { } gi && pred is Seq or Union) return Equal(gi, pred, d);
                 return false;
             case (_, Relation p):
                 // "k = 5" and "1/2 $ = 10/9" answer their right side; "5x - 7y + 4 = 0" stays an equation.
                 if (p.Ops is ["="]) return (Shapes.IsLabel(p.Parts[0]) || !HasSymbols(p.Parts[0])) && Equal(gold, p.Parts[1], d);
                 if (p.Ops is ["in"] && gold is not Relation) return Equal(gold, p.Parts[1], d);
-                if (options.AllowSetRelationComparison && Shapes.AsInterval(p) is { } pi && gold is Seq or Union) return Equal(gold, pi, d);
+                if (options.AllowSetRelationComparison && Shapes.AsSet(p) is { } pi && gold is Seq or Union) return Equal(gold, pi, d);
                 return false;
         }
 

@@ -104,6 +104,20 @@ internal static class Shapes
         _ => false,
     };
 
+    /// <summary>An inequality as a set of reals: an interval, or for "a ≤ |x| ≤ b" (a ≥ 0 assumed, as
+    /// written in answers) the union [-b, -a] ∪ [a, b].</summary>
+    public static Node? AsSet(Relation r)
+    {
+        if (r.Ops.Length == 2 && r.Ops.All(o => o is "<" or "<=") && r.Parts[1] is Func { Name: "abs" } abs && IsLabel(abs.Args[0]))
+        {
+            var (a, b) = (r.Parts[0], r.Parts[2]);
+            char lo = r.Ops[0] == "<" ? '(' : '[', hi = r.Ops[1] == "<" ? ')' : ']';
+            char loFlip = hi == ')' ? '(' : '[', hiFlip = lo == '(' ? ')' : ']';
+            return new Union([new Seq([new Neg(b), new Neg(a)], loFlip, hiFlip), new Seq([a, b], lo, hi)]);
+        }
+        return AsInterval(r);
+    }
+
     /// <summary>An inequality in one quantity as an interval: "a &lt; x ≤ b" is (a, b]; "x ≥ 5" is [5, ∞).
     /// Null when the relation is not of that shape.</summary>
     public static Seq? AsInterval(Relation r)
