@@ -31,6 +31,9 @@ public static partial class AnswerExtractor
         // A "final answer" sentence after the last box restates the answer and wins over earlier boxes.
         if (fa >= 0 && fa > boxedEnd && FinalAnswer(text[(fa + 12)..]) is { } f) return f;
         if (boxed is not null) return boxed;
+        // GSM8K writes its reference as "… #### 18".
+        int hashes = text.LastIndexOf("####", StringComparison.Ordinal);
+        if (hashes >= 0 && text[(hashes + 4)..].Trim() is { Length: > 0 } afterHashes) return afterHashes.Split('\n')[0].Trim();
         int ans = text.LastIndexOf("<answer>", StringComparison.OrdinalIgnoreCase);
         if (ans >= 0)
         {

@@ -25,7 +25,7 @@ public class FuzzTests(ITestOutputHelper output)
         var rng = new Random(20261128);
         var golds = Math500Tests.Load().Select(p => p.Answer).ToArray();
         var options = new VerifyOptions(); // the default 50 ms budget
-        long slowestTicks = 0; string slowest = "";
+        var slow = new List<(long Ticks, string Gold, string Pred)>();
         int equal = 0, gaveUp = 0, internalErrors = 0, outOfTime = 0;
         // Warm up the JIT and regular expressions so the slowest verdict measures the verifier, not start-up.
         for (int w = 0; w < 200; w++) MathVerifier.Verify(golds[w], Make(rng, w, golds), options);
@@ -43,13 +43,32 @@ public class FuzzTests(ITestOutputHelper output)
             if (v.Reason.StartsWith("gave up")) gaveUp++;
             if (v.Reason.Contains("time budget")) outOfTime++;
             if (v.Reason.Contains("internal")) { internalErrors++; if (internalErrors <= 5) output.WriteLine($"internal: {v.Reason} on {Show(a)} vs {Show(b)}"); }
-            if (dt > slowestTicks) { slowestTicks = dt; slowest = $"{Show(a)} vs {Show(b)} -> {v.Reason}"; }
+            if (slow.Count < 5 || dt > slow[^1].Ticks)
+            {
+                slow.Add((dt, a, b));
+                slow.Sort((x, y) => y.Ticks.CompareTo(x.Ticks));
+                if (slow.Count > 5) slow.RemoveAt(5);
+            }
             Assert.Null(Record.Exception(() => AnswerExtractor.Extract(b)));
         }
         output.WriteLine($"100000 verdicts in {total.Elapsed.TotalSeconds:F1} s; {equal} equal, {gaveUp} gave up ({outOfTime} on the time budget), {internalErrors} internal errors");
-        output.WriteLine($"slowest verdict {slowestTicks * 1000.0 / Stopwatch.Frequency:F1} ms: {slowest}");
+        // The box is shared, so one slow verdict may be a pause of the process; re-time the five slowest
+        // (best of three) to tell the verifier's own time from noise.
+        foreach (var (ticks, a, b) in slow)
+        {
+            long best = long.MaxValue;
+            for (int r = 0; r < 3; r++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                MathVerifier.Verify(a, b, options);
+                best = System.Math.Min(best, Stopwatch.GetTimestamp() - t0);
+            }
+            output.WriteLine($"slow verdict {Ms(ticks):F1} ms (re-timed best of 3: {Ms(best):F1} ms): {Show(a)} vs {Show(b)} -> {MathVerifier.Verify(a, b, options).Reason}");
+        }
         Assert.Equal(0, internalErrors);
     }
+
+    static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
     static string Show(string s) => (s.Length > 80 ? s[..40] + $"…({s.Length} chars)…" + s[^20..] : s).Replace("\n", "\\n");
 
