@@ -53,6 +53,7 @@ public static partial class AnswerExtractor
         var math = MathSpans(text, out int mathEnd);
         var number = LastNumber(text, out int numberStart);
         if (number is not null && (math is null || numberStart >= mathEnd)) return number;
+        if (math is null && Choice().Matches(text) is { Count: > 0 } choices) return choices[^1].Groups[1].Success ? choices[^1].Groups[1].Value : choices[^1].Groups[2].Value;
         return math;
     }
 
@@ -214,6 +215,10 @@ public static partial class AnswerExtractor
 
     [GeneratedRegex(@"(?<![a-zA-Z\d.,/])-?\d+/\d+(?![\d/])|(?<![a-zA-Z\d.,])-?\d+,\d{2}(?![\d,])|(?<![a-zA-Z\d.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![a-zA-Z\d])-?\.\d+")]
     private static partial Regex Number();
+
+    /// <summary>A multiple-choice letter in running text: "(C)" or "answer is C".</summary>
+    [GeneratedRegex(@"\(([A-E])\)|answer is:?\s*([A-E])\b")]
+    private static partial Regex Choice();
 
     [GeneratedRegex(@"^-?\d+,\d{2}$")]
     private static partial Regex DecimalCommaNumber();

@@ -191,7 +191,9 @@ internal sealed class Comparer(VerifyOptions options, Budget budget)
     {
         var a = Shapes.Spelling(g); var b = Shapes.Spelling(p);
         if (a is null || b is null) return false;
-        return Clean(a) == Clean(b);
+        // Words ignore case ("East" = "east"); single letters do not (choice "E" is not the constant e written "e").
+        var (ca, cb) = (Clean(a), Clean(b));
+        return ca.Length > 1 ? string.Equals(ca, cb, StringComparison.OrdinalIgnoreCase) : ca == cb;
         static string Clean(string s) => new string([.. s.Where(c => !char.IsWhiteSpace(c) && c != '(' && c != ')' && c != '.' && c != '{' && c != '}')]);
     }
 

@@ -11,6 +11,7 @@ public class AnswerExtractorTests
     [InlineData("<think>maybe \\boxed{3}</think>The result is \\boxed{4}", "4")]   // reasoning ignored
     [InlineData("<think>\\boxed{3}</think> no answer here", null)]
     [InlineData("<answer>17</answer>", "17")]
+    [InlineData("So the answer is (C).", "C")]                                              // multiple choice in prose
     [InlineData("She has 3 + 15 = <<3+15=18>>18 apples.\n#### 18", "18")]                 // GSM8K reference
     [InlineData("Final Answer: The final answer is $(0, 1)$. I hope it is correct.", "(0, 1)")]
     [InlineData("Final Answer: The largest $n$ is 34.", "34")]

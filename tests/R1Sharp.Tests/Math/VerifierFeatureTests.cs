@@ -28,6 +28,7 @@ public class VerifierFeatureTests
     [InlineData("5.4 \\text{ cents}", "5.4")]                // units
     [InlineData("864 \\mbox{ inches}^2", "864")]
     [InlineData("\\text{Evelyn}", "Evelyn")]                 // words
+    [InlineData("\\text{east}", "\\boxed{\\text{East}}")]  // words ignore case
     [InlineData("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\pi/2)")]
     [InlineData("\\$18.90", "18.9")]                         // dollars
     [InlineData("(0,9) \\cup (9,36)", "(0, 9)\\cup(9, 36)")] // intervals and unions
