@@ -1,8 +1,8 @@
 using System.Text.Json;
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 using Xunit.Abstractions;
 
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 
 /// <summary>MATH-500 as an independent reference: each gold answer must equal the last \boxed{} of its
 /// own solution, and must not equal the answers of other problems that differ in value.</summary>
@@ -32,7 +32,7 @@ public class Math500Tests(ITestOutputHelper output)
 
     /// <summary>Pairs of different problems' answers that really are the same value, checked by hand:
     /// the same number written two ways, or a value with and without a unit (units, degrees and \$ are
-    /// ignored by design, see Math/README.md), or "x=5" which answers 5.</summary>
+    /// ignored by design, see Verifier/README.md), or "x=5" which answers 5.</summary>
     static readonly (string, string)[] KnownTrueEqualities =
     [
         ("\\frac{1}{4}", "\\frac14"), ("\\frac14", "\\frac{1}{4}"),

@@ -1,6 +1,6 @@
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 using Xunit.Abstractions;
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 public class DebugTests(ITestOutputHelper output)
 {
     [Fact]
