@@ -1,0 +1,64 @@
+using R1Sharp.Verifier;
+
+namespace R1Sharp.Eval;
+
+/// <summary>Where a run stands: samples finished (including those found from an earlier run), of how many, how many
+/// of the finished were correct, and how many were already there when the run began.</summary>
+public sealed record EvalProgress(int Done, int Total, int Correct, int Resumed);
+
+/// <summary>
+/// The eval loop: work out which (problem, sample) pairs the results log does not hold yet for these settings, hand
+/// exactly those to the backend, grade each completion with the verifier as it arrives and append it to the log.
+/// Returns the graded samples of this evaluation (old and new), ready for <see cref="EvalSummary"/>.
+/// </summary>
+public static class EvalRunner
+{
+    public static async Task<IReadOnlyList<SampleRecord>> RunAsync(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings,
+        IEvalBackend backend, ResultsLog log, Action<EvalProgress>? progress = null, CancellationToken cancel = default)
+    {
+        if (k < 1) throw new R1SharpException($"--k must be ≥ 1, got {k}");
+        string key = settings.Key;
+        var wanted = new HashSet<string>(problems.Select(p => p.Id));
+        var done = new Dictionary<(string, int), SampleRecord>();
+        foreach (var r in log.Records)
+            if (r.Settings == key && wanted.Contains(r.ProblemId) && r.Sample < k) done[(r.ProblemId, r.Sample)] = r;
+
+        var jobs = new List<SampleJob>();
+        for (int p = 0; p < problems.Count; p++)
+            for (int j = 0; j < k; j++)
+                if (!done.ContainsKey((problems[p].Id, j)))
+                    jobs.Add(new SampleJob(p, problems[p], j, settings.SeedFor(p, j), settings.UserTurn(problems[p].Problem)));
+
+        int total = problems.Count * k, resumed = done.Count;
+        int finished = resumed, correct = done.Values.Count(r => r.Correct);
+        var gate = new object();
+        progress?.Invoke(new EvalProgress(finished, total, correct, resumed));
+        await backend.RunAsync(jobs, settings, (job, completion) =>
+        {
+            var record = Grade(key, job, completion);
+            log.Append(record); // written and flushed before it counts as done
+            lock (gate)
+            {
+                done[(job.Problem.Id, job.Sample)] = record;
+                finished++;
+                if (record.Correct) correct++;
+                progress?.Invoke(new EvalProgress(finished, total, correct, resumed));
+            }
+        }, cancel);
+
+        return problems.SelectMany(p => Enumerable.Range(0, k).Select(j => done.GetValueOrDefault((p.Id, j))))
+            .Where(r => r is not null).Select(r => r!).ToList();
+    }
+
+    /// <summary>The verdict is on the answer part only: reasoning may try several values before settling.</summary>
+    public static SampleRecord Grade(string settingsKey, SampleJob job, BackendCompletion c)
+    {
+        var verdict = MathVerifier.Verify(job.Problem.Answer, c.Answer);
+        return new SampleRecord
+        {
+            Settings = settingsKey, ProblemId = job.Problem.Id, Sample = job.Sample, Seed = job.Seed, Gold = job.Problem.Answer,
+            Extracted = AnswerExtractor.Extract(c.Answer), Correct = verdict.Equal, Reason = verdict.Reason,
+            FinishReason = c.FinishReason, CompletionTokens = c.CompletionTokens, Reasoning = c.Reasoning, Answer = c.Answer, Text = c.Text,
+        };
+    }
+}
