@@ -57,7 +57,7 @@ public static class EvalRunner
         return new SampleRecord
         {
             Settings = settingsKey, ProblemId = job.Problem.Id, Sample = job.Sample, Seed = job.Seed, Gold = job.Problem.Answer,
-            Extracted = AnswerExtractor.Extract(c.Answer), Correct = verdict.Equal, Reason = verdict.Reason,
+            Extracted = AnswerExtractor.Extract(c.Answer) is { Length: > 0 } x ? x : null, Correct = verdict.Equal, Reason = verdict.Reason,
             FinishReason = c.FinishReason, CompletionTokens = c.CompletionTokens, Reasoning = c.Reasoning, Answer = c.Answer, Text = c.Text,
         };
     }
