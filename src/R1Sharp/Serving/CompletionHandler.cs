@@ -14,7 +14,7 @@ public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batch
 {
     public async Task RunAsync(HttpContext ctx, GenerationRequest req, bool chat)
     {
-        var channel = Channel.CreateUnbounded<SequenceEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var channel = Channel.CreateUnbounded<SequenceEvent>(); // multi-reader flavour: its Count tells when a burst ends
         var seqs = Enumerable.Range(0, req.N)
             .Select(i => new Sequence(i, req.PromptIds, req.Options, model.EosIds, model.Tokenizer, channel.Writer)).ToArray();
         var choices = seqs.Select(_ => new ChoiceText(chat, req.OpensThink)).ToArray();

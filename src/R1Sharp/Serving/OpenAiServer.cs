@@ -136,6 +136,12 @@ public sealed class OpenAiServer : IAsyncDisposable
             if (ctx.Request.Path == "/update_weights_from_disk") json["success"] = false;
             await WriteJson(ctx, error.Status, json);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Mid-stream failures cannot change the status any more; log them, the client sees the stream cut.
+            Console.Error.WriteLine($"r1 serve: {ctx.Request.Path} failed after the response started: {e}");
+            throw;
+        }
     };
 
     static async Task<JsonObject> ReadBody(HttpContext ctx)
