@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.Text.Json.Nodes;
 using OpenAI.Chat;
 using R1Sharp.Generation;
+using R1Sharp.Models;
 using R1Sharp.Serving;
 using R1Sharp.Text;
 using static R1Sharp.Tests.Serving.ServingTestKit;
@@ -14,20 +15,21 @@ public sealed class TinyServer : IAsyncLifetime
 {
     public TempDir Dir { get; } = new();
     public OpenAiServer Server { get; private set; } = null!;
-    public LocalModel Reference { get; private set; } = null!;
+    public CausalLM ReferenceModel { get; private set; } = null!;
+    public TextGenerator Reference { get; private set; } = null!;
     public string Folder { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
         Folder = TinyFolder(Dir, "tiny-a", seed: 7);
-        Reference = LocalModel.Load(Folder);
+        (ReferenceModel, Reference) = ServingTestKit.Reference(Folder);
         Server = await Start(OpenAiServer.FromFolder(Folder, Options(maxBatch: 4, context: 256)));
     }
 
     public async Task DisposeAsync()
     {
         await Server.DisposeAsync();
-        Reference.Dispose();
+        ReferenceModel.Dispose();
         Dir.Dispose();
     }
 }
@@ -37,11 +39,7 @@ public class ServerEndToEndTests(TinyServer fx) : IClassFixture<TinyServer>
     static readonly string[] Questions = ["What is 2 + 2?", "Name a prime number larger than ten, please.", "Hi", "Explain briefly why the sky is blue."];
 
     /// <summary>The in-process batched engine's greedy answer: the independent reference for the server's loop.</summary>
-    TextCompletion Expected(string question, int maxTokens, IReadOnlyList<string>? stop = null)
-    {
-        var (prompt, opens) = fx.Reference.RenderChat([new R1Sharp.Text.ChatMessage("user", question)]);
-        return fx.Reference.Generator.Generate([prompt], new SamplingOptions { Temperature = 0, MaxTokens = maxTokens, Stop = stop ?? [] }, opens)[0];
-    }
+    TextCompletion Expected(string question, int maxTokens) => GreedyReply(fx.Reference, question, maxTokens);
 
     static ChatCompletionOptions Greedy(int maxTokens) => new() { Temperature = 0f, MaxOutputTokenCount = maxTokens };
 
@@ -143,7 +141,7 @@ public class ServerEndToEndTests(TinyServer fx) : IClassFixture<TinyServer>
     public async Task TextCompletionsStreamedAndWhole()
     {
         string prompt = "The capital of France is";
-        var want = fx.Reference.Generator.Generate([prompt], new SamplingOptions { Temperature = 0, MaxTokens = 10 })[0];
+        var want = fx.Reference.Generate([prompt], new SamplingOptions { Temperature = 0, MaxTokens = 10 })[0];
         var (status, whole) = await Post(fx.Server, "/v1/completions", $$"""{"model":"tiny-a","prompt":"{{prompt}}","max_tokens":10,"temperature":0}""");
         Assert.Equal(200, status);
         Assert.Equal(want.Text, (string)whole["choices"]![0]!["text"]!);
@@ -172,7 +170,7 @@ public class ServerEndToEndTests(TinyServer fx) : IClassFixture<TinyServer>
         var inline = Body(false);
         inline["messages"]![1]!["content"] = "<think>\nSECRET\n</think>\n\n4";
         var (_, tagged) = await Post(fx.Server, "/v1/chat/completions", inline.ToJsonString());
-        int expected = fx.Reference.Tokenizer.Encode(fx.Reference.Template!.Render([
+        int expected = fx.Reference.Tokenizer.Encode(fx.Server.Model.Template!.Render([
             new R1Sharp.Text.ChatMessage("user", "2+2?"), new R1Sharp.Text.ChatMessage("assistant", "4")])).Count;
         Assert.Equal(expected, (int)plain["usage"]!["prompt_tokens"]!);
         Assert.Equal(expected, (int)with["usage"]!["prompt_tokens"]!);

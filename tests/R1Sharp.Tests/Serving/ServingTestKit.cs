@@ -96,6 +96,23 @@ public static class ServingTestKit
         }
     }
 
+    /// <summary>A model folder loaded for in-process reference runs, sharing the kit's tokenizer (loading the 150k
+    /// Qwen3 vocabulary once per test run keeps the suite quick).</summary>
+    public static (CausalLM Model, TextGenerator Generator) Reference(string folder)
+    {
+        var m = ModelFolder.Load(folder);
+        var tok = tokenizer.Value;
+        return (m, new TextGenerator(m, tok, [tok.EosTokenId!.Value]));
+    }
+
+    /// <summary>The greedy reply of an in-process model to one user message, rendered with the Qwen3 template.</summary>
+    public static TextCompletion GreedyReply(TextGenerator gen, string question, int maxTokens, IReadOnlyList<string>? stop = null)
+    {
+        var template = ChatTemplate.FromTokenizerConfig(System.IO.Path.Combine(Qwen3Tokenizer, "tokenizer_config.json"));
+        string prompt = template.Render([new R1Sharp.Text.ChatMessage("user", question)], addGenerationPrompt: true);
+        return gen.Generate([prompt], new SamplingOptions { Temperature = 0, MaxTokens = maxTokens, Stop = stop ?? [] })[0];
+    }
+
     public static ServedModel Served(string name, ChatTemplate? template = null)
     {
         var tok = tokenizer.Value;
