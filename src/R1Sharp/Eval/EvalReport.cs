@@ -43,7 +43,7 @@ public static class EvalReport
         md.AppendLine($"{s.Problems} problems × {s.K} samples (settings {s.SettingsKey}: temperature {st.Temperature.ToString(CultureInfo.InvariantCulture)}, top-p {st.TopP.ToString(CultureInfo.InvariantCulture)}, max tokens {st.MaxTokens}, seed {st.Seed}).").AppendLine();
         md.AppendLine("| metric | value |").AppendLine("|---|---|");
         md.AppendLine($"| pass@1 (mean of {s.K} samples) | {Pct(s.Pass1)} ± {Pct(s.Pass1StdErr)} |");
-        foreach (var (k, v) in s.PassAtK) md.AppendLine($"| pass@{k} | {Pct(v)} |");
+        foreach (var (k, v) in s.PassAtK.Skip(1)) md.AppendLine($"| pass@{k} | {Pct(v)} |"); // pass@1 by the estimator is the row above
         md.AppendLine($"| cons@{s.K} | {Pct(s.ConsAtK)} |");
         md.AppendLine($"| mean completion tokens | {s.MeanCompletionTokens.ToString("F0", CultureInfo.InvariantCulture)} |");
         md.AppendLine($"| truncated (hit max tokens) | {Pct(s.TruncatedFraction)}% |").AppendLine();
@@ -85,7 +85,8 @@ public static class EvalReport
         plot.Title($"{s.Bench}: {s.Settings.Model}");
         plot.XLabel("k (samples per problem)");
         plot.YLabel("% solved");
-        plot.Axes.SetLimitsY(0, 100);
+        plot.Axes.SetLimitsY(-2, 102); // a margin keeps 0% and 100% points off the frame
+        if (s.K <= 16) plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1); // k is whole
         plot.Axes.SetLimitsX(0.5, Math.Max(1, s.K) + 0.5);
         return plot.GetImageBytes(720, 450, ScottPlot.ImageFormat.Png);
     }

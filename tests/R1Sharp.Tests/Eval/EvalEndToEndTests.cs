@@ -120,4 +120,15 @@ public class EvalEndToEndTests
         Assert.Contains("HTTP 401", denied.Stderr);
         Assert.Equal(6, Lines(outDir).Length);
     }
+
+    [Theory]
+    [InlineData("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)", "--bench", "gsm8k")]
+    [InlineData("--endpoint needs --model-name (the model id the server serves)", "--bench", "gsm8k", "--endpoint", "http://127.0.0.1:1/v1")]
+    [InlineData("nowhere.jsonl: benchmark file not found", "--bench", "nowhere.jsonl", "--endpoint", "http://127.0.0.1:1/v1", "--model-name", "m")]
+    public void UsageErrorsAreOneLine(string message, params string[] args)
+    {
+        var r = CliRunner.Run(["eval", .. args]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal($"error: {message}", r.Stderr.Trim());
+    }
 }
