@@ -56,7 +56,7 @@ public sealed class ZeroRun
         config.Seed = o.Seed;
         config.NumThreads = o.Threads;
         var prompts = task.Sample(o.RlPrompts, o.Seed + 3, heldOut: false).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
-        var rewards = new RewardSet(BuildRewards(config));
+        var rewards = new RewardSet(RewardRegistry.Build(config));
         var rl = Stopwatch.StartNew();
         using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
         {
@@ -125,22 +125,5 @@ public sealed class ZeroRun
             $"shows steps in {steps.Count / (double)r.Samples.Count:P0} (accuracy {(steps.Count == 0 ? 0 : steps.Average(s => s.Correct ? 1.0 : 0)):P0}), " +
             $"direct accuracy {(direct.Count == 0 ? 0 : direct.Average(s => s.Correct ? 1.0 : 0)):P0}");
         return r;
-    }
-
-    public static List<RewardFunction> BuildRewards(GrpoConfig c, Func<string, int>? countTokens = null)
-    {
-        var list = new List<RewardFunction>();
-        for (int i = 0; i < c.RewardFuncs.Count; i++)
-        {
-            double w = c.RewardWeights?[i] ?? 1.0;
-            list.Add(c.RewardFuncs[i] switch
-            {
-                "accuracy" => AccuracyReward.Create(weight: w),
-                "format" => FormatReward.Create(w),
-                "overlong" => OverlongReward.Create(countTokens ?? (s => s.Length), c.MaxCompletionLength, c.OverlongBufferLen, w),
-                var name => throw new R1SharpException($"reward \"{name}\" is unknown (built in: accuracy, format, overlong)"),
-            });
-        }
-        return list;
     }
 }
