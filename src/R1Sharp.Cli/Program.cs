@@ -11,4 +11,5 @@ root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ZeroCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 return root.Parse(args).Invoke();

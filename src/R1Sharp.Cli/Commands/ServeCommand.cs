@@ -1,0 +1,51 @@
+using System.CommandLine;
+using R1Sharp.Serving;
+
+namespace R1Sharp.Cli.Commands;
+
+/// <summary>`r1 serve`: the OpenAI-compatible server for a model folder, until Ctrl-C.</summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = CliCommon.Model();
+        var host = new Option<string>("--host") { Description = "address to bind (loopback by default)", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "TCP port (0 picks a free one)", DefaultValueFactory = _ => 8000 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "sequences decoded together (KV-cache rows)", DefaultValueFactory = _ => 8 };
+        var maxQueue = new Option<int>("--max-queue") { Description = "sequences allowed to wait for a row; more get HTTP 429", DefaultValueFactory = _ => 64 };
+        var maxContext = new Option<int?>("--max-context") { Description = "tokens per sequence, prompt included (default: the model's, at most 4096)" };
+        var apiKeyEnv = new Option<string?>("--api-key-env") { Description = "environment variable holding the API key clients must send as a bearer token" };
+        var name = new Option<string?>("--served-model-name") { Description = "model id for clients (default: the folder's name)" };
+        var device = CliCommon.Device();
+        var dtype = CliCommon.DType();
+        var cmd = new Command("serve", "Serve a model folder over the OpenAI API (chat/completions with reasoning_content, completions, models)")
+            { model, host, port, maxBatch, maxQueue, maxContext, apiKeyEnv, name, device, dtype };
+        cmd.SetAction(p => CliCommon.Run(p, () =>
+        {
+            string? key = null;
+            if (p.GetValue(apiKeyEnv) is { } env)
+            {
+                key = Environment.GetEnvironmentVariable(env);
+                if (string.IsNullOrEmpty(key)) throw new R1SharpException($"--api-key-env {env}: that environment variable is not set or empty");
+            }
+            if (p.GetValue(maxBatch) < 1) throw new R1SharpException("--max-batch must be ≥ 1");
+            if (p.GetValue(maxQueue) < 0) throw new R1SharpException("--max-queue must be ≥ 0");
+            var options = new ServeOptions
+            {
+                Host = p.GetValue(host)!, Port = p.GetValue(port), MaxBatch = p.GetValue(maxBatch), MaxQueue = p.GetValue(maxQueue),
+                MaxContext = p.GetValue(maxContext), ApiKey = key, ModelName = p.GetValue(name),
+            };
+            var server = OpenAiServer.FromFolder(p.GetValue(model)!, options, p.GetValue(device), p.GetValue(dtype));
+            try
+            {
+                var uri = server.StartAsync().GetAwaiter().GetResult();
+                Console.Error.WriteLine($"serving {server.Model.Name} at {uri} (max batch {options.MaxBatch}, context {server.Batcher.Capacity}); Ctrl-C stops");
+                server.WaitForShutdownAsync().GetAwaiter().GetResult();
+            }
+            catch (IOException e) { throw new R1SharpException($"cannot listen on {options.Host}:{options.Port}: {e.Message}"); }
+            finally { server.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            return 0;
+        }));
+        return cmd;
+    }
+}
