@@ -50,7 +50,8 @@ public sealed class GgufFile : IDisposable
         }
         try
         {
-            using var stream = new FileStream(file, FileAccess.Read, bufferSize: 1 << 16);
+            // A stream of its own for the header: disposing a FileStream would close the handle kept for the data.
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
             var r = new GgufReader(stream, path);
             uint magic = r.U32();
             if (magic != Magic) throw new R1SharpException($"{path}: not a GGUF file (magic 0x{magic:X8}, expected 0x{Magic:X8} \"GGUF\")");
