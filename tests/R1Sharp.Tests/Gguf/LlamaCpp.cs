@@ -14,10 +14,11 @@ public sealed class LlamaCpp : IDisposable
     static bool s_initialised;
 
     public LLamaWeights Weights { get; }
-    public LLamaContext Context { get; }
+    public LLamaContext Context => _context ?? throw new InvalidOperationException("loaded vocabulary only");
+    readonly LLamaContext? _context;
     public int VocabSize { get; }
 
-    public LlamaCpp(string ggufPath, int contextSize = 512, int threads = 2, int sequences = 1, GGMLType kvType = GGMLType.GGML_TYPE_F32)
+    public LlamaCpp(string ggufPath, int contextSize = 512, int threads = 2, int sequences = 1, GGMLType kvType = GGMLType.GGML_TYPE_F32, bool vocabOnly = false)
     {
         Initialise();
         var p = new ModelParams(ggufPath)
@@ -33,9 +34,10 @@ public sealed class LlamaCpp : IDisposable
             // llama.cpp's KV cache defaults to f16, which alone moves logits by ~1e-3 relative; f32 keeps the
             // comparison about the model, not the cache format.
             TypeK = kvType, TypeV = kvType,
+            VocabOnly = vocabOnly,
         };
         Weights = LLamaWeights.LoadFromFile(p);
-        Context = Weights.CreateContext(p);
+        if (!vocabOnly) _context = Weights.CreateContext(p);
         VocabSize = Weights.Vocab.Count;
     }
 
@@ -84,8 +86,9 @@ public sealed class LlamaCpp : IDisposable
         return output.ToArray();
     }
 
-    public int[] Tokenize(string text, bool special = false) =>
-        Context.Tokenize(text, addBos: false, special: special).Select(t => (int)t).ToArray();
+    /// <summary>llama.cpp's ids for text; special: true matches control tokens written in the text, as HF does.</summary>
+    public int[] Tokenize(string text, bool special = true) =>
+        Weights.Tokenize(text, false, special, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
 
     public static int ArgMax(ReadOnlySpan<float> x)
     {
@@ -96,7 +99,7 @@ public sealed class LlamaCpp : IDisposable
 
     public void Dispose()
     {
-        Context.Dispose();
+        _context?.Dispose();
         Weights.Dispose();
     }
 }
