@@ -12,4 +12,6 @@ root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ZeroCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 return root.Parse(args).Invoke();
