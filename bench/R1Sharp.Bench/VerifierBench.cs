@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 
 namespace R1Sharp.Bench;
 

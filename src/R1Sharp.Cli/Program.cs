@@ -9,6 +9,7 @@ root.Subcommands.Add(InitCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(ZeroCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>An exact rational number p/q with q &gt; 0 and gcd(p,q)=1. Used so that 1/3, 0.333… and
 /// 10,080 compare exactly instead of through floating point.</summary>

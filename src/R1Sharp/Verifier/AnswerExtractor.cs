@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Finds the final answer in a completion. In order of preference: the last \boxed{…} or
 /// \fbox{…} (with neighbouring boxes joined when only a few words such as "and" separate them:

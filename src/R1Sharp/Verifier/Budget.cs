@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Thrown inside the verifier when an input is too deep, too long or too slow; caught at the
 /// public entry point and turned into a "false, gave up" verdict. Never escapes the library.</summary>

@@ -1,6 +1,6 @@
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 
 public class AnswerExtractorTests
 {

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 using Xunit.Abstractions;
 
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 
 /// <summary>Agreement with Math-Verify v0.8.0's own test cases (an independent reference): every
 /// `verify` case is decided with the case's options and compared with what Math-Verify expects.</summary>

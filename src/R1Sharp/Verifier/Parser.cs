@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Recursive-descent parser from tokens to a <see cref="Node"/> tree. Precedence, loosest first:
 /// ';' lists, ',' lists, relation chains (= &lt; ≤ ∈ ≈ …), ∪, ratio ':', + − ±, × ÷ and implicit

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Decides whether a predicted answer tree equals the gold one. Structures (sets, tuples,
 /// intervals, matrices, relations) are compared part by part; scalars exactly when both are rational,

@@ -1,4 +1,4 @@
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>The outcome of one comparison, with a short reason a person can read.</summary>
 public sealed record Verdict(bool Equal, string Reason);

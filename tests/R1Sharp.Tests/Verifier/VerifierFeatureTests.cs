@@ -1,6 +1,6 @@
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 
 /// <summary>One case per feature the issue lists, so a regression names the feature that broke.</summary>
 public class VerifierFeatureTests

@@ -1,4 +1,4 @@
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 internal enum Tok { Num, Letter, Cmd, Op, Text, End }
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 
 /// <summary>The eval harness compares references in each benchmark's own format with boxed model answers:
 /// GSM8K's "… #### 18", AIME's zero-padded "025", AMC's floats such as 27.0.</summary>

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Evaluates scalar expressions: exactly (as a <see cref="Rational"/>) when only rational
 /// arithmetic is involved, otherwise in complex double precision with free variables bound to

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>String-level clean-up of an extracted answer before parsing: layout commands, units that
 /// carry no value (%, °, \$), number formatting (10,\!080; 1 000; 1,22), and words that join

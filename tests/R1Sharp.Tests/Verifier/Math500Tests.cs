@@ -1,8 +1,8 @@
 using System.Text.Json;
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 using Xunit.Abstractions;
 
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 
 /// <summary>MATH-500 as an independent reference: each gold answer must equal the last \boxed{} of its
 /// own solution, and must not equal the answers of other problems that differ in value.</summary>

@@ -1,4 +1,4 @@
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Folds sums and products of written matrices into one matrix of scalar expressions, so that
 /// "A + B" or "I·I" can be compared with the matrix it equals. Cells stay symbolic trees; the

@@ -1,4 +1,4 @@
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Tree rewrites the comparer needs: ± expansion, the "label = value" reading of equations,
 /// inequalities as intervals, and variable renaming for non-strict comparison.</summary>

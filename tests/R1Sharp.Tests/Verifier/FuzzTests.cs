@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text;
-using R1Sharp.Math;
+using R1Sharp.Verifier;
 using Xunit.Abstractions;
 
-namespace R1Sharp.Tests.Math;
+namespace R1Sharp.Tests.Verifier;
 
 /// <summary>100,000 random and adversarial inputs: the verifier must never throw and always answer.
 /// Wall-clock time is printed, not asserted (speed lives in bench/); the slowest verdict is reported.</summary>

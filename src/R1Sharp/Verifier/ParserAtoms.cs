@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>Atoms: numbers (with base subscripts), letters, bracketed lists, intervals, sets, |abs|,
 /// and LaTeX commands (\frac, \sqrt, functions, environments).</summary>

@@ -1,4 +1,4 @@
-namespace R1Sharp.Math;
+namespace R1Sharp.Verifier;
 
 /// <summary>The expression tree the parser produces. Records give structural equality for free,
 /// which the comparer uses as a cheap first test before evaluating anything.</summary>
