@@ -6,6 +6,7 @@ return args.FirstOrDefault() switch
 {
     "generate" => GenerationBench.Run(args[1..]),
     "verifier" => VerifierBench.Run(args.Length > 1 ? args[1] : FindShared()),
+    "serve" => ServeBench.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -19,5 +20,7 @@ static string FindShared()
 static int Usage()
 {
     Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N]\n       R1Sharp.Bench verifier [SHARED_DIR]");
+    Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N]");
+    Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
     return 2;
 }

@@ -150,9 +150,10 @@ public sealed class ContinuousBatcher : IDisposable
     void FreeCancelled()
     {
         for (int r = 0; r < slots.Length; r++)
-            if (slots[r] is { Cancelled: true }) Free(r);
+            if (slots[r] is { Cancelled: true } s) { s.Abandon(); Free(r); }
         if (waiting.Any(s => s.Cancelled))
         {
+            foreach (var s in waiting.Where(s => s.Cancelled)) s.Abandon();
             var keep = waiting.Where(s => !s.Cancelled).ToArray();
             waiting.Clear();
             foreach (var s in keep) waiting.Enqueue(s);

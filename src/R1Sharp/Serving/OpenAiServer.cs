@@ -159,9 +159,11 @@ public sealed class OpenAiServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The loop stops first: requests still in flight end with an error event at once instead of holding the
+        // host's graceful shutdown until their budgets run out.
+        Batcher.Dispose();
         await app.StopAsync();
         await app.DisposeAsync();
-        Batcher.Dispose();
         backend.Dispose();
     }
 }

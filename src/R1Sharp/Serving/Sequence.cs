@@ -73,6 +73,9 @@ public sealed class Sequence
         return FinishReason != null;
     }
 
+    /// <summary>The loop dropped a cancelled sequence: free its generator (native memory) now, not at finalization.</summary>
+    internal void Abandon() => Generator?.Dispose();
+
     /// <summary>Ends the sequence without more tokens: a failed step or a server shutting down.</summary>
     internal void Fail(string message, string weightVersion)
     {
