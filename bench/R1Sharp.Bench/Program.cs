@@ -19,8 +19,8 @@ static string FindShared()
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N]\n       R1Sharp.Bench verifier [SHARED_DIR]");
     Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N]");
+    Console.Error.WriteLine("       R1Sharp.Bench verifier [SHARED_DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
     return 2;
 }
