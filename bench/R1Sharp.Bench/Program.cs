@@ -5,13 +5,22 @@ using R1Sharp.Bench;
 return args.FirstOrDefault() switch
 {
     "generate" => GenerationBench.Run(args[1..]),
+    "verifier" => VerifierBench.Run(args.Length > 1 ? args[1] : FindShared()),
     "serve" => ServeBench.Run(args[1..]),
     _ => Usage(),
 };
 
+static string FindShared()
+{
+    for (var d = new DirectoryInfo(Directory.GetCurrentDirectory()); d != null; d = d.Parent)
+        if (File.Exists(Path.Combine(d.FullName, "shared", "GUIDE.md"))) return Path.Combine(d.FullName, "shared");
+    throw new DirectoryNotFoundException("could not find ../shared; pass its path");
+}
+
 static int Usage()
 {
     Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N]");
+    Console.Error.WriteLine("       R1Sharp.Bench verifier [SHARED_DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
     return 2;
 }

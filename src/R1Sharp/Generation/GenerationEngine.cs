@@ -53,6 +53,9 @@ public sealed class GenerationEngine
 
         using var noGrad = no_grad();
         using var cache = useCache ? new KvCache(model.Config, b, total, model.DType, device) : null;
+        // The rows still generating, in the order of the cache's rows. Finished rows leave the batch (and the cache)
+        // at once, so a long tail of one or two sequences costs what one or two sequences cost.
+        var active = Enumerable.Range(0, b).ToArray();
         int len = promptLen;
         for (int step = 0; step < options.MaxTokens; step++)
         {
@@ -62,16 +65,16 @@ public sealed class GenerationEngine
                 // Prefill (step 0) feeds the whole prompt; afterwards the cache needs only the newest token.
                 int start = cache != null && step > 0 ? len - 1 : 0;
                 int count = len - start;
-                var ids = tensor(Slice(seq, start, count), [b, count], device: device);
-                var pos = AttentionMask.Positions(pad, start, count, device);
-                var mask = AttentionMask.Build(pad, start, count, len, device);
+                var rowPad = active.Select(r => pad[r]).ToArray();
+                var ids = tensor(Slice(seq, active, start, count), [active.Length, count], device: device);
+                var pos = AttentionMask.Positions(rowPad, start, count, device);
+                var mask = AttentionMask.Build(rowPad, start, count, len, device);
                 var logits = model.ForwardLast(ids, pos, mask, cache);
-                next = Sampler.Sample(logits, options, gens);
+                next = Sampler.Sample(logits, options, active.Select(r => gens[r]).ToArray());
             }
-            for (int r = 0; r < b; r++)
+            for (int i = 0; i < active.Length; i++)
             {
-                if (finish[r] != null) continue;
-                int tok = next[r];
+                int r = active[i], tok = next[i];
                 outputs[r].Add(tok);
                 seq[r, len] = tok;
                 bool stop = onToken?.Invoke(r, tok) ?? false;
@@ -79,18 +82,23 @@ public sealed class GenerationEngine
                 else if (outputs[r].Count >= options.MaxTokens) finish[r] = FinishReason.Length;
             }
             len++;
-            if (finish.All(f => f != null)) break;
+            var still = Enumerable.Range(0, active.Length).Where(i => finish[active[i]] == null).ToArray();
+            if (still.Length == 0) break;
+            if (still.Length < active.Length)
+            {
+                cache?.KeepRows(still);
+                active = still.Select(i => active[i]).ToArray();
+            }
         }
         foreach (var g in gens) g?.Dispose();
         return Enumerable.Range(0, b).Select(r => new TokenCompletion(outputs[r].ToArray(), finish[r] ?? FinishReason.Length)).ToArray();
     }
 
-    static long[] Slice(long[,] seq, int start, int count)
+    static long[] Slice(long[,] seq, int[] rows, int start, int count)
     {
-        int b = seq.GetLength(0);
-        var flat = new long[b * count];
-        for (int r = 0; r < b; r++)
-            for (int j = 0; j < count; j++) flat[r * count + j] = seq[r, start + j];
+        var flat = new long[rows.Length * count];
+        for (int i = 0; i < rows.Length; i++)
+            for (int j = 0; j < count; j++) flat[i * count + j] = seq[rows[i], start + j];
         return flat;
     }
 }

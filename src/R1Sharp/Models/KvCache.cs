@@ -13,12 +13,12 @@ public sealed class KvCache : IDisposable
 {
     public Tensor[] Keys { get; }
     public Tensor[] Values { get; }
-    readonly int[] lengths;
+    int[] lengths;
 
     /// <summary>The longest row: keys 0..Length-1 hold data in some row.</summary>
     public int Length => lengths.Max();
     public int Capacity { get; }
-    public int Batch { get; }
+    public int Batch { get; private set; }
 
     public KvCache(ModelConfig cfg, int batch, int capacity, ScalarType dtype, Device device)
     {
@@ -77,6 +77,23 @@ public sealed class KvCache : IDisposable
     }
 
     public void Reset() => Array.Clear(lengths);
+
+    /// <summary>Keeps only the given rows (in that order), e.g. when sequences of a batch finish: later steps then
+    /// compute and attend over the remaining rows only. One copy of the kept rows.</summary>
+    public void KeepRows(int[] rows)
+    {
+        if (rows.Length == Batch && rows.Select((r, i) => r == i).All(x => x)) return;
+        using var index = tensor(rows.Select(r => (long)r).ToArray(), device: Keys[0].device);
+        for (int l = 0; l < Keys.Length; l++)
+        {
+            var (k, v) = (Keys[l], Values[l]);
+            Keys[l] = k.index_select(0, index).DetachFromDisposeScope();
+            Values[l] = v.index_select(0, index).DetachFromDisposeScope();
+            k.Dispose(); v.Dispose();
+        }
+        lengths = rows.Select(r => lengths[r]).ToArray();
+        Batch = rows.Length;
+    }
 
     public void Dispose()
     {

@@ -9,12 +9,13 @@ namespace R1Sharp.Verifier;
 /// <list type="bullet">
 /// <item>28% equals 28 (the percent sign is dropped, as graders of MATH do), not 0.28.</item>
 /// <item>90° equals 90; degrees are not converted to radians.</item>
+/// <item>"or" glued between a value and the next capitalised label ("W(x)=1orW(x)=-1") still separates.</item>
 /// <item>A comma between digit groups of three is a thousands separator only outside brackets, so
 /// (12,102) stays an interval; a lone "1,22" or "0,111" is a decimal comma.</item>
 /// </list></summary>
 internal static partial class Normalizer
 {
-    [GeneratedRegex(@"\\(?:text|mbox|textbf|textnormal|mathrm|textit)\s*\{\s*(?:and|or|,)\s*\}|\b(?:and|or)\b|\\(?:q?quad)\b|\\(?:hspace|vspace)\*?\{[^{}]*\}")]
+    [GeneratedRegex(@"\\(?:text|mbox|textbf|textnormal|mathrm|textit)\s*\{\s*(?:and|or|,)\s*\}|\b(?:and|or)\b|(?<=[\d)])or(?=[A-Z])|\\(?:q?quad)\b|\\(?:hspace|vspace)\*?\{[^{}]*\}")]
     private static partial Regex Joiners();
 
     [GeneratedRegex(@"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|°|\\%|%|\\\$|\$|\\!|\\,|\\;|\\:|\\displaystyle|\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|biggl|biggr)(?![a-zA-Z])|\bpercentage\b|\bpercent\b|\bpct\b|\\mathrm\{\s*pct\s*\}")]

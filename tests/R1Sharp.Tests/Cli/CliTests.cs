@@ -75,3 +75,36 @@ public class CliTests
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 }
+
+public class VerifyCliTests
+{
+    [Fact]
+    public void VerifyAnswersWithExitCodeAndJson()
+    {
+        var same = CliRunner.Run("verify", "--gold", "\\frac{1}{2}", "--pred", "Thus the answer is \\boxed{0.5}.");
+        Assert.Equal(0, same.ExitCode);
+        Assert.StartsWith("equal", same.Stdout);
+        var different = CliRunner.Run("verify", "--gold", "10", "--pred", "\\boxed{11}", "--json");
+        Assert.Equal(3, different.ExitCode);
+        using var doc = System.Text.Json.JsonDocument.Parse(different.Stdout);
+        Assert.False(doc.RootElement.GetProperty("equal").GetBoolean());
+        Assert.Equal("11", doc.RootElement.GetProperty("extracted").GetString());
+    }
+
+    [Fact]
+    public void VerifyFileGivesOneVerdictPerLineAndNamesABadLine()
+    {
+        using var dir = new TempDir();
+        File.WriteAllLines(dir.File("pairs.jsonl"), ["{\"gold\": \"3\", \"prediction\": \"\\\\boxed{3}\"}", "{\"gold\": 2, \"prediction\": \"x = 5\"}"]);
+        var r = CliRunner.Run("verify", "--file", dir.File("pairs.jsonl"));
+        Assert.Equal(0, r.ExitCode);
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Contains("\"equal\":true", lines[0]);
+        Assert.Contains("\"equal\":false", lines[1]);
+        File.AppendAllText(dir.File("pairs.jsonl"), "{not json\n");
+        var bad = CliRunner.Run("verify", "--file", dir.File("pairs.jsonl"));
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("pairs.jsonl:3", bad.Stderr);
+    }
+}

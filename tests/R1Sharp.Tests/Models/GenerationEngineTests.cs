@@ -164,3 +164,30 @@ public class LinearTests
         Assert.True(allclose(fast.to(ScalarType.Float32), reference, rtol: 1.0 / 128, atol: 1e-2), "bf16 kernel differs from float32 reference");
     }
 }
+
+public class BatchCompactionTests
+{
+    /// <summary>Rows that stop early leave the batch; the others go on exactly as they would alone.</summary>
+    [Fact]
+    public void RowsFinishingEarlyDoNotChangeTheOthers()
+    {
+        var cfg = ModelPresets.Create("qwen2", "tiny", 400);
+        using var m = new CausalLM(cfg);
+        m.InitializeRandom(8, std: 0.5);
+        var engine = new GenerationEngine(m);
+        int[][] prompts = [[1, 2, 3], [4, 5, 6, 7, 8], [9], [10, 11]];
+        var opts = new SamplingOptions { Temperature = 0.8f, MaxTokens = 12, Seed = 5 };
+        var free = engine.Generate(prompts, opts, []);
+        // Stop row 1 after 2 tokens and row 3 after 5 via the callback; rows 0 and 2 must be unchanged.
+        var counts = new int[4];
+        var stopped = engine.Generate(prompts, opts, [], (row, _) => ++counts[row] >= (row == 1 ? 2 : row == 3 ? 5 : 99));
+        Assert.Equal(free[0].TokenIds, stopped[0].TokenIds);
+        Assert.Equal(free[2].TokenIds, stopped[2].TokenIds);
+        Assert.Equal(free[1].TokenIds[..2], stopped[1].TokenIds);
+        Assert.Equal(free[3].TokenIds[..5], stopped[3].TokenIds);
+        Assert.Equal(FinishReason.Stop, stopped[1].FinishReason);
+        Assert.Equal(FinishReason.Length, stopped[0].FinishReason);
+        var uncached = engine.Generate(prompts, opts, [], (row, _) => false, useCache: false);
+        Assert.Equal(free[2].TokenIds, uncached[2].TokenIds);
+    }
+}

@@ -102,6 +102,22 @@ public class ReasoningAndLimitsTests
     }
 
     [Fact]
+    public async Task RequestsJoinAndLeaveTheBatchBetweenTokens()
+    {
+        await using var server = await Scripted(string.Concat(Enumerable.Repeat("la ", 200)), Options(maxBatch: 2), delayMs: 10);
+        var chat = Chat(server);
+        var longOne = chat.CompleteChatAsync([new UserChatMessage("long")], new ChatCompletionOptions { MaxOutputTokenCount = 150 });
+        await WaitHealth(server, h => (long)h["tokens"]! >= 10);
+        // A short request joins the running batch (no waiting for the long one) and leaves as soon as it is done.
+        var shortOne = await chat.CompleteChatAsync([new UserChatMessage("short")], new ChatCompletionOptions { MaxOutputTokenCount = 5 });
+        Assert.Equal(5, shortOne.Value.Usage.OutputTokenCount);
+        var h = await Get(server, "/health");
+        Assert.Equal(1, (int)h["running"]!);      // the long one is still decoding
+        Assert.False(longOne.IsCompleted);
+        Assert.Equal(150, (await longOne).Value.Usage.OutputTokenCount);
+    }
+
+    [Fact]
     public async Task ApiKeyIsRequiredWhenSet()
     {
         await using var server = await Scripted(Reply, Options(apiKey: "s3cret"));

@@ -30,6 +30,18 @@ public class Math500Tests(ITestOutputHelper output)
         Assert.Empty(failures);
     }
 
+    [Fact]
+    public void VerdictsAreTheSameWhenRunInParallel()
+    {
+        // Pure function, no shared mutable state: the eval harness and the trainer call it from many threads.
+        var problems = Load();
+        var answers = problems.Select(p => p.Answer).ToArray();
+        var serial = answers.Select((a, i) => MathVerifier.Verify(a, answers[(i + 7) % answers.Length], Generous).Equal).ToArray();
+        var parallel = new bool[answers.Length];
+        Parallel.For(0, answers.Length, i => parallel[i] = MathVerifier.Verify(answers[i], answers[(i + 7) % answers.Length], Generous).Equal);
+        Assert.Equal(serial, parallel);
+    }
+
     /// <summary>Pairs of different problems' answers that really are the same value, checked by hand:
     /// the same number written two ways, or a value with and without a unit (units, degrees and \$ are
     /// ignored by design, see Verifier/README.md), or "x=5" which answers 5.</summary>

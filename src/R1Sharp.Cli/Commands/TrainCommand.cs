@@ -1,0 +1,69 @@
+using System.CommandLine;
+using R1Sharp.Generation;
+using R1Sharp.Models;
+using R1Sharp.Rewards;
+using R1Sharp.Tasks;
+using R1Sharp.Text;
+using R1Sharp.Training;
+using Spectre.Console;
+
+namespace R1Sharp.Cli.Commands;
+
+/// <summary>`r1 train grpo --config recipe.yaml [--resume]`: GRPO on a model folder and a prompt dataset.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string>("--config") { Description = "recipe YAML with TRL's option names", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint in output_dir" };
+        var json = new Option<bool>("--json") { Description = "print the final metrics as JSON" };
+        var grpo = new Command("grpo", "Reinforcement learning with GRPO (and DAPO, Dr. GRPO, GSPO) on verifiable rewards") { config, resume, json };
+        grpo.SetAction(p => CliCommon.Run(p, () => RunGrpo(p.GetValue(config)!, p.GetValue(resume), p.GetValue(json))));
+        return new Command("train", "Train a model") { grpo };
+    }
+
+    static int RunGrpo(string recipePath, bool resume, bool json)
+    {
+        var cfg = RecipeLoader.Load(recipePath);
+        if (cfg.ModelNameOrPath.Length == 0) throw new R1SharpException($"{recipePath}: model_name_or_path is required");
+        if (cfg.DatasetPath.Length == 0) throw new R1SharpException($"{recipePath}: dataset_path is required");
+        using var lm = LocalModel.Load(cfg.ModelNameOrPath);
+        var data = PromptDataset.Load(cfg.DatasetPath, cfg.PromptField, cfg.AnswerField);
+        Func<string, string> template = cfg.PromptTemplate switch
+        {
+            "r1_zero" => R1ZeroTemplate.Format,
+            "chat" => q => lm.RenderChat([new ChatMessage("user", q)]).Prompt,
+            _ => q => q,
+        };
+        var rewards = new RewardSet(RewardRegistry.Build(cfg, countTokens: s => lm.Tokenizer.Encode(s).Count),
+            TimeSpan.FromSeconds(cfg.RewardTimeoutSeconds));
+        var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        using var trainer = new GrpoTrainer(cfg, lm.Model, lm.Tokenizer, rewards, data, template, cfg.ModelNameOrPath)
+        {
+            OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]"),
+        };
+        if (resume && trainer.Resume()) err.MarkupLineInterpolated($"resumed at step {trainer.State.Step}");
+        Dictionary<string, double>? last = null;
+        err.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("GRPO", maxValue: cfg.MaxSteps);
+                task.Value = trainer.State.Step;
+                while (!trainer.Done)
+                {
+                    last = trainer.Step();
+                    task.Value = trainer.State.Step;
+                    task.Description = $"GRPO reward {last["reward"]:F3} len {last["completions/mean_length"]:F0}";
+                    if (cfg.SaveSteps > 0 && trainer.State.Step % cfg.SaveSteps == 0 && !trainer.Done) trainer.SaveCheckpoint();
+                }
+            });
+        trainer.SaveCheckpoint();
+        RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, m => err.MarkupLineInterpolated($"[yellow]{m}[/]"));
+        string modelDir = Path.Combine(cfg.OutputDir, "model");
+        ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
+        if (json) CliCommon.PrintJson(new { output_dir = cfg.OutputDir, model = modelDir, steps = trainer.State.Step, last_metrics = last });
+        else Console.WriteLine($"trained {trainer.State.Step} steps; model: {modelDir}; metrics: {trainer.Metrics.Path}");
+        return 0;
+    }
+}

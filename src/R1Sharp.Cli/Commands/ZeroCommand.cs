@@ -1,0 +1,56 @@
+using System.CommandLine;
+using R1Sharp.Tasks;
+using Spectre.Console;
+
+namespace R1Sharp.Cli.Commands;
+
+/// <summary>`r1 zero`: the embedded R1-Zero demo — pre-train a tiny base model, run GRPO, report pass@1 before and after.</summary>
+public static class ZeroCommand
+{
+    public static Command Create()
+    {
+        var json = new Option<bool>("--json") { Description = "print the summary as JSON" };
+        var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => "runs/zero" };
+        var seed = new Option<int>("--seed") { Description = "seed of everything (data, init, sampling)", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
+        var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "base model pre-training steps" };
+        var grpoSteps = new Option<int?>("--grpo-steps") { Description = "GRPO steps" };
+        var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
+            { json, output, seed, threads, pretrainSteps, grpoSteps };
+        cmd.SetAction(p => CliCommon.Run(p, () =>
+        {
+            var d = new ZeroOptions();
+            var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads) };
+            if (p.GetValue(pretrainSteps) is { } ps) o = o with { Pretrain = o.Pretrain with { Steps = ps } };
+            if (p.GetValue(grpoSteps) is { } gs) o.Grpo.MaxSteps = gs;
+            var run = new ZeroRun(o);
+            var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+            run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");
+            run.OnGrpoStep = m => err.MarkupLineInterpolated(
+                $"[grey]GRPO step {m["step"]}: reward {m["reward"]:F3}, accuracy {m.GetValueOrDefault("accuracy"):F3}, length {m["completions/mean_length"]:F1}, zero-std {m["frac_reward_zero_std"]:F2}, rollout {m["rollout_seconds"]:F1}s, update {m["update_seconds"]:F1}s[/]");
+            ZeroSummary s = null!;
+            err.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var tasks = new Dictionary<string, ProgressTask>();
+                    run.OnProgress = (phase, done, total) =>
+                    {
+                        if (!tasks.TryGetValue(phase, out var t)) tasks[phase] = t = ctx.AddTask(phase, maxValue: total);
+                        t.Value = done;
+                    };
+                    s = run.Run();
+                });
+            if (p.GetValue(json)) CliCommon.PrintJson(s);
+            else
+            {
+                Console.WriteLine($"held-out pass@1 ({s.Problems} problems x {s.K} samples): base {s.BasePassAt1:P1} -> after GRPO {s.FinalPassAt1:P1} ({(s.FinalPassAt1 - s.BasePassAt1) * 100:+0.0;-0.0} points)");
+                Console.WriteLine($"mean response length: {s.BaseMeanLength:F1} -> {s.FinalMeanLength:F1} tokens");
+                Console.WriteLine($"wall time: {s.TotalSeconds:F0} s (pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s)");
+                Console.WriteLine($"run folder: {s.OutputDir} (report.md, metrics.jsonl); model: {s.ModelDir}");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+}

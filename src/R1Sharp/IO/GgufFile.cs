@@ -1,0 +1,175 @@
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace R1Sharp.IO;
+
+/// <summary>A tensor's entry in a GGUF file: dims in ggml order (ne[0], the contiguous one, first).</summary>
+public sealed record GgufTensorInfo(string Name, long[] Dims, GgmlType Type, ulong Offset)
+{
+    public long Elements => Dims.Aggregate(1L, (a, d) => a * d);
+    public long ByteSize => GgmlTypeInfo.ByteSize(Type, Elements, Name);
+    /// <summary>The PyTorch/HF shape: ggml dims reversed.</summary>
+    public long[] TorchShape => Dims.Reverse().ToArray();
+}
+
+/// <summary>
+/// An open GGUF v2/v3 file (ggml's gguf.h layout): header, metadata key/values, tensor infos, then the data section
+/// aligned to general.alignment (32 by default). Open reads everything but the tensor data, which is read on demand.
+/// </summary>
+public sealed class GgufFile : IDisposable
+{
+    public const uint Magic = 0x46554747; // "GGUF" little-endian
+    public const int DefaultAlignment = 32;
+
+    readonly SafeFileHandle _file;
+    public string Path { get; }
+    public uint Version { get; }
+    /// <summary>Metadata in file order.</summary>
+    public IReadOnlyList<KeyValuePair<string, GgufValue>> MetadataList { get; }
+    public IReadOnlyDictionary<string, GgufValue> Metadata { get; }
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+    public long DataStart { get; }
+    public int Alignment { get; }
+
+    GgufFile(string path, SafeFileHandle file, uint version, List<KeyValuePair<string, GgufValue>> kv, List<GgufTensorInfo> tensors, long dataStart, int alignment)
+    {
+        Path = path; _file = file; Version = version; MetadataList = kv; Tensors = tensors; DataStart = dataStart; Alignment = alignment;
+        var d = new Dictionary<string, GgufValue>(StringComparer.Ordinal);
+        foreach (var (k, v) in kv)
+            if (!d.TryAdd(k, v)) throw new R1SharpException($"{path}: metadata key '{k}' appears twice");
+        Metadata = d;
+    }
+
+    public static GgufFile Open(string path)
+    {
+        SafeFileHandle file;
+        try { file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new R1SharpException($"{path}: cannot open GGUF file: {e.Message}", e);
+        }
+        try
+        {
+            // A stream of its own for the header: disposing a FileStream would close the handle kept for the data.
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+            var r = new GgufReader(stream, path);
+            uint magic = r.U32();
+            if (magic != Magic) throw new R1SharpException($"{path}: not a GGUF file (magic 0x{magic:X8}, expected 0x{Magic:X8} \"GGUF\")");
+            uint version = r.U32();
+            if (version is not (2 or 3)) throw new R1SharpException($"{path}: GGUF version {version} is not supported (expected 2 or 3)");
+            ulong nTensors = r.U64(), nKv = r.U64();
+            if (nTensors > 1_000_000 || nKv > 1_000_000) throw new R1SharpException($"{path}: implausible header ({nTensors} tensors, {nKv} metadata keys)");
+            var kv = new List<KeyValuePair<string, GgufValue>>();
+            for (ulong i = 0; i < nKv; i++)
+            {
+                string key = r.Str();
+                var type = (GgufValueType)r.U32();
+                kv.Add(new(key, r.Value(type, key)));
+            }
+            int alignment = DefaultAlignment;
+            var al = kv.FirstOrDefault(p => p.Key == "general.alignment").Value;
+            if (al != null)
+            {
+                alignment = al.Value is uint u ? (int)u : throw new R1SharpException($"{path}: general.alignment must be a uint32, found {al.Type}");
+                if (alignment <= 0 || (alignment & (alignment - 1)) != 0) throw new R1SharpException($"{path}: general.alignment {alignment} is not a power of two");
+            }
+            var tensors = new List<GgufTensorInfo>();
+            for (ulong i = 0; i < nTensors; i++)
+            {
+                string name = r.Str();
+                uint nDims = r.U32();
+                if (nDims is 0 or > 4) throw new R1SharpException($"{path}: tensor '{name}' has {nDims} dimensions (expected 1 to 4)");
+                var dims = new long[nDims];
+                for (int d = 0; d < nDims; d++) dims[d] = checked((long)r.U64());
+                var type = (GgmlType)r.U32();
+                ulong offset = r.U64();
+                if (offset % (ulong)alignment != 0) throw new R1SharpException($"{path}: tensor '{name}' data offset {offset} is not {alignment}-byte aligned");
+                tensors.Add(new GgufTensorInfo(name, dims, type, offset));
+            }
+            long dataStart = (stream.Position + alignment - 1) / alignment * alignment;
+            long length = RandomAccess.GetLength(file);
+            foreach (var t in tensors)
+                if (GgmlTypeInfo.IsKnown(t.Type) && dataStart + (long)t.Offset + t.ByteSize > length)
+                    throw new R1SharpException($"{path}: tensor '{t.Name}' ends at byte {dataStart + (long)t.Offset + t.ByteSize}, past the end of the file ({length} bytes); the file is truncated");
+            return new GgufFile(path, file, version, kv, tensors, dataStart, alignment);
+        }
+        catch (EndOfStreamException)
+        {
+            file.Dispose();
+            throw new R1SharpException($"{path}: GGUF header is truncated");
+        }
+        catch { file.Dispose(); throw; }
+    }
+
+    public GgufTensorInfo Tensor(string name) =>
+        Tensors.FirstOrDefault(t => t.Name == name) ?? throw new R1SharpException($"{Path}: no tensor named '{name}'");
+
+    public bool HasTensor(string name) => Tensors.Any(t => t.Name == name);
+
+    /// <summary>Reads <paramref name="buffer"/>.Length bytes of a tensor's data starting <paramref name="offset"/> bytes into it.</summary>
+    public void ReadData(GgufTensorInfo t, long offset, Span<byte> buffer) =>
+        SafetensorsHeader.ReadExactly(_file, buffer, DataStart + (long)t.Offset + offset, Path);
+
+    // Typed metadata access with errors that name the key.
+    public string GetString(string key) => Get(key) is { Value: string s } ? s : throw WrongType(key, "a string");
+    public string? TryString(string key) => Metadata.TryGetValue(key, out var v) && v.Value is string s ? s : null;
+    public long GetInt(string key) => TryInt(key) ?? throw WrongType(key, "an integer");
+    public long? TryInt(string key) => Metadata.TryGetValue(key, out var v) ? v.Value switch
+    {
+        uint u => u, int i => i, ulong ul => (long)ul, long l => l, ushort us => us, short s => s, byte b => b, sbyte sb => sb, _ => null,
+    } : null;
+    public double? TryFloat(string key) => Metadata.TryGetValue(key, out var v) ? v.Value switch { float f => f, double d => d, _ => null } : null;
+    public bool? TryBool(string key) => Metadata.TryGetValue(key, out var v) && v.Value is bool b ? b : null;
+    public GgufArray? TryArray(string key) => Metadata.TryGetValue(key, out var v) ? v.Value as GgufArray : null;
+
+    GgufValue Get(string key) => Metadata.TryGetValue(key, out var v) ? v : throw new R1SharpException($"{Path}: metadata key '{key}' is missing");
+    R1SharpException WrongType(string key, string what) =>
+        new($"{Path}: metadata key '{key}' should be {what}, found {(Metadata.TryGetValue(key, out var v) ? v.Type.ToString() : "nothing")}");
+
+    public void Dispose() => _file.Dispose();
+}
+
+/// <summary>Little-endian primitive reads for the GGUF header.</summary>
+internal sealed class GgufReader(Stream s, string path)
+{
+    readonly BinaryReader _r = new(s, Encoding.UTF8, leaveOpen: true);
+
+    public uint U32() => _r.ReadUInt32();
+    public ulong U64() => _r.ReadUInt64();
+
+    public string Str()
+    {
+        ulong n = _r.ReadUInt64();
+        if (n > 1 << 30) throw new R1SharpException($"{path}: string of {n} bytes in the header; the file is corrupt");
+        return Encoding.UTF8.GetString(_r.ReadBytes((int)n) is { } b && b.Length == (int)n ? b : throw new EndOfStreamException());
+    }
+
+    public GgufValue Value(GgufValueType type, string key)
+    {
+        if (type != GgufValueType.Array) return new GgufValue(type, Scalar(type, key));
+        var et = (GgufValueType)_r.ReadUInt32();
+        ulong n = _r.ReadUInt64();
+        if (et == GgufValueType.Array) throw new R1SharpException($"{path}: metadata '{key}' is an array of arrays, which GGUF readers here do not support");
+        if (n > 100_000_000) throw new R1SharpException($"{path}: metadata '{key}' claims {n} items; the file is corrupt");
+        var items = new object[n];
+        for (ulong i = 0; i < n; i++) items[i] = Scalar(et, key);
+        return new GgufValue(type, new GgufArray(et, items));
+    }
+
+    object Scalar(GgufValueType t, string key) => t switch
+    {
+        GgufValueType.UInt8 => _r.ReadByte(),
+        GgufValueType.Int8 => _r.ReadSByte(),
+        GgufValueType.UInt16 => _r.ReadUInt16(),
+        GgufValueType.Int16 => _r.ReadInt16(),
+        GgufValueType.UInt32 => _r.ReadUInt32(),
+        GgufValueType.Int32 => _r.ReadInt32(),
+        GgufValueType.Float32 => _r.ReadSingle(),
+        GgufValueType.Bool => _r.ReadByte() != 0,
+        GgufValueType.String => Str(),
+        GgufValueType.UInt64 => _r.ReadUInt64(),
+        GgufValueType.Int64 => _r.ReadInt64(),
+        GgufValueType.Float64 => _r.ReadDouble(),
+        _ => throw new R1SharpException($"{path}: metadata '{key}' has unknown value type {(uint)t}"),
+    };
+}

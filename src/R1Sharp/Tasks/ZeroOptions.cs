@@ -1,0 +1,58 @@
+using R1Sharp.Training;
+
+namespace R1Sharp.Tasks;
+
+/// <summary>
+/// The embedded R1-Zero demo's settings: task, base model, pre-training, GRPO and evaluation. The defaults are tuned so
+/// the whole run fits 15 minutes on two CPU cores and RL lifts held-out pass@1 by well over 25 points.
+/// </summary>
+public sealed record ZeroOptions
+{
+    public string OutputDir { get; init; } = "runs/zero";
+    public int Seed { get; init; } = 1;
+    public int Threads { get; init; } = 2;
+
+    // Task and base corpus: only this fraction of the corpus solutions show their column steps.
+    public int Digits { get; init; } = 3;
+    public double StepsFraction { get; init; } = 0.3;
+    public int RlPrompts { get; init; } = 4000;
+
+    // The base model: a tiny Qwen2.
+    public int HiddenSize { get; init; } = 128;
+    public int Layers { get; init; } = 4;
+    public int Heads { get; init; } = 4;
+    public int KvHeads { get; init; } = 2;
+    public int IntermediateSize { get; init; } = 384;
+
+    public PretrainOptions Pretrain { get; init; } = new() { Steps = 600, BatchSize = 64, LearningRate = 3e-3, WarmupSteps = 30 };
+
+    public GrpoConfig Grpo { get; init; } = new()
+    {
+        NumGenerations = 8,
+        PerDeviceTrainBatchSize = 64,
+        GradientAccumulationSteps = 2,
+        MaxCompletionLength = 48,
+        Temperature = 1.0,
+        LossType = "dr_grpo",
+        ScaleRewards = "none",
+        Beta = 0.0,
+        Epsilon = 0.2,
+        EpsilonHigh = 0.28,
+        LearningRate = 1e-3,
+        WeightDecay = 0.0,
+        AdamBeta2 = 0.99,
+        MaxGradNorm = 1.0,
+        LrSchedulerType = "constant",
+        WarmupSteps = 0,
+        MaxSteps = 40,
+        SaveSteps = 20,
+        RewardFuncs = ["accuracy", "format"],
+        RewardWeights = [1.0, 0.5],
+    };
+
+    // Evaluation: held-out problems × k samples at DeepSeek-R1's evaluation sampling (temperature 0.6, top-p 0.95).
+    public int EvalProblems { get; init; } = 200;
+    public int EvalSamples { get; init; } = 4;
+    public double EvalTemperature { get; init; } = 0.6;
+    public double EvalTopP { get; init; } = 0.95;
+}

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using R1Sharp.Generation;
+using R1Sharp.Models;
+using R1Sharp.Rewards;
+using R1Sharp.Text;
+using R1Sharp.Training;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Tasks;
+
+/// <summary>What `r1 zero` reports.</summary>
+public sealed record ZeroSummary(double BasePassAt1, double FinalPassAt1, double BaseMeanLength, double FinalMeanLength,
+    double BaseFormatRate, double FinalFormatRate, int Problems, int K, double PretrainSeconds, double GrpoSeconds,
+    double TotalSeconds, string OutputDir, string ModelDir);
+
+/// <summary>
+/// R1-Zero end to end on a CPU: make a tokenizer, pre-train a tiny base model from scratch on an addition corpus in
+/// which only some solutions show their steps, measure its held-out pass@1, run GRPO with accuracy + format rewards
+/// from the R1-Zero template, and measure again.
+/// </summary>
+public sealed class ZeroRun
+{
+    public ZeroOptions Options { get; }
+    /// <summary>(phase, done, total) for progress displays.</summary>
+    public Action<string, int, int>? OnProgress { get; set; }
+    public Action<string>? OnLog { get; set; }
+    public Action<Dictionary<string, double>>? OnGrpoStep { get; set; }
+
+    public ZeroRun(ZeroOptions options) => Options = options;
+
+    public ZeroSummary Run()
+    {
+        var o = Options;
+        var total = Stopwatch.StartNew();
+        set_num_threads(o.Threads);
+        string outDir = Path.GetFullPath(o.OutputDir);
+        Directory.CreateDirectory(outDir);
+        string tokDir = Path.Combine(outDir, "tokenizer");
+        ZeroTokenizer.Write(tokDir);
+        var tokenizer = HfTokenizer.FromFolder(tokDir);
+        int eos = tokenizer.EosTokenId!.Value;
+        var task = new AdditionTask(o.Digits);
+
+        using var model = new CausalLM(ModelConfig(tokenizer.VocabSize, eos));
+        model.InitializeRandom(o.Seed);
+        var pre = Stopwatch.StartNew();
+        Pretrain(model, tokenizer, task);
+        double pretrainSeconds = pre.Elapsed.TotalSeconds;
+        ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
+
+        var heldOut = task.Sample(o.EvalProblems, o.Seed + 7, heldOut: true).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
+        var before = Evaluate(model, tokenizer, heldOut, "evaluate base");
+
+        var config = o.Grpo;
+        config.OutputDir = Path.Combine(outDir, "grpo");
+        config.Seed = o.Seed;
+        config.NumThreads = o.Threads;
+        var prompts = task.Sample(o.RlPrompts, o.Seed + 3, heldOut: false).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
+        var rewards = new RewardSet(RewardRegistry.Build(config));
+        var rl = Stopwatch.StartNew();
+        using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
+        {
+            trainer.OnLog = OnLog;
+            while (!trainer.Done)
+            {
+                var row = trainer.Step();
+                OnGrpoStep?.Invoke(row);
+                OnProgress?.Invoke("GRPO", trainer.State.Step, config.MaxSteps);
+            }
+            trainer.SaveCheckpoint();
+        }
+        double grpoSeconds = rl.Elapsed.TotalSeconds;
+
+        var after = Evaluate(model, tokenizer, heldOut, "evaluate after RL");
+        string modelDir = Path.Combine(outDir, "model");
+        ModelFolder.Save(model, modelDir, tokDir);
+        var summary = new ZeroSummary(before.PassAt1, after.PassAt1, before.MeanLength, after.MeanLength, before.FormatRate,
+            after.FormatRate, heldOut.Count, o.EvalSamples, pretrainSeconds, grpoSeconds, total.Elapsed.TotalSeconds, outDir, modelDir);
+        ZeroReport.Write(outDir, summary, before, after, MetricsLog.Read(Path.Combine(config.OutputDir, "metrics.jsonl")), o);
+        return summary;
+    }
+
+    ModelConfig ModelConfig(int vocab, int eos)
+    {
+        var o = Options;
+        return ModelPresets.Create("qwen2", "tiny", vocab, null, [eos]) with
+        {
+            HiddenSize = o.HiddenSize, NumHiddenLayers = o.Layers, NumAttentionHeads = o.Heads, NumKeyValueHeads = o.KvHeads,
+            HeadDim = o.HiddenSize / o.Heads, IntermediateSize = o.IntermediateSize, MaxPositionEmbeddings = 512,
+        };
+    }
+
+    void Pretrain(CausalLM model, HfTokenizer tokenizer, AdditionTask task)
+    {
+        var o = Options;
+        // The corpus: fresh training-side problems every step; a problem shows its steps with probability StepsFraction.
+        IReadOnlyList<(int[], int[])> Batch(int step)
+        {
+            var rng = new Random(o.Seed * 7919 + step);
+            var problems = task.Sample(o.Pretrain.BatchSize, o.Seed * 100_003 + step, heldOut: false);
+            return problems.Select(p => (tokenizer.Encode(R1ZeroTemplate.Format(p.Prompt)).ToArray(),
+                tokenizer.Encode(task.Completion(p, rng.NextDouble() < o.StepsFraction)).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
+        }
+        Pretrainer.Train(model, o.Pretrain, Batch, (step, loss) =>
+        {
+            OnProgress?.Invoke("pre-train base", step, o.Pretrain.Steps);
+            if (step % 10 == 0) OnLog?.Invoke($"pre-train step {step}: loss {loss:F4} ({DateTime.Now:HH:mm:ss})");
+        });
+    }
+
+    EvalResult Evaluate(CausalLM model, HfTokenizer tokenizer, List<PromptExample> heldOut, string phase)
+    {
+        OnProgress?.Invoke(phase, 0, 1);
+        var sampling = new SamplingOptions
+        {
+            Temperature = (float)Options.EvalTemperature, TopP = (float)Options.EvalTopP, MaxTokens = Options.Grpo.MaxCompletionLength,
+            Seed = Options.Seed * 31L,
+        };
+        var r = PassAtOne.Evaluate(model, tokenizer, heldOut, Options.EvalSamples, sampling, R1ZeroTemplate.Format, [tokenizer.EosTokenId!.Value]);
+        OnProgress?.Invoke(phase, 1, 1);
+        // The two ways to answer the base corpus taught: with column steps in <think>, or straight away.
+        var steps = r.Samples.Where(s => s.Completion.Contains('=')).ToList();
+        var direct = r.Samples.Where(s => !s.Completion.Contains('=')).ToList();
+        OnLog?.Invoke($"{phase}: pass@1 {r.PassAt1:P1}, mean length {r.MeanLength:F1} tokens, format {r.FormatRate:P0}; " +
+            $"shows steps in {steps.Count / (double)r.Samples.Count:P0} (accuracy {(steps.Count == 0 ? 0 : steps.Average(s => s.Correct ? 1.0 : 0)):P0}), " +
+            $"direct accuracy {(direct.Count == 0 ? 0 : direct.Average(s => s.Correct ? 1.0 : 0)):P0}");
+        return r;
+    }
+}

@@ -1,0 +1,93 @@
+namespace R1Sharp.Training;
+
+/// <summary>
+/// GRPO options. Each property's snake_case name is its recipe key and, where TRL has the option, TRL's name
+/// (GRPOConfig / TrainingArguments), so a TRL recipe reads the same here.
+/// </summary>
+public sealed class GrpoConfig
+{
+    // Model, data, output
+    public string ModelNameOrPath { get; set; } = "";
+    public string OutputDir { get; set; } = "runs/grpo";
+    public string DatasetPath { get; set; } = "";
+    public string PromptField { get; set; } = "prompt";
+    public string AnswerField { get; set; } = "answer";
+    /// <summary>r1_zero (DeepSeek-R1 Table 1), chat (the model's chat template) or none (the prompt as it is).</summary>
+    public string PromptTemplate { get; set; } = "r1_zero";
+
+    // Rollouts
+    public int NumGenerations { get; set; } = 8;
+    public int MaxCompletionLength { get; set; } = 256;
+    public int MaxPromptLength { get; set; } = 512;
+    public double Temperature { get; set; } = 1.0;
+    public double TopP { get; set; } = 1.0;
+    public int TopK { get; set; }
+    /// <summary>Completions per micro-batch (TRL); prompts per step = this × gradient_accumulation_steps / num_generations.</summary>
+    public int PerDeviceTrainBatchSize { get; set; } = 16;
+    public int GradientAccumulationSteps { get; set; } = 1;
+
+    // Objective
+    public string LossType { get; set; } = "grpo";
+    public double Beta { get; set; } = 0.0;
+    public double Epsilon { get; set; } = 0.2;
+    /// <summary>Upper clip bound; defaults to epsilon (DAPO recommends 0.28).</summary>
+    public double? EpsilonHigh { get; set; }
+    public string ScaleRewards { get; set; } = "group";
+    public string ImportanceSamplingLevel { get; set; } = "token";
+    public int NumIterations { get; set; } = 1;
+    public bool MaskTruncatedCompletions { get; set; }
+    /// <summary>DAPO dynamic sampling: drop zero-variance groups and sample more prompts to refill the batch.</summary>
+    public bool DynamicSampling { get; set; }
+    public int MaxDynamicSamplingRounds { get; set; } = 4;
+
+    // Rewards
+    public List<string> RewardFuncs { get; set; } = ["accuracy", "format"];
+    public List<double>? RewardWeights { get; set; }
+    /// <summary>DAPO's L_cache for the overlong reward.</summary>
+    public int OverlongBufferLen { get; set; } = 64;
+    public double RewardTimeoutSeconds { get; set; } = 5;
+
+    // Optimisation
+    public double LearningRate { get; set; } = 1e-6;
+    public double WeightDecay { get; set; } = 0.0;
+    public double AdamBeta1 { get; set; } = 0.9;
+    public double AdamBeta2 { get; set; } = 0.99;
+    public double AdamEpsilon { get; set; } = 1e-8;
+    public double MaxGradNorm { get; set; } = 1.0;
+    public string LrSchedulerType { get; set; } = "cosine";
+    public int WarmupSteps { get; set; }
+    public double WarmupRatio { get; set; }
+    public int MaxSteps { get; set; } = 100;
+
+    // Bookkeeping
+    public int Seed { get; set; } = 42;
+    public int SaveSteps { get; set; } = 50;
+    public int LoggingSteps { get; set; } = 1;
+    public int NumThreads { get; set; }
+
+    public double EffectiveEpsilonHigh => EpsilonHigh ?? Epsilon;
+    public int GenerationBatchSize => PerDeviceTrainBatchSize * GradientAccumulationSteps;
+    public int PromptsPerStep => GenerationBatchSize / NumGenerations;
+
+    public void Validate(string source = "config")
+    {
+        void Check(bool ok, string message) { if (!ok) throw new R1SharpException($"{source}: {message}"); }
+        Check(NumGenerations >= 2, $"num_generations must be ≥ 2 (a group needs a baseline), got {NumGenerations}");
+        Check(GenerationBatchSize % NumGenerations == 0,
+            $"per_device_train_batch_size × gradient_accumulation_steps ({GenerationBatchSize}) must be a multiple of num_generations ({NumGenerations})");
+        Check(LossType is "grpo" or "bnpo" or "dapo" or "dr_grpo", $"loss_type \"{LossType}\" is unknown (expected grpo, bnpo, dapo or dr_grpo)");
+        Check(ScaleRewards is "group" or "batch" or "none", $"scale_rewards \"{ScaleRewards}\" is unknown (expected group, batch or none)");
+        Check(ImportanceSamplingLevel is "token" or "sequence", $"importance_sampling_level \"{ImportanceSamplingLevel}\" is unknown (expected token or sequence)");
+        Check(PromptTemplate is "r1_zero" or "chat" or "none", $"prompt_template \"{PromptTemplate}\" is unknown (expected r1_zero, chat or none)");
+        Check(Epsilon >= 0 && EffectiveEpsilonHigh >= 0, "epsilon and epsilon_high must be ≥ 0");
+        Check(Beta >= 0, $"beta must be ≥ 0, got {Beta}");
+        Check(NumIterations >= 1, $"num_iterations must be ≥ 1, got {NumIterations}");
+        Check(MaxCompletionLength >= 1, $"max_completion_length must be ≥ 1, got {MaxCompletionLength}");
+        Check(LearningRate > 0, $"learning_rate must be > 0, got {LearningRate}");
+        Check(MaxSteps >= 1, $"max_steps must be ≥ 1, got {MaxSteps}");
+        Check(RewardWeights is null || RewardWeights.Count == RewardFuncs.Count,
+            $"reward_weights has {RewardWeights?.Count} entries for {RewardFuncs.Count} reward_funcs");
+    }
+
+    public int TotalWarmup => WarmupSteps > 0 ? WarmupSteps : (int)Math.Ceiling(WarmupRatio * MaxSteps * NumIterations);
+}

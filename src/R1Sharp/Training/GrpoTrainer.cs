@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using R1Sharp.Generation;
+using R1Sharp.Models;
+using R1Sharp.Rewards;
+using R1Sharp.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Training;
+
+/// <summary>
+/// Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath §4; DeepSeek-R1 §2.2.1) with verifiable
+/// rewards, in one process: the policy that the optimizer updates is the model the rollouts sample from, so no weight
+/// sync is needed. <see cref="Step"/> is the whole algorithm on one screen.
+/// </summary>
+public sealed class GrpoTrainer : IDisposable
+{
+    public GrpoConfig Config { get; }
+    public CausalLM Policy { get; }
+    public HfTokenizer Tokenizer { get; }
+    public RewardSet Rewards { get; }
+    public MetricsLog Metrics { get; }
+    public TrainerState State { get; private set; } = new();
+    /// <summary>Messages for the user: skipped steps, failing rewards, checkpoints.</summary>
+    public Action<string>? OnLog { get; set; }
+    /// <summary>Fault injection for tests: transforms each micro-batch loss before backward (e.g. into NaN).</summary>
+    public Func<Tensor, Tensor>? LossTransform { get; set; }
+
+    readonly IReadOnlyList<PromptExample> _data;
+    readonly Func<string, string> _template;
+    readonly CausalLM? _reference;
+    readonly AdamW _optimizer;
+    readonly LrSchedule _schedule;
+    readonly GenerationEngine _engine;
+    readonly int[] _eos;
+    readonly string? _tokenizerDir;
+
+    public GrpoTrainer(GrpoConfig config, CausalLM policy, HfTokenizer tokenizer, RewardSet rewards,
+        IReadOnlyList<PromptExample> data, Func<string, string> template, string? tokenizerDir = null)
+    {
+        config.Validate();
+        if (data.Count == 0) throw new R1SharpException("the GRPO dataset is empty");
+        Config = config; Policy = policy; Tokenizer = tokenizer; Rewards = rewards; _data = data; _template = template;
+        _tokenizerDir = tokenizerDir;
+        if (config.NumThreads > 0) set_num_threads(config.NumThreads);
+        Directory.CreateDirectory(config.OutputDir);
+        Metrics = new MetricsLog(Path.Combine(config.OutputDir, "metrics.jsonl"));
+        File.WriteAllText(Metrics.Path, "");
+        _eos = policy.Config.EosTokenIds.Concat(tokenizer.EosTokenId is { } e ? [e] : []).Distinct().ToArray();
+        if (_eos.Length == 0) throw new R1SharpException("the model has no end-of-sequence token: completions could never stop");
+        _engine = new GenerationEngine(policy);
+        // The frozen reference π_ref of the KL term is the policy as it was at the start (DeepSeekMath eq. 3).
+        if (config.Beta > 0) _reference = Clone(policy);
+        _optimizer = new AdamW(policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
+        {
+            Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
+        };
+        _schedule = new LrSchedule(config.LearningRate, config.TotalWarmup, config.MaxSteps * config.NumIterations, config.LrSchedulerType);
+        rewards.OnFailure ??= m => OnLog?.Invoke(m);
+    }
+
+    public bool Done => State.Step >= Config.MaxSteps;
+
+    /// <summary>Trains to max_steps (from a checkpoint with --resume), saving every save_steps and at the end.</summary>
+    public void Train(Func<int, bool>? shouldStop = null)
+    {
+        while (!Done)
+        {
+            Step();
+            if (Config.SaveSteps > 0 && State.Step % Config.SaveSteps == 0 && !Done) SaveCheckpoint();
+            if (shouldStop?.Invoke(State.Step) == true) return;
+        }
+        SaveCheckpoint();
+    }
+
+    /// <summary>One GRPO step: rollout → reward → advantage → loss → update.</summary>
+    public Dictionary<string, double> Step()
+    {
+        var clock = Stopwatch.StartNew();
+        var (rollout, rounds) = SampleScoredRollout();                                       // rollout + reward
+        double rolloutSeconds = clock.Elapsed.TotalSeconds;
+        var advantages = Advantages.Compute(rollout.Rewards, Config.NumGenerations, Config.ScaleRewards); // advantage
+        using var batches = new MicroBatches(rollout, Config, Policy.Device);
+        batches.ScoreFixedPolicies(Policy, _reference, Config.NumIterations > 1);             // π_θold, π_ref
+        var update = Update(batches, advantages);                                            // loss + update
+        State.Step++;
+        var row = StepMetrics.Collect(State.Step, rollout, Config, update, rounds, rolloutSeconds, clock.Elapsed.TotalSeconds - rolloutSeconds);
+        Metrics.Append(row);
+        return row;
+    }
+
+    /// <summary>G completions for each prompt of the next batch, scored. With dynamic sampling (DAPO §3.2, eq. 11)
+    /// groups whose rewards are all equal are dropped and more prompts are drawn until the batch is full.</summary>
+    (Rollout Rollout, int Rounds) SampleScoredRollout()
+    {
+        int g = Config.NumGenerations, want = Config.PromptsPerStep;
+        var kept = new Rollout();
+        Rollout last = null!;
+        int round = 0;
+        while (round < (Config.DynamicSampling ? Config.MaxDynamicSamplingRounds : 1))
+        {
+            last = Generate(NextPrompts(want), round++);
+            for (int grp = 0; grp < want && kept.Count < want * g; grp++)
+                if (!Config.DynamicSampling || !Advantages.ZeroVariance(last.Rewards, grp * g, g)) kept.AddGroup(last, grp, g);
+            if (kept.Count >= want * g) break;
+        }
+        // Every round gave only zero-variance groups: train on the last round (advantages 0; only the KL term acts).
+        if (kept.Count == 0) kept = last;
+        else if (Config.DynamicSampling && kept.Count < want * g)
+            OnLog?.Invoke($"step {State.Step + 1}: dynamic sampling filled {kept.Count / g} of {want} groups in {round} rounds");
+        return (kept, round);
+    }
+
+    List<PromptExample> NextPrompts(int count)
+    {
+        var list = new List<PromptExample>(count);
+        for (int i = 0; i < count; i++)
+        {
+            if (State.Cursor >= _data.Count) { State.Epoch++; State.Cursor = 0; }
+            list.Add(_data[DataOrder.Index(Config.Seed, State.Epoch, State.Cursor++, _data.Count)]);
+        }
+        return list;
+    }
+
+    Rollout Generate(List<PromptExample> prompts, int round)
+    {
+        int g = Config.NumGenerations;
+        var r = new Rollout();
+        foreach (var p in prompts)
+        {
+            var ids = Tokenizer.Encode(_template(p.Prompt)).ToArray();
+            if (ids.Length > Config.MaxPromptLength) ids = ids[^Config.MaxPromptLength..]; // keep the end, as TRL (left truncation)
+            for (int i = 0; i < g; i++) { r.PromptIds.Add(ids); r.Prompts.Add(p.Prompt); r.References.Add(p.Answer); }
+        }
+        var options = new SamplingOptions
+        {
+            Temperature = (float)Config.Temperature, TopP = (float)Config.TopP, TopK = Config.TopK,
+            MaxTokens = Config.MaxCompletionLength,
+            // Row i samples with Seed + i: a function of (seed, step, round) only, so a resumed run samples the same.
+            Seed = RolloutSeed(Config.Seed, State.Step, round),
+        };
+        var outputs = _engine.Generate(r.PromptIds, options, _eos);
+        foreach (var o in outputs)
+        {
+            r.CompletionIds.Add(o.TokenIds);
+            r.Completions.Add(Tokenizer.Decode(o.TokenIds.Where(t => !_eos.Contains(t))));
+            r.Truncated.Add(o.FinishReason == FinishReason.Length);
+        }
+        r.SetScores(Rewards.Score(r.Prompts, r.Completions, r.References));
+        return r;
+    }
+
+    public static long RolloutSeed(int seed, long step, int round) => seed * 1_000_003L + (step * 16 + round) * 100_003L;
+
+    /// <summary>num_iterations optimizer steps on the same rollout, each accumulating gradients over the micro-batches.</summary>
+    UpdateStats Update(MicroBatches batches, double[] advantages)
+    {
+        var stats = new UpdateStats();
+        var clock = Stopwatch.StartNew();
+        for (int it = 0; it < Config.NumIterations; it++)
+        {
+            double lr = _schedule.At(State.OptimizerStep);
+            _optimizer.ZeroGrad();
+            bool finite = true;
+            foreach (var mb in batches.Items)
+            {
+                using var scope = NewDisposeScope();
+                var (logp, logits) = mb.Batch.TokenLogProbs(Policy);
+                var old = mb.OldLogProbs ?? logp.detach();
+                var adv = tensor(advantages.AsSpan(mb.Offset, mb.Batch.Rows).ToArray().Select(a => (float)a).ToArray(), device: Policy.Device);
+                var result = PolicyLoss.Compute(new PolicyLossInput(logp, old, mb.RefLogProbs, adv, mb.LossMask),
+                    Config.LossType, Config.Epsilon, Config.EffectiveEpsilonHigh, Config.Beta,
+                    Config.ImportanceSamplingLevel == "sequence", batches.LossTokens, Config.MaxCompletionLength, batches.Rows);
+                var loss = LossTransform?.Invoke(result.Loss) ?? result.Loss;
+                double lossValue = loss.item<float>();
+                if (!double.IsFinite(lossValue)) { finite = false; break; }
+                loss.backward();
+                stats.Add(lossValue, result.ClipFraction, result.Kl, mb.Batch.MeanEntropy(logits), mb.Batch.Rows);
+            }
+            double norm = finite ? _optimizer.GradNorm() : double.NaN;
+            if (!double.IsFinite(norm))
+            {
+                // A NaN/∞ loss or gradient: skip this update, keep the weights, go on (the run must survive it).
+                stats.Skipped++;
+                OnLog?.Invoke($"step {State.Step + 1}: non-finite {(finite ? "gradient" : "loss")}, update skipped");
+                _optimizer.ZeroGrad();
+                continue;
+            }
+            _optimizer.ClipGradients(norm, Config.MaxGradNorm);
+            _optimizer.Step(lr);
+            State.OptimizerStep++;
+            stats.GradNorm = norm; stats.LearningRate = lr;
+        }
+        _optimizer.ZeroGrad();
+        stats.TrainTokens = (long)batches.TotalTokens * Config.NumIterations;
+        stats.Seconds = clock.Elapsed.TotalSeconds;
+        return stats;
+    }
+
+    public void SaveCheckpoint()
+    {
+        string dir = TrainerCheckpoint.Save(Config.OutputDir, State, Policy, _optimizer, Metrics, _tokenizerDir);
+        OnLog?.Invoke($"checkpoint {dir}");
+    }
+
+    /// <summary>Continues from the newest checkpoint in output_dir; false when there is none.</summary>
+    public bool Resume()
+    {
+        var state = TrainerCheckpoint.LoadLatest(Config.OutputDir, Policy, _optimizer, Metrics);
+        if (state is null) return false;
+        State = state;
+        return true;
+    }
+
+    static CausalLM Clone(CausalLM model)
+    {
+        var copy = new CausalLM(model.Config, model.Device, model.DType);
+        using var _ = no_grad();
+        var src = model.StateDict();
+        foreach (var (name, p) in copy.StateDict()) p.copy_(src[name]);
+        foreach (var p in copy.parameters()) p.requires_grad = false;
+        return copy;
+    }
+
+    public void Dispose() => _reference?.Dispose();
+}
+
+/// <summary>Where the trainer is: counted steps and the position in the data order.</summary>
+public sealed class TrainerState
+{
+    public int Step { get; set; }
+    public long OptimizerStep { get; set; }
+    public int Epoch { get; set; }
+    public int Cursor { get; set; }
+}
+
+/// <summary>The data order: a fresh permutation per epoch from (seed, epoch), so a position alone restores it.</summary>
+public static class DataOrder
+{
+    static readonly Dictionary<(int, int, int), int[]> Cache = new();
+
+    public static int Index(int seed, int epoch, int position, int count)
+    {
+        lock (Cache)
+        {
+            if (!Cache.TryGetValue((seed, epoch, count), out var perm))
+            {
+                perm = Enumerable.Range(0, count).ToArray();
+                // Not HashCode.Combine: it is randomised per process, and a resumed run must see the same order.
+                new Random((int)((seed * 1_000_003L + epoch) & int.MaxValue)).Shuffle(perm);
+                if (Cache.Count > 8) Cache.Clear();
+                Cache[(seed, epoch, count)] = perm;
+            }
+            return perm[position];
+        }
+    }
+}

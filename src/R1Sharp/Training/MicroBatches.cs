@@ -1,0 +1,77 @@
+using R1Sharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Training;
+
+/// <summary>One micro-batch of a rollout, with the log-probs of the fixed policies (π_θold, π_ref) it is scored against.</summary>
+public sealed class MicroBatch(SequenceBatch batch, int offset, Tensor lossMask)
+{
+    public SequenceBatch Batch { get; } = batch;
+    /// <summary>First rollout row of this micro-batch.</summary>
+    public int Offset { get; } = offset;
+    /// <summary>The completion mask, with truncated rows zeroed when mask_truncated_completions is on.</summary>
+    public Tensor LossMask { get; } = lossMask;
+    public Tensor? OldLogProbs { get; set; }
+    public Tensor? RefLogProbs { get; set; }
+}
+
+/// <summary>A rollout cut into micro-batches of per_device_train_batch_size rows, so memory stays bounded whatever the
+/// generation batch; gradients accumulate across them.</summary>
+public sealed class MicroBatches : IDisposable
+{
+    public List<MicroBatch> Items { get; } = new();
+    public int Rows { get; }
+    /// <summary>Completion tokens that count in the loss, over the whole rollout (DAPO's normaliser).</summary>
+    public double LossTokens { get; }
+    public int TotalTokens { get; }
+
+    public MicroBatches(Rollout rollout, GrpoConfig config, Device device)
+    {
+        Rows = rollout.Count;
+        int size = config.PerDeviceTrainBatchSize;
+        for (int o = 0; o < Rows; o += size)
+        {
+            int n = Math.Min(size, Rows - o);
+            var batch = new SequenceBatch(rollout.PromptIds.GetRange(o, n), rollout.CompletionIds.GetRange(o, n), device);
+            var mask = batch.CompletionMask;
+            if (config.MaskTruncatedCompletions && rollout.Truncated.Skip(o).Take(n).Any(t => t))
+            {
+                // DAPO §3.4 overlong filtering: a truncated completion has no verdict, so it gets no gradient.
+                var keep = tensor(rollout.Truncated.GetRange(o, n).Select(t => t ? 0f : 1f).ToArray(), device: device).unsqueeze(-1);
+                mask = (mask * keep).DetachFromDisposeScope();
+            }
+            Items.Add(new MicroBatch(batch, o, mask));
+            LossTokens += mask.sum().item<float>();
+            TotalTokens += batch.Rows * batch.Length;
+        }
+    }
+
+    /// <summary>Log-probs under the policy before the update (needed when num_iterations > 1: later iterations ratio
+    /// against it) and under the frozen reference (when β > 0).</summary>
+    public void ScoreFixedPolicies(CausalLM policy, CausalLM? reference, bool needOld)
+    {
+        using var _ = no_grad();
+        foreach (var mb in Items)
+        {
+            if (needOld) mb.OldLogProbs = Score(policy, mb.Batch);
+            if (reference != null) mb.RefLogProbs = Score(reference, mb.Batch);
+        }
+    }
+
+    static Tensor Score(CausalLM model, SequenceBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        return batch.TokenLogProbs(model).LogProbs.MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        foreach (var mb in Items)
+        {
+            if (!ReferenceEquals(mb.LossMask, mb.Batch.CompletionMask)) mb.LossMask.Dispose();
+            mb.OldLogProbs?.Dispose(); mb.RefLogProbs?.Dispose();
+            mb.Batch.Dispose();
+        }
+    }
+}

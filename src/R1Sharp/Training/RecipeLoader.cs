@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace R1Sharp.Training;
+
+/// <summary>
+/// Reads a recipe YAML into a <see cref="GrpoConfig"/>. Keys are the snake_case property names (TRL's option names);
+/// an unknown key, a wrong type or malformed YAML is an error naming the file, the line and the key.
+/// </summary>
+public static class RecipeLoader
+{
+    public static GrpoConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new R1SharpException($"{path}: recipe not found");
+        var config = Parse(File.ReadAllText(path), path);
+        // Relative paths in a recipe are relative to the recipe.
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (config.DatasetPath.Length > 0 && !Path.IsPathRooted(config.DatasetPath)) config.DatasetPath = Path.Combine(dir, config.DatasetPath);
+        return config;
+    }
+
+    public static GrpoConfig Parse(string yaml, string source)
+    {
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(yaml)); }
+        catch (YamlException e) { throw new R1SharpException($"{source}:{e.Start.Line}: malformed YAML: {e.Message}"); }
+        var config = new GrpoConfig();
+        if (stream.Documents.Count == 0) return config;
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new R1SharpException($"{source}: expected a mapping of option names to values at the top level");
+        var props = typeof(GrpoConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite).ToDictionary(p => SnakeCase(p.Name));
+        foreach (var (keyNode, valueNode) in root.Children)
+        {
+            string key = ((YamlScalarNode)keyNode).Value ?? "";
+            int line = (int)keyNode.Start.Line;
+            if (!props.TryGetValue(key, out var prop))
+            {
+                string? near = props.Keys.OrderBy(k => Distance(k, key)).First();
+                throw new R1SharpException($"{source}:{line}: unknown key \"{key}\"" + (Distance(near, key) <= 3 ? $" (did you mean \"{near}\"?)" : ""));
+            }
+            try { prop.SetValue(config, Convert(valueNode, prop.PropertyType)); }
+            catch (Exception e) when (e is FormatException or OverflowException or InvalidCastException)
+            {
+                throw new R1SharpException($"{source}:{line}: \"{key}\" expects {TypeName(prop.PropertyType)}, found \"{valueNode}\"");
+            }
+        }
+        config.Validate(source);
+        return config;
+    }
+
+    static object? Convert(YamlNode node, Type type)
+    {
+        var inner = Nullable.GetUnderlyingType(type) ?? type;
+        if (inner == typeof(List<string>) || inner == typeof(List<double>))
+        {
+            var items = node is YamlSequenceNode seq ? seq.Children : [node];
+            var elem = inner.GetGenericArguments()[0];
+            var list = (System.Collections.IList)Activator.CreateInstance(inner)!;
+            foreach (var item in items) list.Add(Convert(item, elem));
+            return list;
+        }
+        if (node is not YamlScalarNode scalar) throw new InvalidCastException();
+        string s = scalar.Value ?? "";
+        if (type != inner && (s is "" or "null" or "~")) return null;
+        if (inner == typeof(string)) return s;
+        if (inner == typeof(bool)) return s.ToLowerInvariant() switch { "true" or "yes" => true, "false" or "no" => false, _ => throw new FormatException() };
+        if (inner == typeof(int)) return int.Parse(s, CultureInfo.InvariantCulture);
+        if (inner == typeof(double)) return double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
+        throw new InvalidCastException();
+    }
+
+    static string TypeName(Type t) => (Nullable.GetUnderlyingType(t) ?? t) switch
+    {
+        var x when x == typeof(int) => "an integer",
+        var x when x == typeof(double) => "a number",
+        var x when x == typeof(bool) => "true or false",
+        var x when x == typeof(string) => "a string",
+        _ => "a list",
+    };
+
+    public static string SnakeCase(string pascal)
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < pascal.Length; i++)
+        {
+            if (char.IsUpper(pascal[i]) && i > 0) sb.Append('_');
+            sb.Append(char.ToLowerInvariant(pascal[i]));
+        }
+        return sb.ToString();
+    }
+
+    static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+}

@@ -1,0 +1,59 @@
+using R1Sharp.IO;
+
+namespace R1Sharp.Tests.Gguf;
+
+/// <summary>Our block decoders against ggml's, on blocks ggml itself produced from random rows.</summary>
+public sealed class GgufQuantTests
+{
+    static float[] RandomRows(int count, int seed)
+    {
+        var rng = new Random(seed);
+        // Mixed scales per 32 values, so sub-block scales and mins take many values.
+        return Enumerable.Range(0, count).Select(i => (float)((rng.NextDouble() * 2 - 1) * (1 + (i / 32) % 7) + (i / 64 % 3 == 0 ? 0.5 : 0))).ToArray();
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q8_0, "q8_0", 0.01)]
+    [InlineData(GgmlType.Q4_0, "q4_0", 0.2)]
+    [InlineData(GgmlType.Q4_K, "q4_K", 0.2)]
+    [InlineData(GgmlType.Q6_K, "q6_K", 0.05)]
+    public void DequantizationEqualsGgml(GgmlType type, string ggmlName, double roughError)
+    {
+        Assert.Equal(ggmlName, GgmlReference.TypeName((int)type));
+        const int rows = 4, perRow = 1024;
+        var x = RandomRows(rows * perRow, seed: (int)type);
+        var blocks = GgmlReference.Quantize((int)type, x, rows);
+        var expected = GgmlReference.Dequantize((int)type, blocks, x.Length);
+        var ours = new float[x.Length];
+        GgufQuant.Dequantize(type, blocks, ours);
+        for (int i = 0; i < x.Length; i++)
+            Assert.True(Math.Abs(ours[i] - expected[i]) <= 1e-6f * Math.Abs(expected[i]), $"{type} value {i}: ours {ours[i]}, ggml {expected[i]}");
+        // And the blocks do encode the input (a layout mix-up would decode to something else entirely).
+        double maxErr = x.Zip(ours).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(maxErr < roughError * 7, $"{type}: max error {maxErr} against the original values");
+    }
+
+    [Fact]
+    public void Q8_0EncodingIsByteIdenticalToGgml()
+    {
+        var x = RandomRows(4096, seed: 5);
+        x[100] = 0; Array.Clear(x, 256, 32); // an all-zero block: d = 0
+        var expected = GgmlReference.Quantize((int)GgmlType.Q8_0, x, 4);
+        var ours = new byte[expected.Length];
+        GgufQuant.QuantizeQ8_0(x, ours);
+        Assert.Equal(expected, ours);
+    }
+
+    [Fact]
+    public void HalfAndBFloat16DecodeExactly()
+    {
+        var f16 = new byte[] { 0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00 }; // 1.0, -2.0, smallest subnormal
+        var y = new float[3];
+        GgufQuant.Dequantize(GgmlType.F16, f16, y);
+        Assert.Equal([1f, -2f, (float)BitConverter.UInt16BitsToHalf(1)], y);
+        var bf16 = new byte[] { 0x80, 0x3F, 0x49, 0x40 }; // 1.0, 3.140625
+        var z = new float[2];
+        GgufQuant.Dequantize(GgmlType.BF16, bf16, z);
+        Assert.Equal([1f, 3.140625f], z);
+    }
+}
