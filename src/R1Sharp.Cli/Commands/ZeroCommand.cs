@@ -15,14 +15,22 @@ public static class ZeroCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
         var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "base model pre-training steps" };
         var grpoSteps = new Option<int?>("--grpo-steps") { Description = "GRPO steps" };
+        var digits = new Option<int?>("--digits") { Description = "digits per addend of the synthetic task" };
+        var stepsFraction = new Option<double?>("--steps-fraction") { Description = "share of base-corpus solutions that show their steps" };
+        var pretrainLr = new Option<double?>("--pretrain-lr") { Description = "peak learning rate of pre-training" };
+        var pretrainBatch = new Option<int?>("--pretrain-batch") { Description = "documents per pre-training step" };
         var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
-            { json, output, seed, threads, pretrainSteps, grpoSteps };
+            { json, output, seed, threads, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             var d = new ZeroOptions();
             var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads) };
             if (p.GetValue(pretrainSteps) is { } ps) o = o with { Pretrain = o.Pretrain with { Steps = ps } };
             if (p.GetValue(grpoSteps) is { } gs) o.Grpo.MaxSteps = gs;
+            if (p.GetValue(digits) is { } dg) o = o with { Digits = dg };
+            if (p.GetValue(stepsFraction) is { } sf) o = o with { StepsFraction = sf };
+            if (p.GetValue(pretrainLr) is { } lr) o = o with { Pretrain = o.Pretrain with { LearningRate = lr } };
+            if (p.GetValue(pretrainBatch) is { } pb) o = o with { Pretrain = o.Pretrain with { BatchSize = pb } };
             var run = new ZeroRun(o);
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");

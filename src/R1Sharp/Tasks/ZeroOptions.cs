@@ -29,7 +29,7 @@ public sealed record ZeroOptions
     public GrpoConfig Grpo { get; init; } = new()
     {
         NumGenerations = 8,
-        PerDeviceTrainBatchSize = 64,
+        PerDeviceTrainBatchSize = 32,
         GradientAccumulationSteps = 2,
         MaxCompletionLength = 48,
         Temperature = 1.0,
@@ -44,8 +44,8 @@ public sealed record ZeroOptions
         MaxGradNorm = 1.0,
         LrSchedulerType = "constant",
         WarmupSteps = 0,
-        MaxSteps = 40,
-        SaveSteps = 20,
+        MaxSteps = 30,
+        SaveSteps = 10,
         RewardFuncs = ["accuracy", "format"],
         RewardWeights = [1.0, 0.5],
     };
