@@ -5,6 +5,7 @@ using R1Sharp.Bench;
 return args.FirstOrDefault() switch
 {
     "generate" => GenerationBench.Run(args[1..]),
+    "grpo" => GrpoBench.Run(args[1..]),
     _ => Usage(),
 };
 

@@ -13,8 +13,8 @@ public sealed record ZeroOptions
     public int Threads { get; init; } = 2;
 
     // Task and base corpus: only this fraction of the corpus solutions show their column steps.
-    public int Digits { get; init; } = 3;
-    public double StepsFraction { get; init; } = 0.3;
+    public int Digits { get; init; } = 2;
+    public double StepsFraction { get; init; } = 0.4;
     public int RlPrompts { get; init; } = 4000;
 
     // The base model: a tiny Qwen2.
@@ -24,7 +24,7 @@ public sealed record ZeroOptions
     public int KvHeads { get; init; } = 2;
     public int IntermediateSize { get; init; } = 384;
 
-    public PretrainOptions Pretrain { get; init; } = new() { Steps = 600, BatchSize = 64, LearningRate = 3e-3, WarmupSteps = 30 };
+    public PretrainOptions Pretrain { get; init; } = new() { Steps = 1500, BatchSize = 32, LearningRate = 5e-3, WarmupSteps = 30 };
 
     public GrpoConfig Grpo { get; init; } = new()
     {
