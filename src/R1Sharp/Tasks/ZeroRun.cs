@@ -66,6 +66,7 @@ public sealed class ZeroRun
                 var row = trainer.Step();
                 OnGrpoStep?.Invoke(row);
                 OnProgress?.Invoke("GRPO", trainer.State.Step, config.MaxSteps);
+                if (config.SaveSteps > 0 && trainer.State.Step % config.SaveSteps == 0 && !trainer.Done) trainer.SaveCheckpoint();
             }
             trainer.SaveCheckpoint();
         }
