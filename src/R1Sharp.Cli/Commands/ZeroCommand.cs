@@ -54,7 +54,7 @@ public static class ZeroCommand
             {
                 Console.WriteLine($"held-out pass@1 ({s.Problems} problems x {s.K} samples): base {s.BasePassAt1:P1} -> after GRPO {s.FinalPassAt1:P1} ({(s.FinalPassAt1 - s.BasePassAt1) * 100:+0.0;-0.0} points)");
                 Console.WriteLine($"mean response length: {s.BaseMeanLength:F1} -> {s.FinalMeanLength:F1} tokens");
-                Console.WriteLine($"wall time: {s.TotalSeconds:F0} s (pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s)");
+                Console.WriteLine($"wall time: {s.TotalSeconds:F0} s (pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s); CPU time {s.CpuSeconds:F0} s; load average at the end {s.LoadAverage:F1}");
                 Console.WriteLine($"run folder: {s.OutputDir} (report.md, metrics.jsonl); model: {s.ModelDir}");
             }
             return 0;
