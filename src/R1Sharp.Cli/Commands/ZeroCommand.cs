@@ -12,7 +12,7 @@ public static class ZeroCommand
         var json = new Option<bool>("--json") { Description = "print the summary as JSON" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => "runs/zero" };
         var seed = new Option<int>("--seed") { Description = "seed of everything (data, init, sampling)", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => new ZeroOptions().Threads };
         var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "base model pre-training steps" };
         var grpoSteps = new Option<int?>("--grpo-steps") { Description = "GRPO steps" };
         var digits = new Option<int?>("--digits") { Description = "digits per addend of the synthetic task" };
