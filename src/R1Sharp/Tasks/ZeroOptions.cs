@@ -5,6 +5,8 @@ namespace R1Sharp.Tasks;
 /// <summary>
 /// The embedded R1-Zero demo's settings: task, base model, pre-training, GRPO and evaluation. The defaults are tuned so
 /// the whole run fits 15 minutes on two CPU cores and RL lifts held-out pass@1 by well over 25 points.
+/// Measured (seed 1, load average 3–5 on the shared 2-core machine): 6 min wall, 354 s CPU; held-out pass@1
+/// 39.5% → 91.0%, mean response length 15.5 → 26.6 tokens (the policy learned to write its column steps).
 /// </summary>
 public sealed record ZeroOptions
 {
