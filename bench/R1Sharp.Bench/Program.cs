@@ -7,6 +7,7 @@ return args.FirstOrDefault() switch
     "generate" => GenerationBench.Run(args[1..]),
     "verifier" => VerifierBench.Run(args.Length > 1 ? args[1] : FindShared()),
     "serve" => ServeBench.Run(args[1..]),
+    "grpo" => GrpoBench.Run(args[1..]),
     _ => Usage(),
 };
 

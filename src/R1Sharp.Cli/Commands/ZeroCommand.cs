@@ -12,17 +12,25 @@ public static class ZeroCommand
         var json = new Option<bool>("--json") { Description = "print the summary as JSON" };
         var output = new Option<string>("--out") { Description = "run folder", DefaultValueFactory = _ => "runs/zero" };
         var seed = new Option<int>("--seed") { Description = "seed of everything (data, init, sampling)", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => 2 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => new ZeroOptions().Threads };
         var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "base model pre-training steps" };
         var grpoSteps = new Option<int?>("--grpo-steps") { Description = "GRPO steps" };
+        var digits = new Option<int?>("--digits") { Description = "digits per addend of the synthetic task" };
+        var stepsFraction = new Option<double?>("--steps-fraction") { Description = "share of base-corpus solutions that show their steps" };
+        var pretrainLr = new Option<double?>("--pretrain-lr") { Description = "peak learning rate of pre-training" };
+        var pretrainBatch = new Option<int?>("--pretrain-batch") { Description = "documents per pre-training step" };
         var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
-            { json, output, seed, threads, pretrainSteps, grpoSteps };
+            { json, output, seed, threads, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             var d = new ZeroOptions();
             var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads) };
             if (p.GetValue(pretrainSteps) is { } ps) o = o with { Pretrain = o.Pretrain with { Steps = ps } };
             if (p.GetValue(grpoSteps) is { } gs) o.Grpo.MaxSteps = gs;
+            if (p.GetValue(digits) is { } dg) o = o with { Digits = dg };
+            if (p.GetValue(stepsFraction) is { } sf) o = o with { StepsFraction = sf };
+            if (p.GetValue(pretrainLr) is { } lr) o = o with { Pretrain = o.Pretrain with { LearningRate = lr } };
+            if (p.GetValue(pretrainBatch) is { } pb) o = o with { Pretrain = o.Pretrain with { BatchSize = pb } };
             var run = new ZeroRun(o);
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");
@@ -46,7 +54,7 @@ public static class ZeroCommand
             {
                 Console.WriteLine($"held-out pass@1 ({s.Problems} problems x {s.K} samples): base {s.BasePassAt1:P1} -> after GRPO {s.FinalPassAt1:P1} ({(s.FinalPassAt1 - s.BasePassAt1) * 100:+0.0;-0.0} points)");
                 Console.WriteLine($"mean response length: {s.BaseMeanLength:F1} -> {s.FinalMeanLength:F1} tokens");
-                Console.WriteLine($"wall time: {s.TotalSeconds:F0} s (pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s)");
+                Console.WriteLine($"wall time: {s.TotalSeconds:F0} s (pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s); CPU time {s.CpuSeconds:F0} s; load average at the end {s.LoadAverage:F1}");
                 Console.WriteLine($"run folder: {s.OutputDir} (report.md, metrics.jsonl); model: {s.ModelDir}");
             }
             return 0;

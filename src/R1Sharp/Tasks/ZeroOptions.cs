@@ -5,16 +5,20 @@ namespace R1Sharp.Tasks;
 /// <summary>
 /// The embedded R1-Zero demo's settings: task, base model, pre-training, GRPO and evaluation. The defaults are tuned so
 /// the whole run fits 15 minutes on two CPU cores and RL lifts held-out pass@1 by well over 25 points.
+/// Measured (seed 1, load average 3–5 on the shared 2-core machine): 6 min wall, 354 s CPU; held-out pass@1
+/// 39.5% → 91.0%, mean response length 15.5 → 26.6 tokens (the policy learned to write its column steps).
 /// </summary>
 public sealed record ZeroOptions
 {
     public string OutputDir { get; init; } = "runs/zero";
     public int Seed { get; init; } = 1;
-    public int Threads { get; init; } = 2;
+    // One thread: the matmuls of a 128-wide model gain little from a second, and on a busy machine two OpenMP
+    // threads wait on each other at every operator (measured here: 8 s per pre-training step with 2, 1 s with 1).
+    public int Threads { get; init; } = 1;
 
     // Task and base corpus: only this fraction of the corpus solutions show their column steps.
-    public int Digits { get; init; } = 3;
-    public double StepsFraction { get; init; } = 0.3;
+    public int Digits { get; init; } = 2;
+    public double StepsFraction { get; init; } = 0.4;
     public int RlPrompts { get; init; } = 4000;
 
     // The base model: a tiny Qwen2.
@@ -24,12 +28,12 @@ public sealed record ZeroOptions
     public int KvHeads { get; init; } = 2;
     public int IntermediateSize { get; init; } = 384;
 
-    public PretrainOptions Pretrain { get; init; } = new() { Steps = 600, BatchSize = 64, LearningRate = 3e-3, WarmupSteps = 30 };
+    public PretrainOptions Pretrain { get; init; } = new() { Steps = 1500, BatchSize = 32, LearningRate = 5e-3, WarmupSteps = 30 };
 
     public GrpoConfig Grpo { get; init; } = new()
     {
         NumGenerations = 8,
-        PerDeviceTrainBatchSize = 64,
+        PerDeviceTrainBatchSize = 32,
         GradientAccumulationSteps = 2,
         MaxCompletionLength = 48,
         Temperature = 1.0,
@@ -38,14 +42,16 @@ public sealed record ZeroOptions
         Beta = 0.0,
         Epsilon = 0.2,
         EpsilonHigh = 0.28,
-        LearningRate = 1e-3,
+        // 1e-3 moved the policy to the step-by-step mode in 4 steps but broke its arithmetic (93% → 33%);
+        // 1e-4 shifts it as fast as the rewards warrant and keeps the skill.
+        LearningRate = 1e-4,
         WeightDecay = 0.0,
         AdamBeta2 = 0.99,
         MaxGradNorm = 1.0,
         LrSchedulerType = "constant",
         WarmupSteps = 0,
         MaxSteps = 40,
-        SaveSteps = 20,
+        SaveSteps = 10,
         RewardFuncs = ["accuracy", "format"],
         RewardWeights = [1.0, 0.5],
     };

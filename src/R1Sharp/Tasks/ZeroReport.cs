@@ -19,7 +19,8 @@ public static class ZeroReport
         sb.AppendLine($"| held-out pass@1 ({s.Problems} problems × k={s.K}) | {s.BasePassAt1:P1} | {s.FinalPassAt1:P1} |");
         sb.AppendLine($"| mean response length (tokens) | {s.BaseMeanLength:F1} | {s.FinalMeanLength:F1} |");
         sb.AppendLine($"| well-formed (format reward) | {s.BaseFormatRate:P1} | {s.FinalFormatRate:P1} |").AppendLine();
-        sb.AppendLine($"Wall time: pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s, total {s.TotalSeconds:F0} s.").AppendLine();
+        sb.AppendLine($"Wall time: pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s, total {s.TotalSeconds:F0} s " +
+                      $"(CPU time {s.CpuSeconds:F0} s; load average {s.LoadAverage:F1} at the end).").AppendLine();
         foreach (var p in plots) sb.AppendLine($"![{Path.GetFileNameWithoutExtension(p)}]({Path.GetFileName(p)})");
         if (plots.Count > 0) sb.AppendLine();
         sb.AppendLine("## Training curve (every 5th step)").AppendLine();

@@ -11,7 +11,7 @@ namespace R1Sharp.Tasks;
 /// <summary>What `r1 zero` reports.</summary>
 public sealed record ZeroSummary(double BasePassAt1, double FinalPassAt1, double BaseMeanLength, double FinalMeanLength,
     double BaseFormatRate, double FinalFormatRate, int Problems, int K, double PretrainSeconds, double GrpoSeconds,
-    double TotalSeconds, string OutputDir, string ModelDir);
+    double TotalSeconds, double CpuSeconds, double LoadAverage, string OutputDir, string ModelDir);
 
 /// <summary>
 /// R1-Zero end to end on a CPU: make a tokenizer, pre-train a tiny base model from scratch on an addition corpus in
@@ -66,6 +66,7 @@ public sealed class ZeroRun
                 var row = trainer.Step();
                 OnGrpoStep?.Invoke(row);
                 OnProgress?.Invoke("GRPO", trainer.State.Step, config.MaxSteps);
+                if (config.SaveSteps > 0 && trainer.State.Step % config.SaveSteps == 0 && !trainer.Done) trainer.SaveCheckpoint();
             }
             trainer.SaveCheckpoint();
         }
@@ -75,9 +76,17 @@ public sealed class ZeroRun
         string modelDir = Path.Combine(outDir, "model");
         ModelFolder.Save(model, modelDir, tokDir);
         var summary = new ZeroSummary(before.PassAt1, after.PassAt1, before.MeanLength, after.MeanLength, before.FormatRate,
-            after.FormatRate, heldOut.Count, o.EvalSamples, pretrainSeconds, grpoSeconds, total.Elapsed.TotalSeconds, outDir, modelDir);
+            after.FormatRate, heldOut.Count, o.EvalSamples, pretrainSeconds, grpoSeconds, total.Elapsed.TotalSeconds,
+            // CPU time and load say how much of the wall time was this run's work on a shared machine.
+            Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, LoadAverage(), outDir, modelDir);
         ZeroReport.Write(outDir, summary, before, after, MetricsLog.Read(Path.Combine(config.OutputDir, "metrics.jsonl")), o);
         return summary;
+    }
+
+    static double LoadAverage()
+    {
+        try { return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return double.NaN; }
     }
 
     ModelConfig ModelConfig(int vocab, int eos)

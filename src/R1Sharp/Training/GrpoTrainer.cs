@@ -167,7 +167,7 @@ public sealed class GrpoTrainer : IDisposable
                 using var scope = NewDisposeScope();
                 var (logp, logits) = mb.Batch.TokenLogProbs(Policy);
                 var old = mb.OldLogProbs ?? logp.detach();
-                var adv = tensor(advantages.AsSpan(mb.Offset, mb.Batch.Rows).ToArray().Select(a => (float)a).ToArray(), device: Policy.Device);
+                var adv = tensor(mb.Rows.Select(i => (float)advantages[i]).ToArray(), device: Policy.Device);
                 var result = PolicyLoss.Compute(new PolicyLossInput(logp, old, mb.RefLogProbs, adv, mb.LossMask),
                     Config.LossType, Config.Epsilon, Config.EffectiveEpsilonHigh, Config.Beta,
                     Config.ImportanceSamplingLevel == "sequence", batches.LossTokens, Config.MaxCompletionLength, batches.Rows);

@@ -5,11 +5,11 @@ using static TorchSharp.torch;
 namespace R1Sharp.Training;
 
 /// <summary>One micro-batch of a rollout, with the log-probs of the fixed policies (π_θold, π_ref) it is scored against.</summary>
-public sealed class MicroBatch(SequenceBatch batch, int offset, Tensor lossMask)
+public sealed class MicroBatch(SequenceBatch batch, int[] rows, Tensor lossMask)
 {
     public SequenceBatch Batch { get; } = batch;
-    /// <summary>First rollout row of this micro-batch.</summary>
-    public int Offset { get; } = offset;
+    /// <summary>The rollout rows in this micro-batch, in batch order.</summary>
+    public int[] Rows { get; } = rows;
     /// <summary>The completion mask, with truncated rows zeroed when mask_truncated_completions is on.</summary>
     public Tensor LossMask { get; } = lossMask;
     public Tensor? OldLogProbs { get; set; }
@@ -17,7 +17,9 @@ public sealed class MicroBatch(SequenceBatch batch, int offset, Tensor lossMask)
 }
 
 /// <summary>A rollout cut into micro-batches of per_device_train_batch_size rows, so memory stays bounded whatever the
-/// generation batch; gradients accumulate across them.</summary>
+/// generation batch; gradients accumulate across them. Rows are ordered by length first, so each micro-batch pads
+/// little. grpo, dapo and dr_grpo normalise per row or by batch-wide constants, so the order does not change their
+/// gradient; bnpo normalises per micro-batch, as TRL's does.</summary>
 public sealed class MicroBatches : IDisposable
 {
     public List<MicroBatch> Items { get; } = new();
@@ -30,18 +32,20 @@ public sealed class MicroBatches : IDisposable
     {
         Rows = rollout.Count;
         int size = config.PerDeviceTrainBatchSize;
+        var order = Enumerable.Range(0, Rows).OrderBy(i => rollout.PromptIds[i].Length + rollout.CompletionIds[i].Length).ToArray();
         for (int o = 0; o < Rows; o += size)
         {
-            int n = Math.Min(size, Rows - o);
-            var batch = new SequenceBatch(rollout.PromptIds.GetRange(o, n), rollout.CompletionIds.GetRange(o, n), device);
+            var rows = order[o..Math.Min(Rows, o + size)];
+            var batch = new SequenceBatch(rows.Select(i => (IReadOnlyList<int>)rollout.PromptIds[i]).ToList(),
+                rows.Select(i => (IReadOnlyList<int>)rollout.CompletionIds[i]).ToList(), device);
             var mask = batch.CompletionMask;
-            if (config.MaskTruncatedCompletions && rollout.Truncated.Skip(o).Take(n).Any(t => t))
+            if (config.MaskTruncatedCompletions && rows.Any(i => rollout.Truncated[i]))
             {
                 // DAPO §3.4 overlong filtering: a truncated completion has no verdict, so it gets no gradient.
-                var keep = tensor(rollout.Truncated.GetRange(o, n).Select(t => t ? 0f : 1f).ToArray(), device: device).unsqueeze(-1);
+                var keep = tensor(rows.Select(i => rollout.Truncated[i] ? 0f : 1f).ToArray(), device: device).unsqueeze(-1);
                 mask = (mask * keep).DetachFromDisposeScope();
             }
-            Items.Add(new MicroBatch(batch, o, mask));
+            Items.Add(new MicroBatch(batch, rows, mask));
             LossTokens += mask.sum().item<float>();
             TotalTokens += batch.Rows * batch.Length;
         }
