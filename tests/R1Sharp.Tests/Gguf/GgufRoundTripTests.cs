@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace R1Sharp.Tests.Gguf;
 
 /// <summary>Export → import → export, the other types, GGUF files quantised by llama.cpp itself, and the errors.</summary>
-public sealed class GgufRoundTripTests(GgufTestModels models, ITestOutputHelper output) : IClassFixture<GgufTestModels>
+[Collection(GgufModelsCollection.Name)]
+public sealed class GgufRoundTripTests(GgufTestModels models, ITestOutputHelper output)
 {
     [Theory]
     [InlineData("qwen2")]
