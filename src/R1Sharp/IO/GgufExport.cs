@@ -24,8 +24,9 @@ public static class GgufExport
     {
         if (type is not (GgmlType.F32 or GgmlType.BF16 or GgmlType.F16 or GgmlType.Q8_0))
             throw new R1SharpException($"export to {type} is not supported (f32, bf16, f16 or q8_0)");
-        // bf16 weights are read as bf16 (exact); everything else is converted from float32.
-        using var model = ModelFolder.Load(modelDir, dtype: type == GgmlType.BF16 ? ScalarType.BFloat16 : ScalarType.Float32);
+        // Weights stay in the checkpoint's own dtype and are converted one tensor at a time as they are written, so
+        // norms and biases (always f32 in GGUF) are never rounded and a bf16 checkpoint takes no float32 copy.
+        using var model = ModelFolder.Load(modelDir);
         var w = new GgufWriter();
         AddArchitecture(w, model.Config, type);
         GgufVocab.AddTo(w, modelDir, model.Config.VocabSize, model.Config.BosTokenId, model.Config.EosTokenIds, pre);

@@ -17,10 +17,10 @@ public static class GgufImport
     public static void Import(string ggufPath, string outDir)
     {
         using var g = GgufFile.Open(ggufPath);
-        var cfg = ReadConfig(g);
         foreach (var t in g.Tensors)
             if (!GgmlTypeInfo.IsKnown(t.Type))
                 throw new R1SharpException($"{g.Path}: tensor '{t.Name}' is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K");
+        var cfg = ReadConfig(g);
         var dtype = ChooseDType(g);
         using var model = new CausalLM(cfg, dtype: dtype);
         LoadWeights(g, model);

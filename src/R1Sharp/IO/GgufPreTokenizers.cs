@@ -22,6 +22,9 @@ public static class GgufPreTokenizers
         ("qwen2", [Qwen2], true),
         ("llama-bpe", [Llama3], false),
         ("deepseek-v3", ["\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+", DeepSeekV3Words], false),
+        // What GGUF releases of DeepSeek-R1-Distill-Qwen name their tokenizer; llama.cpp runs it as qwen2. Import only:
+        // export names the same regex qwen2. No NFC: the file does not say, and llama.cpp applies none.
+        ("deepseek-r1-qwen", [Qwen2], false),
     ];
 
     public static IEnumerable<string> Names => Known.Select(k => k.Name);

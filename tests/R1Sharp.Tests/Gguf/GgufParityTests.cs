@@ -9,7 +9,8 @@ namespace R1Sharp.Tests.Gguf;
 /// llama.cpp as the independent reference: our exported GGUF, run by llama.cpp, must give the logits and greedy
 /// continuations our CausalLM gives on the same weights.
 /// </summary>
-public sealed class GgufParityTests(GgufTestModels models, ITestOutputHelper output) : IClassFixture<GgufTestModels>
+[Collection(GgufModelsCollection.Name)]
+public sealed class GgufParityTests(GgufTestModels models, ITestOutputHelper output)
 {
     /// <summary>A few hundred tokens of real English text with code and markup (the design guide).</summary>
     int[] Text(int count) => models.Tokenizer.Encode(File.ReadAllText(SharedData.Path("GUIDE.md"))).Take(count).ToArray();

@@ -5,9 +5,16 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Tests.Gguf;
 
+/// <summary>The GGUF test classes share one <see cref="GgufTestModels"/>, built once per test run.</summary>
+[CollectionDefinition(Name)]
+public sealed class GgufModelsCollection : ICollectionFixture<GgufTestModels>
+{
+    public const string Name = "gguf test models";
+}
+
 /// <summary>
 /// Tiny random-weight Qwen2 and Llama folders with the real Qwen3 tokenizer, each exported to GGUF f32, built once per
-/// test class. Shapes are small but complete: GQA (4 heads, 2 kv heads, head_dim 32), q/k/v biases with random
+/// test run. Shapes are small but complete: GQA (4 heads, 2 kv heads, head_dim 32), q/k/v biases with random
 /// values (Llama's too, so the q/k bias permutation is exercised), Llama 3 rope scaling, tied (Qwen2) and untied
 /// (Llama) output. std 0.1 makes attention far from uniform, so a RoPE mistake shows in the logits.
 /// </summary>

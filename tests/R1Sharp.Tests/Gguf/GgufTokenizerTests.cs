@@ -11,7 +11,8 @@ namespace R1Sharp.Tests.Gguf;
 /// ids, reference_ids.json) on every reference string. Where llama.cpp deviates for a reason of its own, the case
 /// is listed with the reason.
 /// </summary>
-public sealed class GgufTokenizerTests(GgufTestModels models, ITestOutputHelper output) : IClassFixture<GgufTestModels>
+[Collection(GgufModelsCollection.Name)]
+public sealed class GgufTokenizerTests(GgufTestModels models, ITestOutputHelper output)
 {
     static List<string> ReferenceTexts()
     {

@@ -49,6 +49,7 @@ public sealed class LlamaCpp : IDisposable
             if (s_initialised) return;
             if (Environment.GetEnvironmentVariable("R1SHARP_LLAMA_LOG") == null)
                 NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+            NativeApi.llama_empty_call(); // loads the native library now, before any direct P/Invoke needs it
             s_initialised = true;
         }
     }
