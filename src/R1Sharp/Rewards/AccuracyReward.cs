@@ -5,14 +5,14 @@ namespace R1Sharp.Rewards;
 
 /// <summary>
 /// R1's accuracy reward (DeepSeek-R1 §2.2.2): 1 when the final answer — inside &lt;answer&gt;…&lt;/answer&gt;, or the
-/// last \boxed{…} — equals the reference, else 0. The comparison is a parameter so the project's math verifier plugs
-/// in (MathVerifier.Verify(gold, pred).Equal); until then <see cref="ExactNumeric"/>.
+/// last \boxed{…} — equals the reference, else 0. The comparison is a parameter; by default it is the project's math
+/// verifier (<see cref="R1Sharp.Verifier.MathVerifier"/>), with <see cref="ExactNumeric"/> available for plain numbers.
 /// </summary>
 public static partial class AccuracyReward
 {
     public static RewardFunction Create(Func<string, string, bool>? equal = null, double weight = 1.0)
     {
-        var eq = equal ?? ExactNumeric;
+        var eq = equal ?? ((gold, pred) => R1Sharp.Verifier.MathVerifier.Verify(gold, pred).Equal);
         return new RewardFunction("accuracy", (_, completion, reference) =>
             ExtractAnswer(completion) is { } answer && eq(reference, answer) ? 1.0 : 0.0, weight);
     }

@@ -7,7 +7,7 @@ public static class RewardRegistry
 {
     public static readonly string[] Names = ["accuracy", "format", "overlong"];
 
-    /// <param name="equal">the accuracy comparison (the math verifier when available); exact numeric match when null</param>
+    /// <param name="equal">the accuracy comparison; the math verifier (MathVerifier) when null</param>
     /// <param name="countTokens">completion length in tokens, for the overlong penalty</param>
     public static List<RewardFunction> Build(GrpoConfig c, Func<string, string, bool>? equal = null, Func<string, int>? countTokens = null)
     {
