@@ -1,5 +1,7 @@
 using R1Sharp.Bench;
 
+R1Sharp.NativeRuntime.Configure(); // before TorchSharp loads libtorch (OpenMP reads its settings once)
+
 // Side-by-side benchmarks: each prints its figure next to a reference measured in the same run, with the ratio.
 // Usage: dotnet run -c Release --project bench/R1Sharp.Bench -- generate [--dtype f32|bf16] [--size 0.5b]
 return args.FirstOrDefault() switch

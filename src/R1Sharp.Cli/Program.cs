@@ -2,6 +2,8 @@ using System.CommandLine;
 using R1Sharp.Cli;
 using R1Sharp.Cli.Commands;
 
+R1Sharp.NativeRuntime.Configure(); // before TorchSharp loads libtorch (OpenMP reads its settings once)
+
 // The `r1` command: parsing, progress and printing only; every capability lives in the R1Sharp library.
 var root = new RootCommand("R1Sharp: DeepSeek-R1 on .NET — models, generation, training and evaluation");
 root.Options.Add(CliCommon.Verbose);

@@ -51,7 +51,14 @@ public sealed class CausalLM : nn.Module
     {
         var (cos, sin) = rope.Gather(positions, DType, Device);
         var h = model.embed_tokens.forward(inputIds);
-        foreach (var layer in model.layers) h = layer.Forward(h, cos, sin, mask, cache);
+        foreach (var layer in model.layers)
+        {
+            // A scope per layer: a layer's intermediates (attention scores, MLP activations) are released as soon as
+            // the next layer starts, instead of all layers' piling up until the caller's scope ends (for a 512-token
+            // prefill of a 0.5B model that pile was as large as the weights). Autograd keeps what backward needs.
+            using var scope = NewDisposeScope();
+            h = layer.Forward(h, cos, sin, mask, cache).MoveToOuterDisposeScope();
+        }
         cache?.Advance((int)inputIds.shape[1]);
         return model.norm.forward(h);
     }

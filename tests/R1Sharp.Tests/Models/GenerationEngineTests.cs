@@ -163,6 +163,22 @@ public class LinearTests
         // one bfloat16 rounding of the float32 result: relative error ≤ 2⁻⁸
         Assert.True(allclose(fast.to(ScalarType.Float32), reference, rtol: 1.0 / 128, atol: 1e-2), "bf16 kernel differs from float32 reference");
     }
+
+    [Theory]
+    [InlineData(1, 40, 72)]
+    [InlineData(4, 130, 896)]
+    [InlineData(7, 33, 1001)]
+    [InlineData(16, 64, 40)]
+    public void F32KernelMatchesLibtorch(int rows, int outF, int inF)
+    {
+        var lin = new R1Sharp.Models.Linear(inF, outF, true);
+        using (no_grad()) { lin.weight.copy_(randn(outF, inF)); lin.bias!.copy_(randn(outF)); }
+        var x = randn(rows, inF);
+        using var _ = no_grad();
+        var fast = lin.forward(x);
+        var reference = nn.functional.linear(x, lin.weight, lin.bias);
+        Assert.True(allclose(fast, reference, rtol: 1e-5, atol: 1e-4), "f32 kernel differs from libtorch");
+    }
 }
 
 public class BatchCompactionTests
