@@ -67,14 +67,7 @@ public static class GenerationBench
         foreach (int batch in new[] { 1, 16 })
         {
             var prompts = Enumerable.Range(0, batch).Select(_ => Prompt(32)).ToArray();
-            var clock = Stopwatch.StartNew();
-            double first = -1, last = 0;
-            engine.Generate(prompts, greedy with { MaxTokens = decodeTokens + 1 }, [], (row, _) =>
-            {
-                if (row == 0) { if (first < 0) first = clock.Elapsed.TotalSeconds; last = clock.Elapsed.TotalSeconds; }
-                return false;
-            });
-            double tokS = batch * decodeTokens / (last - first);
+            double tokS = DecodeTokensPerSecond(engine, prompts, decodeTokens);
             if (batch == 1)
                 Report("decode batch 1", tokS, bandwidth / weightBytes, "weight bytes ÷ bandwidth", 0.7);
             else
@@ -97,6 +90,20 @@ public static class GenerationBench
         Directory.CreateDirectory("bench/results");
         File.WriteAllText($"bench/results/generation-{size}-{dtypeName}.json", JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
+    }
+
+    /// <summary>Greedy decode rate of a batch: generated tokens over the time from the first generated token (the end
+    /// of prefill) to the last, timed inside the run, so prefill and load changes between runs do not leak in.</summary>
+    public static double DecodeTokensPerSecond(GenerationEngine engine, IReadOnlyList<int[]> prompts, int decodeTokens)
+    {
+        var clock = Stopwatch.StartNew();
+        double first = -1, last = 0;
+        engine.Generate(prompts, new SamplingOptions { Temperature = 0, MaxTokens = decodeTokens + 1 }, [], (row, _) =>
+        {
+            if (row == 0) { if (first < 0) first = clock.Elapsed.TotalSeconds; last = clock.Elapsed.TotalSeconds; }
+            return false;
+        });
+        return prompts.Count * decodeTokens / (last - first);
     }
 
     static string? Arg(string[] args, string name)

@@ -72,7 +72,7 @@ public static class LlamaCppBench
 
     sealed record Rates(double Prefill, double Decode1, double DecodeN);
 
-    /// <summary>R1Sharp's GenerationEngine, greedy; decode time is a full run minus a prefill-only run of the same prompts.</summary>
+    /// <summary>R1Sharp's GenerationEngine, greedy; decode is timed from the first generated token to the last.</summary>
     static Rates MeasureR1Sharp(string folder, ScalarType dtype, int[] prefillPrompt, int[][] prompts, int decodeTokens)
     {
         using var model = ModelFolder.Load(folder, dtype: dtype);
@@ -82,15 +82,7 @@ public static class LlamaCppBench
         var sw = Stopwatch.StartNew();
         engine.Generate([prefillPrompt], greedy with { MaxTokens = 1 }, []);
         double prefill = prefillPrompt.Length / sw.Elapsed.TotalSeconds;
-        double Decode(int[][] batch)
-        {
-            sw.Restart();
-            engine.Generate(batch, greedy with { MaxTokens = 1 }, []);
-            double prefillOnly = sw.Elapsed.TotalSeconds;
-            sw.Restart();
-            engine.Generate(batch, greedy with { MaxTokens = decodeTokens + 1 }, []);
-            return batch.Length * decodeTokens / (sw.Elapsed.TotalSeconds - prefillOnly);
-        }
+        double Decode(int[][] batch) => GenerationBench.DecodeTokensPerSecond(engine, batch, decodeTokens);
         return new Rates(prefill, Decode([prompts[0]]), Decode(prompts));
     }
 
