@@ -46,7 +46,7 @@ public sealed class GrpoTrainer : IDisposable
         Directory.CreateDirectory(config.OutputDir);
         Metrics = new MetricsLog(Path.Combine(config.OutputDir, "metrics.jsonl"));
         File.WriteAllText(Metrics.Path, "");
-        _eos = policy.Config.EosTokenIds.Concat(tokenizer.EosTokenId is { } e ? [e] : []).Distinct().ToArray();
+        _eos = TextGenerator.CollectEosIds(policy.Config, tokenizer, generationConfig: null).ToArray();
         if (_eos.Length == 0) throw new R1SharpException("the model has no end-of-sequence token: completions could never stop");
         _engine = new GenerationEngine(policy);
         // The frozen reference π_ref of the KL term is the policy as it was at the start (DeepSeekMath eq. 3).
