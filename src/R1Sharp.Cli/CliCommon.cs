@@ -34,6 +34,14 @@ public static class CliCommon
         }
     }
 
+    /// <summary>The value of an --api-key-env variable; unset or empty is the user's error, named.</summary>
+    public static string RequiredEnv(string variable)
+    {
+        string? value = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrEmpty(value)) throw new R1SharpException($"--api-key-env {variable}: that environment variable is not set or empty");
+        return value;
+    }
+
     public static void PrintJson(object value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
 
     public static Option<string> Model() => new("--model") { Description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)", Required = true };

@@ -81,12 +81,7 @@ public static class EvalCommand
         if ((model is null) == (endpoint is null)) throw new R1SharpException("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)");
         if (model is not null) return new LocalBackend(LocalModel.Load(model, device, dtype), maxBatch);
         if (string.IsNullOrEmpty(modelName)) throw new R1SharpException("--endpoint needs --model-name (the model id the server serves)");
-        string? key = null;
-        if (apiKeyEnv is not null)
-        {
-            key = Environment.GetEnvironmentVariable(apiKeyEnv);
-            if (string.IsNullOrEmpty(key)) throw new R1SharpException($"--api-key-env {apiKeyEnv}: that environment variable is not set or empty");
-        }
+        string? key = apiKeyEnv is null ? null : CliCommon.RequiredEnv(apiKeyEnv);
         return new EndpointBackend(endpoint!, modelName, key, concurrency);
     }
 

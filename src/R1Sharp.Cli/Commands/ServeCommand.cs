@@ -22,12 +22,7 @@ public static class ServeCommand
             { model, host, port, maxBatch, maxQueue, maxContext, apiKeyEnv, name, device, dtype };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
-            string? key = null;
-            if (p.GetValue(apiKeyEnv) is { } env)
-            {
-                key = Environment.GetEnvironmentVariable(env);
-                if (string.IsNullOrEmpty(key)) throw new R1SharpException($"--api-key-env {env}: that environment variable is not set or empty");
-            }
+            string? key = p.GetValue(apiKeyEnv) is { } env ? CliCommon.RequiredEnv(env) : null;
             if (p.GetValue(maxBatch) < 1) throw new R1SharpException("--max-batch must be ≥ 1");
             if (p.GetValue(maxQueue) < 0) throw new R1SharpException("--max-queue must be ≥ 0");
             var options = new ServeOptions

@@ -17,14 +17,25 @@ public static class TrainCommand
         var config = new Option<string>("--config") { Description = "recipe YAML with TRL's option names", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint in output_dir" };
         var json = new Option<bool>("--json") { Description = "print the final metrics as JSON" };
-        var grpo = new Command("grpo", "Reinforcement learning with GRPO (and DAPO, Dr. GRPO, GSPO) on verifiable rewards") { config, resume, json };
-        grpo.SetAction(p => CliCommon.Run(p, () => RunGrpo(p.GetValue(config)!, p.GetValue(resume), p.GetValue(json))));
+        var endpoints = new Option<string?>("--rollout-endpoints")
+        {
+            Description = "URL[,URL…] of OpenAI-compatible servers (r1 serve, SGLang) that generate the rollouts; each update is " +
+                "saved under --weights-dir and loaded by them through POST /update_weights_from_disk",
+        };
+        var weightsDir = new Option<string?>("--weights-dir") { Description = "a folder the rollout servers can read (default: output_dir/rollout-weights)" };
+        var apiKeyEnv = new Option<string?>("--api-key-env") { Description = "environment variable holding the rollout servers' API key" };
+        var grpo = new Command("grpo", "Reinforcement learning with GRPO (and DAPO, Dr. GRPO, GSPO) on verifiable rewards") { config, resume, json, endpoints, weightsDir, apiKeyEnv };
+        grpo.SetAction(p => CliCommon.Run(p, () => RunGrpo(p.GetValue(config)!, p.GetValue(resume), p.GetValue(json),
+            p.GetValue(endpoints), p.GetValue(weightsDir), p.GetValue(apiKeyEnv))));
         return new Command("train", "Train a model") { grpo };
     }
 
-    static int RunGrpo(string recipePath, bool resume, bool json)
+    static int RunGrpo(string recipePath, bool resume, bool json, string? endpoints, string? weightsDir, string? apiKeyEnv)
     {
         var cfg = RecipeLoader.Load(recipePath);
+        if (endpoints != null) cfg.RolloutEndpoints = endpoints.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        if (weightsDir != null) cfg.RolloutWeightsDir = weightsDir;
+        string? apiKey = apiKeyEnv is null ? null : CliCommon.RequiredEnv(apiKeyEnv);
         if (cfg.ModelNameOrPath.Length == 0) throw new R1SharpException($"{recipePath}: model_name_or_path is required");
         if (cfg.DatasetPath.Length == 0) throw new R1SharpException($"{recipePath}: dataset_path is required");
         using var lm = LocalModel.Load(cfg.ModelNameOrPath);
@@ -38,7 +49,13 @@ public static class TrainCommand
         var rewards = new RewardSet(RewardRegistry.Build(cfg, countTokens: s => lm.Tokenizer.Encode(s).Count),
             TimeSpan.FromSeconds(cfg.RewardTimeoutSeconds));
         var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        using var trainer = new GrpoTrainer(cfg, lm.Model, lm.Tokenizer, rewards, data, template, cfg.ModelNameOrPath)
+        using var remote = cfg.RolloutEndpoints.Count == 0 ? null
+            : new EndpointRolloutSource(cfg.RolloutEndpoints, cfg.RolloutWeightsDir.Length > 0 ? cfg.RolloutWeightsDir : Path.Combine(cfg.OutputDir, "rollout-weights"),
+                lm.Tokenizer, cfg.ModelNameOrPath, apiKey, cfg.RolloutConcurrency)
+            {
+                OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]"),
+            };
+        using var trainer = new GrpoTrainer(cfg, lm.Model, lm.Tokenizer, rewards, data, template, cfg.ModelNameOrPath, remote)
         {
             OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]"),
         };

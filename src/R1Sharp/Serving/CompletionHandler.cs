@@ -99,9 +99,11 @@ public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batch
             JsonObject choice = rsp.Chat
                 ? new() { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = c.Content, ["reasoning_content"] = c.Reasoning }, ["logprobs"] = null, ["finish_reason"] = c.FinishReason }
                 : new() { ["index"] = i, ["text"] = c.Content, ["logprobs"] = null, ["finish_reason"] = c.FinishReason };
+            if (req.ReturnTokenIds) choice["token_ids"] = new JsonArray(seqs[i].Tokens.Select(t => (JsonNode)t).ToArray());
             list.Add(choice);
         }
         var body = rsp.WithCommon(new JsonObject { ["choices"] = list, ["usage"] = Usage(req, seqs, rsp.Chat) }, version);
+        if (req.ReturnTokenIds) body["prompt_token_ids"] = new JsonArray(req.PromptIds.Select(t => (JsonNode)t).ToArray());
         ctx.Response.Headers[OpenAiServer.WeightVersionHeader] = version;
         await OpenAiServer.WriteJson(ctx, 200, body);
     }

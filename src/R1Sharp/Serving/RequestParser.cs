@@ -9,7 +9,10 @@ namespace R1Sharp.Serving;
 public sealed record ServedModel(string Name, HfTokenizer Tokenizer, ChatTemplate? Template, IReadOnlySet<int> EosIds, SamplingOptions Defaults);
 
 /// <summary>A validated request: prompt ids and everything the sequences and the response writer need.</summary>
-public sealed record GenerationRequest(IReadOnlyList<int> PromptIds, SamplingOptions Options, int N, bool Stream, bool IncludeUsage, bool OpensThink);
+/// <param name="ReturnTokenIds">vLLM's return_token_ids: the response carries prompt_token_ids and each choice's token_ids
+/// (what a trainer scores), end token included when the choice stopped on one.</param>
+public sealed record GenerationRequest(IReadOnlyList<int> PromptIds, SamplingOptions Options, int N, bool Stream, bool IncludeUsage, bool OpensThink,
+    bool ReturnTokenIds = false);
 
 /// <summary>
 /// Turns /v1/chat/completions and /v1/completions bodies into <see cref="GenerationRequest"/>s, rejecting bad input
@@ -93,7 +96,9 @@ public static class RequestParser
             includeUsage = JsonFields.Bool(sob, "include_usage") ?? false;
         }
         foreach (var name in new[] { "frequency_penalty", "presence_penalty" }) JsonFields.Number(body, name, -2, 2);
-        return new GenerationRequest(ids, options, n, stream, includeUsage, opensThink);
+        bool returnTokenIds = JsonFields.Bool(body, "return_token_ids") ?? false;
+        if (returnTokenIds && stream) throw ApiError.BadRequest("return_token_ids is supported without streaming only", "return_token_ids");
+        return new GenerationRequest(ids, options, n, stream, includeUsage, opensThink, returnTokenIds);
     }
 
     /// <summary>Messages as the template sees them. reasoning_content is dropped and an assistant turn keeps only what

@@ -22,6 +22,12 @@ public sealed class GrpoConfig
     public double Temperature { get; set; } = 1.0;
     public double TopP { get; set; } = 1.0;
     public int TopK { get; set; }
+    /// <summary>OpenAI-compatible servers (r1 serve, SGLang) that generate the rollouts; empty = this process.</summary>
+    public List<string> RolloutEndpoints { get; set; } = [];
+    /// <summary>Where each update is written for the servers to load: a path they all see. Default output_dir/rollout-weights.</summary>
+    public string RolloutWeightsDir { get; set; } = "";
+    /// <summary>Requests in flight per rollout server (each asks for one prompt's num_generations completions).</summary>
+    public int RolloutConcurrency { get; set; } = 4;
     /// <summary>Completions per micro-batch (TRL); prompts per step = this × gradient_accumulation_steps / num_generations.</summary>
     public int PerDeviceTrainBatchSize { get; set; } = 16;
     public int GradientAccumulationSteps { get; set; } = 1;
@@ -85,6 +91,7 @@ public sealed class GrpoConfig
         Check(MaxCompletionLength >= 1, $"max_completion_length must be ≥ 1, got {MaxCompletionLength}");
         Check(LearningRate > 0, $"learning_rate must be > 0, got {LearningRate}");
         Check(MaxSteps >= 1, $"max_steps must be ≥ 1, got {MaxSteps}");
+        Check(RolloutConcurrency >= 1, $"rollout_concurrency must be ≥ 1, got {RolloutConcurrency}");
         Check(RewardWeights is null || RewardWeights.Count == RewardFuncs.Count,
             $"reward_weights has {RewardWeights?.Count} entries for {RewardFuncs.Count} reward_funcs");
     }

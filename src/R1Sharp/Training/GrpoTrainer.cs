@@ -10,8 +10,9 @@ namespace R1Sharp.Training;
 
 /// <summary>
 /// Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath §4; DeepSeek-R1 §2.2.1) with verifiable
-/// rewards, in one process: the policy that the optimizer updates is the model the rollouts sample from, so no weight
-/// sync is needed. <see cref="Step"/> is the whole algorithm on one screen.
+/// rewards. By default in one process: the policy that the optimizer updates is the model the rollouts sample from, so
+/// no weight sync is needed; with an <see cref="EndpointRolloutSource"/> the rollouts come from inference servers that
+/// load each update from shared storage. <see cref="Step"/> is the whole algorithm on one screen.
 /// </summary>
 public sealed class GrpoTrainer : IDisposable
 {
@@ -31,12 +32,15 @@ public sealed class GrpoTrainer : IDisposable
     readonly CausalLM? _reference;
     readonly AdamW _optimizer;
     readonly LrSchedule _schedule;
-    readonly GenerationEngine _engine;
+    readonly IRolloutSource _rollouts;
+    readonly bool _ownsRollouts;
+    readonly RolloutLog _rolloutLog;
+    bool _published;
     readonly int[] _eos;
     readonly string? _tokenizerDir;
 
     public GrpoTrainer(GrpoConfig config, CausalLM policy, HfTokenizer tokenizer, RewardSet rewards,
-        IReadOnlyList<PromptExample> data, Func<string, string> template, string? tokenizerDir = null)
+        IReadOnlyList<PromptExample> data, Func<string, string> template, string? tokenizerDir = null, IRolloutSource? rollouts = null)
     {
         config.Validate();
         if (data.Count == 0) throw new R1SharpException("the GRPO dataset is empty");
@@ -48,7 +52,9 @@ public sealed class GrpoTrainer : IDisposable
         File.WriteAllText(Metrics.Path, "");
         _eos = TextGenerator.CollectEosIds(policy.Config, tokenizer, generationConfig: null).ToArray();
         if (_eos.Length == 0) throw new R1SharpException("the model has no end-of-sequence token: completions could never stop");
-        _engine = new GenerationEngine(policy);
+        _ownsRollouts = rollouts is null;
+        _rollouts = rollouts ?? new LocalRolloutSource(policy);
+        _rolloutLog = new RolloutLog(Path.Combine(config.OutputDir, "rollouts.jsonl"));
         // The frozen reference π_ref of the KL term is the policy as it was at the start (DeepSeekMath eq. 3).
         if (config.Beta > 0) _reference = Clone(policy);
         _optimizer = new AdamW(policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
@@ -76,6 +82,7 @@ public sealed class GrpoTrainer : IDisposable
     /// <summary>One GRPO step: rollout → reward → advantage → loss → update.</summary>
     public Dictionary<string, double> Step()
     {
+        PublishOnce();
         var clock = Stopwatch.StartNew();
         var (rollout, rounds) = SampleScoredRollout();                                       // rollout + reward
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
@@ -84,8 +91,12 @@ public sealed class GrpoTrainer : IDisposable
         batches.ScoreFixedPolicies(Policy, _reference, Config.NumIterations > 1);             // π_θold, π_ref
         var update = Update(batches, advantages);                                            // loss + update
         State.Step++;
-        var row = StepMetrics.Collect(State.Step, rollout, Config, update, rounds, rolloutSeconds, clock.Elapsed.TotalSeconds - rolloutSeconds);
+        double updateSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
+        _rollouts.PublishWeights(Policy, State.Step);                                        // rollouts see the update
+        var row = StepMetrics.Collect(State.Step, rollout, Config, update, rounds, rolloutSeconds, updateSeconds);
+        row["sync_seconds"] = clock.Elapsed.TotalSeconds - rolloutSeconds - updateSeconds;
         Metrics.Append(row);
+        _rolloutLog.Append(State.Step, rollout, Config.NumGenerations);
         return row;
     }
 
@@ -111,6 +122,15 @@ public sealed class GrpoTrainer : IDisposable
         return (kept, round);
     }
 
+    /// <summary>Before the first rollout of this process (fresh or resumed), the generator gets the policy's weights.</summary>
+    void PublishOnce()
+    {
+        if (_published) return;
+        _rolloutLog.Open(State.Step);
+        _rollouts.PublishWeights(Policy, State.Step);
+        _published = true;
+    }
+
     List<PromptExample> NextPrompts(int count)
     {
         var list = new List<PromptExample>(count);
@@ -126,10 +146,12 @@ public sealed class GrpoTrainer : IDisposable
     {
         int g = Config.NumGenerations;
         var r = new Rollout();
+        var promptIds = new List<int[]>(prompts.Count);
         foreach (var p in prompts)
         {
             var ids = Tokenizer.Encode(_template(p.Prompt)).ToArray();
             if (ids.Length > Config.MaxPromptLength) ids = ids[^Config.MaxPromptLength..]; // keep the end, as TRL (left truncation)
+            promptIds.Add(ids);
             for (int i = 0; i < g; i++) { r.PromptIds.Add(ids); r.Prompts.Add(p.Prompt); r.References.Add(p.Answer); }
         }
         var options = new SamplingOptions
@@ -139,12 +161,13 @@ public sealed class GrpoTrainer : IDisposable
             // Row i samples with Seed + i: a function of (seed, step, round) only, so a resumed run samples the same.
             Seed = RolloutSeed(Config.Seed, State.Step, round),
         };
-        var outputs = _engine.Generate(r.PromptIds, options, _eos);
-        foreach (var o in outputs)
+        foreach (var o in _rollouts.Generate(promptIds, g, options, _eos))
         {
             r.CompletionIds.Add(o.TokenIds);
             r.Completions.Add(Tokenizer.Decode(o.TokenIds.Where(t => !_eos.Contains(t))));
-            r.Truncated.Add(o.FinishReason == FinishReason.Length);
+            r.Truncated.Add(o.Truncated);
+            r.WeightVersions.Add(o.WeightVersion);
+            r.Sources.Add(o.Source);
         }
         r.SetScores(Rewards.Score(r.Prompts, r.Completions, r.References));
         return r;
@@ -222,7 +245,11 @@ public sealed class GrpoTrainer : IDisposable
         return copy;
     }
 
-    public void Dispose() => _reference?.Dispose();
+    public void Dispose()
+    {
+        _reference?.Dispose();
+        if (_ownsRollouts) _rollouts.Dispose();
+    }
 }
 
 /// <summary>Where the trainer is: counted steps and the position in the data order.</summary>

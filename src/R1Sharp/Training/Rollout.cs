@@ -11,6 +11,9 @@ public sealed class Rollout
     public List<string> Completions { get; } = new();
     public List<string> References { get; } = new();
     public List<bool> Truncated { get; } = new();
+    /// <summary>The weight version that produced each completion, and the server (or "local") that generated it.</summary>
+    public List<string> WeightVersions { get; } = new();
+    public List<string> Sources { get; } = new();
     public Dictionary<string, List<double>> PerFunction { get; } = new();
     public List<double> Rewards { get; } = new();
     public int Count => Rewards.Count;
@@ -23,6 +26,7 @@ public sealed class Rollout
             PromptIds.Add(from.PromptIds[i]); CompletionIds.Add(from.CompletionIds[i]);
             Prompts.Add(from.Prompts[i]); Completions.Add(from.Completions[i]); References.Add(from.References[i]);
             Truncated.Add(from.Truncated[i]); Rewards.Add(from.Rewards[i]);
+            WeightVersions.Add(from.WeightVersions[i]); Sources.Add(from.Sources[i]);
             foreach (var (name, scores) in from.PerFunction)
             {
                 if (!PerFunction.TryGetValue(name, out var list)) PerFunction[name] = list = new List<double>();

@@ -1,7 +1,5 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
-using System.Diagnostics;
-using System.Text.RegularExpressions;
 using OpenAI;
 using OpenAI.Chat;
 using R1Sharp.Tests.Cli;
@@ -16,33 +14,15 @@ public class ServeCommandTests
     {
         using var dir = new TempDir();
         string folder = ServingTestKit.TinyFolder(dir, "tiny-cli", seed: 3);
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "r1.dll"), "serve", "--model", folder, "--port", "0", "--max-batch", "2", "--max-context", "128", "--api-key-env", "R1_TEST_KEY" })
-            psi.ArgumentList.Add(a);
-        psi.Environment["R1_TEST_KEY"] = "k-123";
-        using var p = Process.Start(psi)!;
-        try
-        {
-            // The command prints where it listens on stderr once the port is bound.
-            var started = new TaskCompletionSource<Uri>();
-            p.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is { } line && Regex.Match(line, @"at (http://\S+)") is { Success: true } m) started.TrySetResult(new Uri(m.Groups[1].Value));
-            };
-            p.BeginErrorReadLine();
-            var uri = await started.Task.WaitAsync(TimeSpan.FromSeconds(120));
-            ChatClient Client(string key) => new("tiny-cli", new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = new Uri(uri, "v1"), RetryPolicy = new ClientRetryPolicy(0) });
-            var reply = await Client("k-123").CompleteChatAsync([new UserChatMessage("Hello")], new ChatCompletionOptions { MaxOutputTokenCount = 4, Temperature = 0f });
-            Assert.Equal(ChatFinishReason.Length, reply.Value.FinishReason);
-            Assert.Equal(4, reply.Value.Usage.OutputTokenCount);
-            var e = await Assert.ThrowsAsync<ClientResultException>(() => Client("nope").CompleteChatAsync([new UserChatMessage("Hello")]));
-            Assert.Equal(401, e.Status);
-        }
-        finally
-        {
-            p.Kill(entireProcessTree: true);
-            p.WaitForExit(10_000);
-        }
+        using var server = await ServeProcess.StartAsync(folder, ["--max-batch", "2", "--max-context", "128", "--api-key-env", "R1_TEST_KEY"],
+            new Dictionary<string, string> { ["R1_TEST_KEY"] = "k-123" });
+        var uri = server.BaseAddress;
+        ChatClient Client(string key) => new("tiny-cli", new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = new Uri(uri, "v1"), RetryPolicy = new ClientRetryPolicy(0) });
+        var reply = await Client("k-123").CompleteChatAsync([new UserChatMessage("Hello")], new ChatCompletionOptions { MaxOutputTokenCount = 4, Temperature = 0f });
+        Assert.Equal(ChatFinishReason.Length, reply.Value.FinishReason);
+        Assert.Equal(4, reply.Value.Usage.OutputTokenCount);
+        var e = await Assert.ThrowsAsync<ClientResultException>(() => Client("nope").CompleteChatAsync([new UserChatMessage("Hello")]));
+        Assert.Equal(401, e.Status);
     }
 
     [Fact]
