@@ -6,19 +6,23 @@ namespace R1Sharp.Training;
 
 /// <summary>
 /// Prompt + completion pairs as one left-padded batch for a training forward pass. Every row ends at the last column,
-/// so the engine's masks (<see cref="AttentionMask"/>) apply unchanged. Predictions are aligned to targets: column t
-/// of <see cref="Targets"/> is the token that logits at column t predict; <see cref="CompletionMask"/> marks the
-/// completion tokens (the only ones a policy-gradient or SFT loss counts).
+/// so the engine's masks (<see cref="AttentionMask"/>) apply unchanged. Only columns from <see cref="Start"/> on can
+/// predict a completion token, so only they go through the vocabulary projection and the log-softmax (for a 150k
+/// vocabulary the largest tensors of the step, and with long prompts most of them would be wasted). Predictions are
+/// aligned to targets: column j of <see cref="Targets"/> is the token that the hidden state at column Start + j
+/// predicts; <see cref="CompletionMask"/> marks the completion tokens (the only ones a policy-gradient or SFT loss counts).
 /// </summary>
 public sealed class SequenceBatch : IDisposable
 {
     public Tensor Ids { get; }
     public Tensor Positions { get; }
     public Tensor Mask { get; }
-    /// <summary>[B, T-1] long: ids shifted left by one.</summary>
+    /// <summary>[B, T-1-Start] long: ids shifted left by one, from the first column that predicts a completion token.</summary>
     public Tensor Targets { get; }
-    /// <summary>[B, T-1] float32: 1 where the target is a completion token.</summary>
+    /// <summary>[B, T-1-Start] float32: 1 where the target is a completion token.</summary>
     public Tensor CompletionMask { get; }
+    /// <summary>The first column whose next token is a completion token in some row.</summary>
+    public int Start { get; }
     public int Rows { get; }
     public int Length { get; }
     public int CompletionTokens { get; }
@@ -30,33 +34,37 @@ public sealed class SequenceBatch : IDisposable
         Length = Enumerable.Range(0, Rows).Max(r => prompts[r].Count + completions[r].Count);
         int t = Length;
         var ids = new long[Rows * t];
-        var targetMask = new float[Rows * (t - 1)];
         var pad = new int[Rows];
+        for (int r = 0; r < Rows; r++) pad[r] = t - prompts[r].Count - completions[r].Count;
+        // A row's first completion token sits at column pad + prompt length and is predicted from the column before.
+        Start = Math.Max(0, Enumerable.Range(0, Rows).Min(r => pad[r] + prompts[r].Count) - 1);
+        int width = t - 1 - Start;
+        var targetMask = new float[Rows * width];
         for (int r = 0; r < Rows; r++)
         {
             int lp = prompts[r].Count, lc = completions[r].Count;
-            pad[r] = t - lp - lc;
             for (int j = 0; j < lp; j++) ids[r * t + pad[r] + j] = prompts[r][j];
             for (int j = 0; j < lc; j++)
             {
                 int col = pad[r] + lp + j;
                 ids[r * t + col] = completions[r][j];
-                targetMask[r * (t - 1) + col - 1] = 1f; // predicted from the column before
+                targetMask[r * width + col - 1 - Start] = 1f; // predicted from the column before
             }
             CompletionTokens += lc;
         }
         Ids = tensor(ids, [Rows, t], device: device);
         Positions = AttentionMask.Positions(pad, 0, t, device);
         Mask = AttentionMask.Build(pad, 0, t, t, device);
-        Targets = Ids.narrow(1, 1, t - 1);
-        CompletionMask = tensor(targetMask, [Rows, t - 1], device: device);
+        Targets = Ids.narrow(1, 1 + Start, width);
+        CompletionMask = tensor(targetMask, [Rows, width], device: device);
     }
 
-    /// <summary>Per-token log-probabilities [B, T-1] of the targets under the model, with the logits they came from
-    /// (float32 [B, T-1, V]; the caller's dispose scope owns both).</summary>
+    /// <summary>Per-token log-probabilities [B, T-1-Start] of the targets under the model, with the logits they came
+    /// from (float32 [B, T-1-Start, V]; the caller's dispose scope owns both).</summary>
     public (Tensor LogProbs, Tensor Logits) TokenLogProbs(CausalLM model)
     {
-        var logits = model.Forward(Ids, Positions, Mask).narrow(1, 0, Length - 1);
+        var hidden = model.Hidden(Ids, Positions, Mask, cache: null);
+        var logits = model.Logits(hidden.narrow(1, Start, Length - 1 - Start));
         var logp = logits.log_softmax(-1).gather(-1, Targets.unsqueeze(-1)).squeeze(-1);
         return (logp, logits);
     }
