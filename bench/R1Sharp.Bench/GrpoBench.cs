@@ -9,8 +9,9 @@ namespace R1Sharp.Bench;
 
 /// <summary>
 /// GRPO step throughput: rollout tokens/s and update tokens/s for the `r1 zero` demo model and a ~50M-parameter model,
-/// with the update's model FLOP utilisation (6·N FLOPs per trained token, Kaplan et al. 2020) against this machine's
-/// fp32 matmul rate measured in the same run.
+/// with the update's model FLOP utilisation against this machine's fp32 matmul rate measured in the same run. Model
+/// FLOPs are the trainer's own count (Training/ModelFlops: every matmul of the policy's forward and backward and of the
+/// reference model's forward, from the shapes computed); 6·N per padded token (Kaplan et al. 2020) is printed beside it.
 /// Usage: grpo [--size demo|50m] [--steps N] [--threads N]
 /// </summary>
 public static class GrpoBench
@@ -44,13 +45,21 @@ public static class GrpoBench
         double matmul = Roofline.MatmulRate(ScalarType.Float32, 512, hidden, 4 * hidden);
         double rollout = rows.Average(r => r["rollout_tokens_per_second"]);
         double update = rows.Average(r => r["train_tokens_per_second"]);
-        double mfu = 6.0 * parameters * update / matmul;
+        double flops = rows.Average(r => r["update_flops_per_second"]);
+        double mfu = flops / matmul;
+        double mfu6N = 6.0 * parameters * update / matmul;
         Console.WriteLine($"{size}: {parameters / 1e6:F2}M parameters, {threads} threads, load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         Console.WriteLine($"  rollout  {rollout,10:F0} tokens/s   ({rows.Average(r => r["rollout_seconds"]):F2} s/step)");
         Console.WriteLine($"  update   {update,10:F0} tokens/s   ({rows.Average(r => r["update_seconds"]):F2} s/step, padded tokens, fwd+bwd)");
         Console.WriteLine($"  matmul   {matmul / 1e9,10:F1} GFLOP/s (fp32, [512×{hidden}]·[{hidden}×{4 * hidden}])");
-        Console.WriteLine($"  update MFU {mfu:P1} (6·N·tokens/s ÷ matmul rate; target ≥ 40%)");
-        var json = new { size, parameters, threads, rollout_tokens_per_second = rollout, update_tokens_per_second = update, matmul_flops = matmul, mfu };
+        Console.WriteLine($"  update   {flops / 1e9,10:F1} GFLOP/s model FLOPs (policy fwd+bwd, reference fwd)");
+        Console.WriteLine($"  update MFU {mfu:P1} (model FLOPs/s ÷ matmul rate; target ≥ 40%); 6·N·padded tokens/s ÷ matmul rate: {mfu6N:P1}");
+        var json = new
+        {
+            size, parameters, threads, load_average = File.ReadAllText("/proc/loadavg").Split(' ')[0],
+            rollout_tokens_per_second = rollout, update_tokens_per_second = update, update_flops_per_second = flops,
+            matmul_flops = matmul, mfu, mfu_6n = mfu6N,
+        };
         File.WriteAllText($"grpo-bench-{size}.json", System.Text.Json.JsonSerializer.Serialize(json));
         try { Directory.Delete(dir, true); } catch (IOException) { }
         return 0;

@@ -87,7 +87,7 @@ public sealed class GrpoTrainer : IDisposable
         var (rollout, rounds) = SampleScoredRollout();                                       // rollout + reward
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
         var advantages = Advantages.Compute(rollout.Rewards, Config.NumGenerations, Config.ScaleRewards); // advantage
-        using var batches = new MicroBatches(rollout, Config, Policy.Device);
+        using var batches = new MicroBatches(rollout, Config, Policy.Config, Policy.Device);
         batches.ScoreFixedPolicies(Policy, _reference, Config.NumIterations > 1);             // π_θold, π_ref
         var update = Update(batches, advantages);                                            // loss + update
         State.Step++;
@@ -216,6 +216,9 @@ public sealed class GrpoTrainer : IDisposable
         }
         _optimizer.ZeroGrad();
         stats.TrainTokens = (long)batches.TotalTokens * Config.NumIterations;
+        // Every forward and backward of the update: the policy's per iteration, plus one forward each for π_θold and π_ref.
+        stats.Flops = batches.ForwardFlops * (ModelFlops.TrainingMultiplier * Config.NumIterations
+            + (Config.NumIterations > 1 ? 1 : 0) + (_reference != null ? 1 : 0));
         stats.Seconds = clock.Elapsed.TotalSeconds;
         return stats;
     }

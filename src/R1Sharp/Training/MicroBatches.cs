@@ -27,8 +27,10 @@ public sealed class MicroBatches : IDisposable
     /// <summary>Completion tokens that count in the loss, over the whole rollout (DAPO's normaliser).</summary>
     public double LossTokens { get; }
     public int TotalTokens { get; }
+    /// <summary>Matmul FLOPs of one forward pass over every micro-batch (see <see cref="ModelFlops"/>).</summary>
+    public double ForwardFlops { get; }
 
-    public MicroBatches(Rollout rollout, GrpoConfig config, Device device)
+    public MicroBatches(Rollout rollout, GrpoConfig config, ModelConfig model, Device device)
     {
         Rows = rollout.Count;
         int size = config.PerDeviceTrainBatchSize;
@@ -48,6 +50,7 @@ public sealed class MicroBatches : IDisposable
             Items.Add(new MicroBatch(batch, rows, mask));
             LossTokens += mask.sum().item<float>();
             TotalTokens += batch.Rows * batch.Length;
+            ForwardFlops += ModelFlops.Forward(model, batch.Rows, batch.Length, batch.Length - 1 - batch.Start);
         }
     }
 

@@ -8,6 +8,7 @@ public sealed class UpdateStats
     public double GradNorm { get; set; } = double.NaN;
     public double LearningRate { get; set; }
     public long TrainTokens { get; set; }
+    public double Flops { get; set; }
     public double Seconds { get; set; }
 
     public void Add(double loss, double clip, double kl, double entropy, int rows)
@@ -57,6 +58,7 @@ public static class StepMetrics
         m["update_seconds"] = updateSeconds;
         m["rollout_tokens_per_second"] = lengths.Sum() / Math.Max(1e-9, rolloutSeconds);
         m["train_tokens_per_second"] = u.TrainTokens / Math.Max(1e-9, u.Seconds);
+        m["update_flops_per_second"] = u.Flops / Math.Max(1e-9, updateSeconds);
         return m;
     }
 }

@@ -41,3 +41,20 @@ public class SequenceBatchTests
         }
     }
 }
+
+public class ModelFlopsTests
+{
+    [Fact]
+    public void Forward_CountsEveryMatmulOfTheComputedShapes()
+    {
+        var c = ModelPresets.Create("qwen2", "tiny", 10, null, [0]) with
+        {
+            HiddenSize = 4, NumAttentionHeads = 2, NumKeyValueHeads = 1, HeadDim = 2, IntermediateSize = 8, NumHiddenLayers = 1,
+        };
+        // Per token of one layer, multiply-adds: q 4×4, k and v 4×2 each, o 4×4, gate/up/down 4×8 each = 16+8+8+16+96 = 144;
+        // attention over 3 keys: scores 4×3 and weighted values 4×3 = 24. Three tokens: 3 × 168 = 504.
+        // Vocabulary projection of the 2 kept columns: 2 × 4 × 10 = 80. Two FLOPs per multiply-add.
+        Assert.Equal(2 * (504 + 80), ModelFlops.Forward(c, rows: 1, length: 3, logitColumns: 2));
+        Assert.Equal(5 * ModelFlops.Forward(c, 1, 3, 2), ModelFlops.Forward(c, 5, 3, 2), 6);
+    }
+}
