@@ -83,6 +83,26 @@ public class GrpoTrainerTests
     }
 
     [Fact]
+    public void AHangingReward_ScoresZero_IsLogged_AndTheRunFinishes()
+    {
+        using var dir = new TempDir();
+        using var release = new ManualResetEventSlim();
+        var tok = TinyGrpo.Tokenizer();
+        using var model = TinyGrpo.Model(tok);
+        var cfg = TinyGrpo.Config(dir.Path);
+        cfg.MaxSteps = 2;
+        var rewards = new RewardSet([TinyGrpo.Sevens().Functions[0], new RewardFunction("hangs", (_, _, _) => { release.Wait(); return 1; })],
+            TimeSpan.FromMilliseconds(100));
+        var log = new List<string>();
+        using var trainer = new GrpoTrainer(cfg, model, tok, rewards, TinyGrpo.Data(), R1ZeroTemplate.Format) { OnLog = log.Add };
+        trainer.Train(); // never returned before: the trainer waited for the reward
+        release.Set();
+        Assert.Equal(2, trainer.State.Step);
+        Assert.Contains(log, l => l.StartsWith("reward hangs did not return within 0.1s: scored 0"));
+        Assert.Contains(log, l => l.StartsWith("reward hangs disabled for the rest of the run"));
+    }
+
+    [Fact]
     public void ResumeAfterAbort_EndsBitIdentical()
     {
         var tok = TinyGrpo.Tokenizer();
