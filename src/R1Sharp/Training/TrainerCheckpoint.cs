@@ -13,8 +13,10 @@ namespace R1Sharp.Training;
 /// <remarks>
 /// Surviving SIGKILL at any moment: a checkpoint is built under a hidden temporary name (".checkpoint-N.tmp-…") and
 /// renamed into place; a checkpoint folder is only ever removed by renaming it to a hidden name first and deleting it
-/// after. So every "checkpoint-N" folder is complete, and resuming takes the highest N; hidden leftovers of a kill are
-/// ignored and cleaned up by the next save. "latest" names the newest checkpoint for people and scripts.
+/// after. So every "checkpoint-N" folder is complete. Resuming takes the one "latest" names (replaced atomically after
+/// the rename; a kill in between leaves it naming the previous, complete checkpoint, and the resumed run redoes one
+/// step identically), or the highest N when that folder is gone. Hidden leftovers of a kill are ignored and cleaned
+/// up by the next save.
 /// </remarks>
 public static class TrainerCheckpoint
 {
@@ -44,15 +46,21 @@ public static class TrainerCheckpoint
         return final;
     }
 
-    /// <summary>The newest complete checkpoint folder, or null when there is none.</summary>
-    public static string? FindLatest(string outputDir) =>
-        Directory.Exists(outputDir)
-            ? Checkpoints(outputDir).OrderByDescending(x => x.Step).Select(x => x.Dir).FirstOrDefault()
-            : null;
+    /// <summary>The checkpoint to resume from: the one "latest" names, or, when that folder is gone (a kill while it
+    /// was being replaced), the highest-numbered one; null when there is none.</summary>
+    public static string? FindLatest(string outputDir)
+    {
+        if (!Directory.Exists(outputDir)) return null;
+        // "latest" first: a fresh run in a folder that holds an older run's higher-numbered checkpoints is the one to resume.
+        string latest = Path.Combine(outputDir, LatestFile);
+        if (File.Exists(latest) && File.ReadAllText(latest).Trim() is { Length: > 0 } name && name.StartsWith("checkpoint-")
+            && Directory.Exists(Path.Combine(outputDir, name)))
+            return Path.Combine(outputDir, name);
+        return Checkpoints(outputDir).OrderByDescending(x => x.Step).Select(x => x.Dir).FirstOrDefault();
+    }
 
     public static TrainerState? LoadLatest(string outputDir, CausalLM model, AdamW optimizer, MetricsLog metrics)
     {
-        // Not "latest": a kill between renaming a checkpoint into place and rewriting "latest" leaves it one behind.
         string? dir = FindLatest(outputDir);
         if (dir is null) return null;
         CheckpointIO.LoadInto(Path.Combine(dir, "model"), model.StateDict());
