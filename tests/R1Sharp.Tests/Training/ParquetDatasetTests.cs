@@ -6,7 +6,7 @@ namespace R1Sharp.Tests.Training;
 
 /// <summary>Parquet prompts: files written here by Parquet.Net (several row groups, numbers, nulls, shards) and one
 /// fixture written by another implementation (hyparquet-writer, Fixtures/parquet/make-fixture.mjs).</summary>
-public class ParquetDatasetTests
+public class ParquetDatasetTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     static readonly DataField<string> Problem = new("problem");
     static readonly DataField<string> Solution = new("solution", nullable: true);
@@ -104,6 +104,7 @@ public class ParquetDatasetTests
                 break;
         }
         var e = Assert.Throws<R1SharpException>(() => PromptDataset.Load(path, "problem", "solution"));
+        output.WriteLine(e.Message);
         Assert.StartsWith($"{path}: not a readable Parquet file (", e.Message);
     }
 
