@@ -51,6 +51,8 @@ public sealed class GrpoConfig
     public List<double>? RewardWeights { get; set; }
     /// <summary>DAPO's L_cache for the overlong reward.</summary>
     public int OverlongBufferLen { get; set; } = 64;
+    /// <summary>A reward call still running after this scores 0 and is abandoned; after 3 such calls that reward is
+    /// disabled for the rest of the run (RewardSet).</summary>
     public double RewardTimeoutSeconds { get; set; } = 5;
 
     // Optimisation

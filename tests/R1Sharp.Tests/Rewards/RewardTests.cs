@@ -74,4 +74,45 @@ public class RewardTests
         Assert.Equal(0, s.Total[0]);
         Assert.Equal(1, s.Failures);
     }
+
+    [Fact]
+    public void RewardSet_AHangingCall_IsAbandonedAfterTheTimeout_AndTheBatchGoesOn()
+    {
+        using var release = new ManualResetEventSlim();
+        var log = new List<string>();
+        var set = new RewardSet([
+            new RewardFunction("hangs", (_, c, _) => { if (c == "hang") release.Wait(); return 1; }),
+            new RewardFunction("fast", (_, _, _) => 0.5),
+        ], TimeSpan.FromMilliseconds(200)) { OnFailure = log.Add };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var s = set.Score(["q", "q", "q"], ["a", "hang", "b"], ["r", "r", "r"]);
+        clock.Stop();
+        release.Set();
+        Assert.Equal([1.0, 0.0, 1.0], s.PerFunction["hangs"]);
+        Assert.Equal([1.5, 0.5, 1.5], s.Total);
+        Assert.Equal(1, s.Failures);
+        Assert.Equal(1, set.AbandonedCalls("hangs"));
+        Assert.Contains(log, m => m.StartsWith("reward hangs did not return within 0.2s: scored 0") && m.Contains("abandoned"));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"scoring took {clock.Elapsed}"); // bounded, not a speed test
+    }
+
+    [Fact]
+    public void RewardSet_AFunctionThatKeepsHanging_IsDisabledAfterTheCap()
+    {
+        using var release = new ManualResetEventSlim();
+        var log = new List<string>();
+        var set = new RewardSet([new RewardFunction("stuck", (_, _, _) => { release.Wait(); return 1; })],
+            TimeSpan.FromMilliseconds(50), maxAbandonedCalls: 2) { OnFailure = log.Add };
+        var s = set.Score(["q", "q", "q", "q"], ["a", "b", "c", "d"], ["r", "r", "r", "r"]);
+        Assert.Equal(new double[4], s.Total);
+        Assert.Equal(4, s.Failures);
+        Assert.Equal(2, set.AbandonedCalls("stuck"));
+        Assert.True(set.IsDisabled("stuck"));
+        Assert.Single(log, m => m == "reward stuck disabled for the rest of the run: 2 calls timed out; it scores 0 from now on");
+        // Later batches score 0 without calling it (no new thread is left hanging).
+        var again = set.Score(["q"], ["e"], ["r"]);
+        Assert.Equal([0.0], again.Total);
+        Assert.Equal(2, set.AbandonedCalls("stuck"));
+        release.Set();
+    }
 }

@@ -83,6 +83,26 @@ public class GrpoTrainerTests
     }
 
     [Fact]
+    public void AHangingReward_ScoresZero_IsLogged_AndTheRunFinishes()
+    {
+        using var dir = new TempDir();
+        using var release = new ManualResetEventSlim();
+        var tok = TinyGrpo.Tokenizer();
+        using var model = TinyGrpo.Model(tok);
+        var cfg = TinyGrpo.Config(dir.Path);
+        cfg.MaxSteps = 2;
+        var rewards = new RewardSet([TinyGrpo.Sevens().Functions[0], new RewardFunction("hangs", (_, _, _) => { release.Wait(); return 1; })],
+            TimeSpan.FromMilliseconds(100));
+        var log = new List<string>();
+        using var trainer = new GrpoTrainer(cfg, model, tok, rewards, TinyGrpo.Data(), R1ZeroTemplate.Format) { OnLog = log.Add };
+        trainer.Train(); // never returned before: the trainer waited for the reward
+        release.Set();
+        Assert.Equal(2, trainer.State.Step);
+        Assert.Contains(log, l => l.StartsWith("reward hangs did not return within 0.1s: scored 0"));
+        Assert.Contains(log, l => l.StartsWith("reward hangs disabled for the rest of the run"));
+    }
+
+    [Fact]
     public void ResumeAfterAbort_EndsBitIdentical()
     {
         var tok = TinyGrpo.Tokenizer();
@@ -113,5 +133,35 @@ public class GrpoTrainerTests
         var resumed = Run(b.Path, interrupt: true);
         foreach (var (name, w) in straight) Assert.True(w.SequenceEqual(resumed[name]), $"{name} differs after resume");
         Assert.True(File.Exists(Path.Combine(b.Path, "checkpoint-5", "model", "model.safetensors")));
+    }
+
+    [Fact]
+    public void Resume_TakesTheNewestCompleteCheckpoint_AndIgnoresWhatAKillLeftHalfDone()
+    {
+        using var dir = new TempDir();
+        var tok = TinyGrpo.Tokenizer();
+        var cfg = TinyGrpo.Config(dir.Path);
+        cfg.SaveSteps = 1;
+        using (var m1 = TinyGrpo.Model(tok))
+        using (var t1 = new GrpoTrainer(cfg, m1, tok, TinyGrpo.Sevens(), TinyGrpo.Data(), R1ZeroTemplate.Format, TinyGrpo.TokenizerFolder))
+            t1.Train(shouldStop: step => step == 3);
+        // What a kill can leave: checkpoint-3 moved aside to be replaced (the re-save of a resumed run's last step),
+        // a half-written checkpoint-4 under its temporary name, "latest" naming the folder that is gone, and a torn
+        // metrics row.
+        Directory.Move(Path.Combine(dir.Path, "checkpoint-3"), Path.Combine(dir.Path, ".checkpoint-3.old-0badf00d"));
+        string tmp = Path.Combine(dir.Path, ".checkpoint-4.tmp-0badf00d");
+        Directory.CreateDirectory(Path.Combine(tmp, "model"));
+        File.WriteAllBytes(Path.Combine(tmp, "model", "model.safetensors"), [1, 2, 3]);
+        File.AppendAllText(Path.Combine(dir.Path, "metrics.jsonl"), "{\"step\": 4, \"rew");
+
+        using var m2 = TinyGrpo.Model(tok, seed: 99);
+        using var t2 = new GrpoTrainer(cfg, m2, tok, TinyGrpo.Sevens(), TinyGrpo.Data(), R1ZeroTemplate.Format, TinyGrpo.TokenizerFolder);
+        Assert.True(t2.Resume());
+        Assert.Equal(2, t2.State.Step);
+        Assert.Equal([1.0, 2.0], MetricsLog.Read(Path.Combine(dir.Path, "metrics.jsonl")).Select(r => r["step"]));
+        t2.Train();
+        Assert.Equal(cfg.MaxSteps, MetricsLog.Read(Path.Combine(dir.Path, "metrics.jsonl")).Count);
+        Assert.Empty(Directory.GetDirectories(dir.Path, ".checkpoint-*"));
+        Assert.Equal($"checkpoint-{cfg.MaxSteps}", File.ReadAllText(Path.Combine(dir.Path, "latest")));
     }
 }

@@ -1,0 +1,165 @@
+using R1Sharp.Models;
+using R1Sharp.Tests.Training;
+using R1Sharp.Training;
+using Xunit.Abstractions;
+
+namespace R1Sharp.Tests.Cli;
+
+/// <summary>
+/// `r1 train grpo` killed with SIGKILL at seeded-random moments (mid-step, inside a checkpoint write, while starting
+/// or resuming), resumed with --resume each time until it finishes, ends bit-identical to an uninterrupted run.
+/// </summary>
+public class TrainKillResumeTests(ITestOutputHelper output)
+{
+    const int MaxSteps = 8;
+    // Moments to kill at, in order: after a step plus a random delay, at the first sight of a checkpoint being
+    // written, after a random delay from the start (loading, resuming or training), and so on.
+    static readonly string[] Moments = ["mid-step", "checkpoint", "anytime", "checkpoint", "mid-step", "checkpoint"];
+
+    [Fact]
+    public void SigkillAtAnyMoment_ThenResume_EndsBitIdenticalToAnUninterruptedRun()
+    {
+        using var dir = new TempDir();
+        string model = dir.File("tiny");
+        var tok = TinyGrpo.Tokenizer();
+        using (var m = TinyGrpo.Model(tok)) ModelFolder.Save(m, model, TinyGrpo.TokenizerFolder);
+        ParquetFiles.WritePrompts(dir.File("train.parquet"), TinyGrpo.Data(16), groupSize: 5);
+
+        string straightDir = dir.File("straight"), killedDir = dir.File("killed");
+        var straight = CliRunner.Run("train", "grpo", "--config", Recipe(dir, model, straightDir));
+        Assert.True(straight.ExitCode == 0, straight.Stderr);
+
+        string recipe = Recipe(dir, model, killedDir);
+        var rng = new Random(20250128);
+        int kills = 0, killsInsideACheckpoint = 0;
+        CliRunner.Result? finished = null;
+        while (finished is null)
+        {
+            // What an earlier kill left behind is not evidence about this attempt.
+            var before = new Attempt(Hidden(killedDir), ReadShared(Metrics(killedDir)), NewestCheckpoint(killedDir));
+            using var run = CliRunner.Start("train", "grpo", "--config", recipe, "--resume");
+            string? moment = kills < Moments.Length ? KillAt(run, killedDir, Moments[kills], rng, before) : null;
+            if (moment is null) { finished = run.WaitForExit(TimeSpan.FromMinutes(5)); Assert.NotNull(finished); break; }
+            kills++;
+            bool inCheckpoint = Hidden(killedDir).Except(before.Hidden).Any();
+            if (inCheckpoint) killsInsideACheckpoint++;
+            output.WriteLine($"kill {kills}: {moment}; {Rows(killedDir)} metric rows; checkpoints [{string.Join(", ", Directory.GetDirectories(killedDir).Select(Path.GetFileName))}]");
+        }
+        Assert.True(finished.ExitCode == 0, finished.Stderr);
+        output.WriteLine($"{kills} kills, {killsInsideACheckpoint} left a checkpoint of their own half written");
+        Assert.True(kills >= 3, $"only {kills} kills landed before the run finished");
+        Assert.True(killsInsideACheckpoint >= 1, "no kill landed inside a checkpoint write");
+
+        // The weights and the optimizer state are bit-identical, and the weights did move.
+        string Weights(string d) => Path.Combine(d, "model", "model.safetensors");
+        Assert.False(File.ReadAllBytes(Path.Combine(model, "model.safetensors")).SequenceEqual(File.ReadAllBytes(Weights(straightDir))), "training did not change the weights");
+        Assert.True(File.ReadAllBytes(Weights(straightDir)).SequenceEqual(File.ReadAllBytes(Weights(killedDir))), "final weights differ after kills and resumes");
+        string Optimizer(string d) => Path.Combine(d, $"checkpoint-{MaxSteps}", "optimizer.safetensors");
+        Assert.True(File.ReadAllBytes(Optimizer(straightDir)).SequenceEqual(File.ReadAllBytes(Optimizer(killedDir))), "AdamW moments differ");
+
+        // metrics.jsonl has one row per step, none left over from a killed attempt, equal except for timings.
+        var a = MetricsLog.Read(Path.Combine(straightDir, "metrics.jsonl"));
+        var b = MetricsLog.Read(Path.Combine(killedDir, "metrics.jsonl"));
+        Assert.Equal(Enumerable.Range(1, MaxSteps).Select(s => (double)s), b.Select(r => r["step"]));
+        for (int i = 0; i < MaxSteps; i++)
+            foreach (var (key, value) in a[i].Where(kv => !kv.Key.Contains("second")))
+                Assert.True(value.Equals(b[i][key]), $"step {i + 1}: {key} {value} vs {b[i][key]}");
+        Assert.Empty(Directory.GetDirectories(killedDir, ".checkpoint-*"));
+    }
+
+    /// <summary>Kills the run at the named kind of moment; null when it exited on its own first.</summary>
+    sealed record Attempt(string[] Hidden, string Metrics, int Checkpoint);
+
+    static string Metrics(string outDir) => Path.Combine(outDir, "metrics.jsonl");
+
+    static string[] Hidden(string outDir) => Directory.Exists(outDir) ? Directory.GetDirectories(outDir, ".checkpoint-*") : [];
+
+    static int NewestCheckpoint(string outDir) => Directory.Exists(outDir)
+        ? Directory.GetDirectories(outDir, "checkpoint-*").Select(d => int.Parse(Path.GetFileName(d)["checkpoint-".Length..])).DefaultIfEmpty(0).Max()
+        : 0;
+
+    static string? KillAt(CliRunner.Running run, string outDir, string moment, Random rng, Attempt before)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        bool WaitFor(Func<bool> condition)
+        {
+            while (!condition())
+            {
+                if (run.HasExited) return false;
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"waiting to kill at {moment}");
+                Thread.Sleep(1);
+            }
+            return true;
+        }
+        string what;
+        switch (moment)
+        {
+            case "mid-step":
+            {
+                // The run resumes from the newest checkpoint, rewriting metrics.jsonl to its rows (dropping rows the killed
+                // attempt wrote after it), then appends: wait for the file to change and reach the target row.
+                int target = before.Checkpoint + 1 + rng.Next(2);
+                int delay = rng.Next(0, 150);
+                if (!WaitFor(() => Rows(outDir) >= target && ReadShared(Metrics(outDir)) != before.Metrics)) return null;
+                Thread.Sleep(delay);
+                what = $"{delay} ms after metric row {target}";
+                break;
+            }
+            case "checkpoint":
+            {
+                // The first sight of checkpoint N's temporary folder, N a little past the one resumed from.
+                int step = before.Checkpoint + 1 + rng.Next(2);
+                if (!WaitFor(() => Hidden(outDir).Except(before.Hidden).Any(d => Path.GetFileName(d).StartsWith($".checkpoint-{step}.tmp-")))) return null;
+                what = $"as checkpoint {step} was being written";
+                break;
+            }
+            default:
+            {
+                int delay = rng.Next(200, 3000);
+                Thread.Sleep(delay);
+                what = $"{delay} ms after start";
+                break;
+            }
+        }
+        if (run.HasExited) return null;
+        run.Kill();
+        return what;
+    }
+
+    static int Rows(string outDir) => ReadShared(Metrics(outDir)).Count(c => c == '\n');
+
+    static string ReadShared(string path)
+    {
+        try { return File.Exists(path) ? File.ReadAllText(path) : ""; }
+        catch (IOException) { return ""; }
+    }
+
+    static string Recipe(TempDir dir, string model, string outputDir)
+    {
+        string path = dir.File(Path.GetFileName(outputDir) + ".yaml");
+        File.WriteAllText(path, $"""
+            model_name_or_path: {model}
+            dataset_path: train.parquet
+            output_dir: {outputDir}
+            prompt_template: r1_zero
+            num_generations: 4
+            per_device_train_batch_size: 8
+            gradient_accumulation_steps: 1
+            max_completion_length: 8
+            # Overlong over the whole length: the penalty counts the tokens of the decoded text, which varies with the
+            # random bytes sampled, so rewards differ within a group and the weights move.
+            reward_funcs: [overlong]
+            overlong_buffer_len: 8
+            learning_rate: 0.01
+            lr_scheduler_type: cosine
+            warmup_steps: 2
+            num_iterations: 2
+            beta: 0.04
+            max_steps: {MaxSteps}
+            save_steps: 1
+            seed: 5
+            num_threads: 1
+            """);
+        return path;
+    }
+}
