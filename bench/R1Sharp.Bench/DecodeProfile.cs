@@ -137,6 +137,15 @@ public static class DecodeProfile
                     var p = sc.softmax(-1).to(keys.dtype).view(b, cfg.NumKeyValueHeads, groups, ctx);
                     matmul(p, keys).view(b, cfg.NumAttentionHeads, 1, cfg.HeadDim).transpose(1, 2).reshape(b, 1, -1);
                 }),
+                ("attention core via f32", () =>
+                {
+                    var qg = q.reshape(b, cfg.NumKeyValueHeads, groups, cfg.HeadDim).to(ScalarType.Float32);
+                    var sc = matmul(qg, keys.to(ScalarType.Float32).transpose(2, 3)).to(keys.dtype).view(b, cfg.NumKeyValueHeads, groups, 1, ctx).to(ScalarType.Float32);
+                    sc = sc.mul_(0.125).add_(mask);
+                    var p = sc.softmax(-1).to(keys.dtype).view(b, cfg.NumKeyValueHeads, groups, ctx);
+                    matmul(p.to(ScalarType.Float32), keys.to(ScalarType.Float32)).to(keys.dtype).view(b, cfg.NumAttentionHeads, 1, cfg.HeadDim).transpose(1, 2).reshape(b, 1, -1);
+                }),
+                ("attention, DecodeAttention", () => { DecodeAttention.Run(q, keys, keys, ctx, mask); }),
                 ("silu·up", () => { nn.functional.silu(gate).mul_(gate); }),
                 ("2 residual adds", () => { var h = x + xf; var h2 = h + xf; }),
                 ("empty Linear overhead ×7", () => { for (int i = 0; i < 7; i++) { var t = x.reshape(b, -1).to(ScalarType.Float32).contiguous(); var e = empty(b, 8); e.to(x.dtype).reshape(b, 1, 8); } }),

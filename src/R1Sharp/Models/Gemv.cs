@@ -38,30 +38,6 @@ public static unsafe class Gemv
         else Run<F32>(targets, x, rows, k, threads);
     }
 
-    interface IWeights
-    {
-        static abstract int ElementSize { get; }
-        static abstract Vector256<float> Load(nint row, int i);
-        static abstract float Scalar(nint row, int i);
-    }
-
-    readonly struct Bf16 : IWeights
-    {
-        public static int ElementSize => 2;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> Load(nint row, int i) =>
-            Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)row + i), 16).AsSingle();
-        public static float Scalar(nint row, int i) => BitConverter.Int32BitsToSingle(((ushort*)row)[i] << 16);
-    }
-
-    readonly struct F32 : IWeights
-    {
-        public static int ElementSize => 4;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> Load(nint row, int i) => Avx.LoadVector256((float*)row + i);
-        public static float Scalar(nint row, int i) => ((float*)row)[i];
-    }
-
     static void Run<TW>(Target[] targets, float* x, int rows, int k, int threads) where TW : struct, IWeights
     {
         long total = 0;
@@ -211,4 +187,29 @@ public static unsafe class Gemv
         for (; i < k; i++) sum += TW.Scalar(w, i) * x[i];
         return sum;
     }
+}
+
+/// <summary>How the decode kernels read a weight (or cache) element type: 8 at a time widened to float32, or one.</summary>
+internal interface IWeights
+{
+    static abstract int ElementSize { get; }
+    static abstract Vector256<float> Load(nint row, int i);
+    static abstract float Scalar(nint row, int i);
+}
+
+internal readonly unsafe struct Bf16 : IWeights
+{
+    public static int ElementSize => 2;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load(nint row, int i) =>
+        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)row + i), 16).AsSingle();
+    public static float Scalar(nint row, int i) => BitConverter.Int32BitsToSingle(((ushort*)row)[i] << 16);
+}
+
+internal readonly unsafe struct F32 : IWeights
+{
+    public static int ElementSize => 4;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load(nint row, int i) => Avx.LoadVector256((float*)row + i);
+    public static float Scalar(nint row, int i) => ((float*)row)[i];
 }

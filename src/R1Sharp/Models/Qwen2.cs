@@ -38,6 +38,8 @@ public sealed class Attention : nn.Module
         k = Rope.Apply(k, cos, sin);
         if (cache != null) (k, v) = cache.Append(layer, k, v);
         long keys = k.shape[2], groups = heads / kvHeads;
+        if (cache != null && DecodeAttention.Applies(q, cache.Keys[layer], headDim))
+            return o_proj.forward(DecodeAttention.Run(q, cache.Keys[layer], cache.Values[layer], (int)keys, mask));
         // GQA without repeating K/V: the query heads of one kv-head are stacked as extra query rows, so one
         // batched matmul per kv-head reads each cached key once (eager attention in HF repeats K/V instead).
         var qg = q.reshape(b, kvHeads, groups * t, headDim);
