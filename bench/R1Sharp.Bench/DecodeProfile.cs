@@ -15,10 +15,20 @@ namespace R1Sharp.Bench;
 public static class DecodeProfile
 {
     static bool Verbose;
+    static double GapUs;
+
+    /// <summary>With --gap US: that much single-threaded work between projections, as a step's other operators do.</summary>
+    static void Gap()
+    {
+        if (GapUs <= 0) return;
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed.TotalMicroseconds < GapUs) { }
+    }
 
     public static int Run(string[] args)
     {
         Verbose = args.Contains("--verbose");
+        GapUs = double.Parse(Arg(args, "--gap") ?? "0");
         string dtypeName = Arg(args, "--dtype") ?? "f32";
         string size = Arg(args, "--size") ?? "0.5b";
         int steps = int.Parse(Arg(args, "--steps") ?? "12");
@@ -94,8 +104,8 @@ public static class DecodeProfile
                 using (NewDisposeScope())
                 {
                     var a = layer.self_attn; var m = layer.mlp;
-                    a.q_proj.forward(xh); a.k_proj.forward(xh); a.v_proj.forward(xh); a.o_proj.forward(xo);
-                    m.gate_proj.forward(xh); m.up_proj.forward(xh); m.down_proj.forward(xi);
+                    Linear.ApplyMany(xh, a.q_proj, a.k_proj, a.v_proj); Gap(); a.o_proj.forward(xo); Gap();
+                    Linear.ApplyMany(xh, m.gate_proj, m.up_proj); Gap(); m.down_proj.forward(xi); Gap();
                 }
             bestLayers = Math.Min(bestLayers, sw.Elapsed.TotalMilliseconds);
             sw.Restart();

@@ -53,7 +53,7 @@ public static unsafe class DecodeAttention
         }
         // Threads only pay off once there is real work: a 0.5B shape at batch 1 is 14 heads × a few hundred keys.
         if ((long)b * heads * length * hd >= 1 << 17 && get_num_threads() > 1)
-            Parallel.For(0, b * heads, new ParallelOptions { MaxDegreeOfParallelism = get_num_threads() }, Head);
+            KernelThreads.For(b * heads, get_num_threads(), Head);
         else
             for (int bh = 0; bh < b * heads; bh++) Head(bh);
         return o.MoveToOuterDisposeScope();

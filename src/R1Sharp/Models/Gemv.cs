@@ -54,7 +54,7 @@ public static unsafe class Gemv
         for (int m = 0; m < targets.Length; m++)
             for (int s = 0; s < targets[m].N; s += per) work.Add((m, s, Math.Min(targets[m].N, s + per)));
         nint xp = (nint)x;
-        Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+        KernelThreads.For(work.Count, threads, c =>
         {
             var (m, start, end) = work[c];
             Range<TW>(targets[m], (float*)xp, rows, k, start, end);

@@ -22,9 +22,9 @@ public class DecodeAttentionTests
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var g = new Generator(11);
-        var q = randn([b, heads, 1, hd], generator: g).to(dtype);
-        var keys = randn([b, kvHeads, capacity, hd], generator: g).to(dtype);
-        var values = randn([b, kvHeads, capacity, hd], generator: g).to(dtype);
+        var q = randn([b, heads, 1, hd], dtype: ScalarType.Float32, generator: g).to(dtype);
+        var keys = randn([b, kvHeads, capacity, hd], dtype: ScalarType.Float32, generator: g).to(dtype);
+        var values = randn([b, kvHeads, capacity, hd], dtype: ScalarType.Float32, generator: g).to(dtype);
         // Row r is left-padded by r keys (masked), except that a row always sees its last key.
         var maskData = new float[b * length];
         for (int r = 0; r < b; r++)

@@ -55,7 +55,7 @@ public class LinearGemvTests
         for (int rows = 1; rows <= Linear.FastPathMaxRows; rows++)
         {
             using var scope = NewDisposeScope();
-            var x = randn([rows, 1, k], generator: new Generator((ulong)(100 + rows))).to(dtype);
+            var x = randn([rows, 1, k], dtype: ScalarType.Float32, generator: new Generator((ulong)(100 + rows))).to(dtype);
             var fused = Linear.ApplyMany(x, a, b, c);
             var layers = new[] { a, b, c };
             for (int i = 0; i < 3; i++)
@@ -74,7 +74,7 @@ public class LinearGemvTests
     {
         using var a = Make(19, 7, bias: true, ScalarType.Float32, 4);
         using var b = Make(19, 5, bias: false, ScalarType.Float32, 5);
-        var x = randn([2, 3, 19], generator: new Generator(6));
+        var x = randn([2, 3, 19], dtype: ScalarType.Float32, generator: new Generator(6)); // explicit dtype: the default is global and other tests change it
 
         var outs = Linear.ApplyMany(x, a, b);
         Assert.True(outs.All(o => o.requires_grad));
