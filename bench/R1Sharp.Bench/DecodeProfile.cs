@@ -44,6 +44,21 @@ public static class DecodeProfile
         Console.WriteLine($"{"batch",5} {"step ms",9} {"proj ms",9} {"lm_head ms",10} {"rest ms",9} {"proj %",7}  GB/s(step)");
         using var _ = no_grad();
         if (args.Contains("--parts")) { Parts(model, steps); return 0; }
+        if (args.Contains("--engine"))
+        {
+            // The same decode through GenerationEngine, as the generate bench times it (mean over the steps).
+            var engine = new GenerationEngine(model);
+            var rng = new Random(3);
+            int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(1000, 100000)).ToArray();
+            for (int rep = 0; rep < 3; rep++)
+                foreach (int batch in new[] { 1, 16 })
+                {
+                    double tokS = GenerationBench.DecodeTokensPerSecond(engine, Enumerable.Range(0, batch).Select(_ => Prompt(32)).ToArray(), steps);
+                    Console.WriteLine($"engine batch {batch,2}: {batch * 1000 / tokS,7:F1} ms a step ({tokS:F1} tok/s)");
+                    StepMs(model, batch, steps);
+                }
+            return 0;
+        }
         foreach (int batch in new[] { 1, 16 })
         {
             double step = StepMs(model, batch, steps);
@@ -65,7 +80,7 @@ public static class DecodeProfile
             var ids = randint(1000, 100000, [batch, prompt], dtype: ScalarType.Int64);
             model.ForwardLast(ids, AttentionMask.Positions(pad, 0, prompt, model.Device), AttentionMask.Build(pad, 0, prompt, prompt, model.Device), cache);
         }
-        double best = double.MaxValue;
+        double best = double.MaxValue, sum = 0;
         var greedy = new SamplingOptions { Temperature = 0 };
         for (int s = 0; s < steps; s++)
         {
@@ -84,7 +99,9 @@ public static class DecodeProfile
             double total = sw.Elapsed.TotalMilliseconds;
             if (Verbose) Console.WriteLine($"    step {s}: layers {tHidden:F1} ms, lm_head {tHead:F1} ms, sampler {total - tHidden - tHead:F1} ms");
             best = Math.Min(best, total);
+            sum += total;
         }
+        Console.WriteLine($"      (batch {batch}: mean step {sum / steps:F1} ms over {steps}, best {best:F1})");
         return best;
     }
 

@@ -84,7 +84,9 @@ public static class KernelThreads
                     }
                     break;
                 }
-                Thread.SpinWait(30);
+                // Past the first 50 us, poll with sched_yield: libtorch's OpenMP workers (passive) woken by an
+                // operator between two kernel calls then get this core at once instead of waiting out a time slice.
+                if (Stopwatch.GetTimestamp() - start > SpinTicks / 10) Thread.Yield(); else Thread.SpinWait(30);
             }
             last = job;
             job!.Work();
