@@ -137,7 +137,7 @@ public static class DecodeProfile
     {
         var cfg = model.Config;
         var layer = model.model.layers[0];
-        int ctx = 48;
+        int ctx = int.Parse(Arg(Environment.GetCommandLineArgs(), "--ctx") ?? "48");
         foreach (int b in new[] { 1, 16 })
         {
             using var scope = NewDisposeScope();
