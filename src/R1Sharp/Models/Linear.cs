@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -7,7 +9,8 @@ namespace R1Sharp.Models;
 /// <summary>
 /// nn.Linear with the same parameter names (weight [out, in], bias [out]), plus a decode fast path: a float32 or
 /// bfloat16 weight on the CPU multiplied by a few rows without autograd goes through <see cref="Gemv"/>, which reads
-/// the weight at memory speed. Everything else (training, prefill, GPUs) is libtorch's F.linear.
+/// the weight at memory speed (one bfloat16 row too, now that OpenMP waits passively: see NativeRuntime). Everything
+/// else (training, prefill, GPUs) is libtorch's F.linear.
 /// Weights start at zero: a model is either loaded from a checkpoint or initialised with CausalLM.InitializeRandom,
 /// so a random init here would only cost time.
 /// </summary>
@@ -32,34 +35,62 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => Apply(x, weight, bias);
 
-    /// <summary>x · weightᵀ + bias, through the bfloat16 decode kernel when it applies (also used for a tied lm_head).</summary>
+    /// <summary>x · weightᵀ + bias, through the decode kernel when it applies (also used for a tied lm_head).</summary>
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias = null)
     {
-        long k = x.shape[^1];
-        long rows = k == 0 ? 0 : x.numel() / k;
-        bool fast = (weight.dtype == ScalarType.BFloat16 || weight.dtype == ScalarType.Float32) && x.dtype == weight.dtype
-                    && weight.device_type == DeviceType.CPU && weight.is_contiguous() && Gemv.Supported
-                    && rows > 0 && rows <= FastPathMaxRows && !(is_grad_enabled() && (weight.requires_grad || x.requires_grad))
-                    // measured (bench notes in Gemv): for one bf16 row libtorch's own kernel reads faster than ours
-                    && !(rows == 1 && weight.dtype == ScalarType.BFloat16);
-        return fast ? ForwardGemv(x, weight, bias, rows, k) : F.linear(x, weight, bias);
+        long rows = Rows(x);
+        return UsesGemv(x, weight, rows) ? ForwardGemv(x, [weight], [bias], rows)[0] : F.linear(x, weight, bias);
     }
 
-    static unsafe Tensor ForwardGemv(Tensor x, Tensor weight, Tensor? bias, long rows, long k)
+    /// <summary>
+    /// The outputs of several projections of the same x (q/k/v; gate/up). On the decode fast path they are one kernel
+    /// call: one dispatch and one conversion of x instead of one each, with the threads' shares balanced over all
+    /// the weights. Otherwise (training, prefill, GPUs) each is its own F.linear, the same autograd graph as separate
+    /// calls. The weights stay separate parameters with their Hugging Face names, so nothing needs re-packing after
+    /// a load or an optimizer step.
+    /// </summary>
+    public static Tensor[] ApplyMany(Tensor x, params Linear[] layers)
     {
-        long n = weight.shape[0];
+        long rows = Rows(x);
+        if (layers.All(l => UsesGemv(x, l.weight, rows)))
+            return ForwardGemv(x, layers.Select(l => (Tensor)l.weight).ToArray(), layers.Select(l => (Tensor?)l.bias).ToArray(), rows);
+        return layers.Select(l => l.forward(x)).ToArray();
+    }
+
+    static long Rows(Tensor x)
+    {
+        long k = x.shape[^1];
+        return k == 0 ? 0 : x.numel() / k;
+    }
+
+    static bool UsesGemv(Tensor x, Tensor weight, long rows) =>
+        (weight.dtype == ScalarType.BFloat16 || weight.dtype == ScalarType.Float32) && x.dtype == weight.dtype
+        && weight.device_type == DeviceType.CPU && weight.is_contiguous() && Gemv.Supported
+        && rows > 0 && rows <= FastPathMaxRows && !(is_grad_enabled() && (weight.requires_grad || x.requires_grad));
+
+    static unsafe Tensor[] ForwardGemv(Tensor x, Tensor[] weights, Tensor?[] biases, long rows)
+    {
+        long k = x.shape[^1];
         using var scope = NewDisposeScope();
         var xf = x.reshape(rows, k).to(ScalarType.Float32).contiguous();
-        var yf = empty(rows, n, dtype: ScalarType.Float32);
-        fixed (byte* wp = weight.bytes)
-        fixed (byte* xp = xf.bytes)
-        fixed (byte* yp = yf.bytes)
+        var ys = new Tensor[weights.Length];
+        var targets = new Gemv.Target[weights.Length];
+        for (int i = 0; i < weights.Length; i++)
         {
-            if (weight.dtype == ScalarType.BFloat16) Gemv.RunBf16((ushort*)wp, (float*)xp, (float*)yp, (int)rows, (int)n, (int)k, get_num_threads());
-            else Gemv.RunF32((float*)wp, (float*)xp, (float*)yp, (int)rows, (int)n, (int)k, get_num_threads());
+            ys[i] = empty(rows, weights[i].shape[0], dtype: ScalarType.Float32);
+            targets[i] = new Gemv.Target(Pointer(weights[i]), Pointer(ys[i]), (int)weights[i].shape[0]);
         }
-        if (bias is not null) yf.add_(bias);       // added in float32 and rounded once, as addmm does
-        long[] shape = [.. x.shape[..^1], n];
-        return yf.to(x.dtype).reshape(shape).MoveToOuterDisposeScope();
+        Gemv.Run(weights[0].dtype == ScalarType.BFloat16, targets, (float*)Pointer(xf), (int)rows, (int)k, get_num_threads());
+        var outputs = new Tensor[weights.Length];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            if (biases[i] is { } b) ys[i].add_(b);       // added in float32 and rounded once, as addmm does
+            long[] shape = [.. x.shape[..^1], weights[i].shape[0]];
+            outputs[i] = ys[i].to(x.dtype).reshape(shape).MoveToOuterDisposeScope();
+        }
+        return outputs;
     }
+
+    /// <summary>The address of a contiguous CPU tensor's data (native memory: the GC never moves it).</summary>
+    static unsafe nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 }

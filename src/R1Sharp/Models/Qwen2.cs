@@ -30,13 +30,16 @@ public sealed class Attention : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
     {
         long b = x.shape[0], t = x.shape[1];
-        var q = q_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
-        var k = k_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2);
-        var v = v_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+        var qkv = Linear.ApplyMany(x, q_proj, k_proj, v_proj);
+        var q = qkv[0].view(b, t, heads, headDim).transpose(1, 2);
+        var k = qkv[1].view(b, t, kvHeads, headDim).transpose(1, 2);
+        var v = qkv[2].view(b, t, kvHeads, headDim).transpose(1, 2);
         q = Rope.Apply(q, cos, sin);
         k = Rope.Apply(k, cos, sin);
         if (cache != null) (k, v) = cache.Append(layer, k, v);
         long keys = k.shape[2], groups = heads / kvHeads;
+        if (cache != null && DecodeAttention.Applies(q, cache.Keys[layer], headDim))
+            return o_proj.forward(DecodeAttention.Run(q, cache.Keys[layer], cache.Values[layer], (int)keys, mask));
         // GQA without repeating K/V: the query heads of one kv-head are stacked as extra query rows, so one
         // batched matmul per kv-head reads each cached key once (eager attention in HF repeats K/V instead).
         var qg = q.reshape(b, kvHeads, groups * t, headDim);
@@ -61,7 +64,11 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => down_proj.forward(F.silu(gate_proj.forward(x)).mul_(up_proj.forward(x)));
+    public override Tensor forward(Tensor x)
+    {
+        var gateUp = Linear.ApplyMany(x, gate_proj, up_proj);
+        return down_proj.forward(F.silu(gateUp[0]).mul_(gateUp[1]));
+    }
 }
 
 /// <summary>Pre-norm decoder layer: x + attn(norm(x)), then h + mlp(norm(h)).</summary>

@@ -1,0 +1,133 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Models;
+
+/// <summary>
+/// Attention of one new token per row over the KV cache, on the CPU without autograd: the decode step's attention in
+/// one pass over the cached keys and values instead of a dozen libtorch operators (two batched matmuls, casts,
+/// scale, mask, softmax, reshapes), whose dispatch cost more than the arithmetic at this size (bench: profile
+/// --parts). Same formula and rounding points as the libtorch path in <see cref="Attention"/>: scores = q·k rounded to
+/// the model dtype, then in float32 scaled, masked and softmaxed, probabilities rounded to the model dtype, output
+/// accumulated in float32 and rounded once.
+/// </summary>
+public static unsafe class DecodeAttention
+{
+    /// <summary>Whether <see cref="Run"/> applies: one query per row, float32 or bfloat16 on the CPU, no autograd.</summary>
+    public static bool Applies(Tensor q, Tensor keys, int headDim) =>
+        q.shape[2] == 1 && (q.dtype == ScalarType.Float32 || q.dtype == ScalarType.BFloat16) && keys.dtype == q.dtype
+        && q.device_type == DeviceType.CPU && keys.is_contiguous() && headDim % 8 == 0 && Avx2.IsSupported && Fma.IsSupported
+        && !(is_grad_enabled() && q.requires_grad);
+
+    /// <param name="q">[B, heads, 1, headDim] after RoPE</param>
+    /// <param name="keys">a layer's whole key cache [B, kvHeads, capacity, headDim] (contiguous); the first
+    /// <paramref name="length"/> positions are attended</param>
+    /// <param name="values">the same for values</param>
+    /// <param name="mask">additive float32 [B, 1, 1, 1, length]</param>
+    /// <returns>[B, 1, heads·headDim] in q's dtype</returns>
+    public static Tensor Run(Tensor q, Tensor keys, Tensor values, int length, Tensor mask)
+    {
+        int b = (int)q.shape[0], heads = (int)q.shape[1], hd = (int)q.shape[3];
+        int kvHeads = (int)keys.shape[1], capacity = (int)keys.shape[2];
+        bool bf16 = q.dtype == ScalarType.BFloat16;
+        using var scope = NewDisposeScope();
+        var qc = q.contiguous();
+        var m = mask.to(ScalarType.Float32).contiguous();
+        var o = empty([b, 1, heads * hd], dtype: q.dtype);
+        nint qp = Pointer(qc), kp = Pointer(keys), vp = Pointer(values), mp = Pointer(m), op = Pointer(o);
+        int es = bf16 ? 2 : 4, groups = heads / kvHeads;
+        float scale = (float)(1.0 / Math.Sqrt(hd));
+        void Head(int bh)
+        {
+            int row = bh / heads, h = bh % heads;
+            long cacheOffset = ((long)row * kvHeads + h / groups) * capacity * hd;
+            nint qh = qp + (nint)((long)bh * hd * es), kh = kp + (nint)(cacheOffset * es), vh = vp + (nint)(cacheOffset * es);
+            nint oh = op + (nint)((long)bh * hd * es);
+            float* mr = (float*)mp + (long)row * length;
+            if (bf16) One<Bf16>(qh, kh, vh, mr, oh, length, hd, scale);
+            else One<F32>(qh, kh, vh, mr, oh, length, hd, scale);
+        }
+        // Threads only pay off once there is real work: a 0.5B shape at batch 1 is 14 heads × a few hundred keys.
+        if ((long)b * heads * length * hd >= 1 << 17 && get_num_threads() > 1)
+            KernelThreads.For(b * heads, get_num_threads(), Head);
+        else
+            for (int bh = 0; bh < b * heads; bh++) Head(bh);
+        return o.MoveToOuterDisposeScope();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void One<TW>(nint q, nint k, nint v, float* mask, nint o, int length, int hd, float scale) where TW : struct, IWeights
+    {
+        Span<float> qf = stackalloc float[hd];
+        Span<float> acc = stackalloc float[hd];
+        float[]? rented = null;
+        Span<float> p = length <= 4096 ? stackalloc float[length] : (rented = System.Buffers.ArrayPool<float>.Shared.Rent(length));
+        bool bf16 = TW.ElementSize == 2;
+        for (int d = 0; d < hd; d++) qf[d] = TW.Scalar(q, d);
+        fixed (float* qv = qf, av = acc)
+        {
+            // q·k rounded to the model dtype (as the dtype's matmul returns it), then scaled and masked in float32.
+            float Score(float dot, int key) => (bf16 ? RoundBf16(dot) : dot) * scale + mask[key];
+            float max = float.NegativeInfinity;
+            int j = 0;
+            // Four keys at a time: four accumulators, reduced together (one shuffle tree for four scores).
+            for (; j + 4 <= length; j += 4)
+            {
+                var s0 = Vector256<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0;
+                nint k0 = k + (nint)((long)j * hd * TW.ElementSize), rowBytes = hd * TW.ElementSize;
+                for (int d = 0; d < hd; d += 8)
+                {
+                    var qd = Avx.LoadVector256(qv + d);
+                    s0 = Fma.MultiplyAdd(qd, TW.Load(k0, d), s0);
+                    s1 = Fma.MultiplyAdd(qd, TW.Load(k0 + rowBytes, d), s1);
+                    s2 = Fma.MultiplyAdd(qd, TW.Load(k0 + 2 * rowBytes, d), s2);
+                    s3 = Fma.MultiplyAdd(qd, TW.Load(k0 + 3 * rowBytes, d), s3);
+                }
+                var h = Avx.HorizontalAdd(Avx.HorizontalAdd(s0, s1), Avx.HorizontalAdd(s2, s3));
+                var four = Sse.Add(h.GetLower(), h.GetUpper()); // scores of keys j..j+3
+                for (int i = 0; i < 4; i++) max = Math.Max(max, p[j + i] = Score(four.GetElement(i), j + i));
+            }
+            for (; j < length; j++)
+            {
+                var s = Vector256<float>.Zero;
+                for (int d = 0; d < hd; d += 8) s = Fma.MultiplyAdd(Avx.LoadVector256(qv + d), TW.Load(k + (nint)((long)j * hd * TW.ElementSize), d), s);
+                max = Math.Max(max, p[j] = Score(Vector256.Sum(s), j));
+            }
+            float sum = 0;
+            for (j = 0; j < length; j++) { float e = MathF.Exp(p[j] - max); p[j] = e; sum += e; }
+            for (int d = 0; d < hd; d += 8) Avx.Store(av + d, Vector256<float>.Zero);
+            for (j = 0; j < length; j++)
+            {
+                float pj = p[j] / sum;
+                if (bf16) pj = RoundBf16(pj);
+                if (pj == 0) continue;
+                var pv = Vector256.Create(pj);
+                nint vj = v + (nint)((long)j * hd * TW.ElementSize);
+                for (int d = 0; d < hd; d += 8) Avx.Store(av + d, Fma.MultiplyAdd(pv, TW.Load(vj, d), Avx.LoadVector256(av + d)));
+            }
+            for (int d = 0; d < hd; d++)
+                if (bf16) ((ushort*)o)[d] = FloatToBf16(av[d]); else ((float*)o)[d] = av[d];
+        }
+        if (rented != null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
+    }
+
+    static float Bf16ToFloat(ushort x) => BitConverter.Int32BitsToSingle(x << 16);
+
+    /// <summary>float32 → bfloat16 with round-to-nearest-even, as libtorch's conversion (NaN kept a NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ushort FloatToBf16(float f)
+    {
+        uint u = BitConverter.SingleToUInt32Bits(f);
+        if (float.IsNaN(f)) return (ushort)((u >> 16) | 0x40);
+        return (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float RoundBf16(float f) => Bf16ToFloat(FloatToBf16(f));
+
+    static nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+}
