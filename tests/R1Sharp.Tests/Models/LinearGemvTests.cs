@@ -69,6 +69,31 @@ public class LinearGemvTests
         }
     }
 
+    [Theory]
+    [InlineData(17)]   // one block of 16 and one of 1
+    [InlineData(48)]
+    [InlineData(Linear.Bf16ChunkedMaxRows)]
+    [InlineData(Linear.Bf16ChunkedMaxRows + 1)] // widened to float32
+    [InlineData(300)]
+    public void Bf16PrefillRowsMatchAFloat32Reference(int rows)
+    {
+        using var a = Make(257, 66, bias: true, ScalarType.BFloat16, 7);
+        using var b = Make(257, 13, bias: false, ScalarType.BFloat16, 8);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var x = randn([1, rows, 257], dtype: ScalarType.Float32, generator: new Generator((ulong)rows)).to(ScalarType.BFloat16);
+        var fused = Linear.ApplyMany(x, a, b);
+        var layers = new[] { a, b };
+        for (int i = 0; i < 2; i++)
+        {
+            var expected = F.linear(x.to(ScalarType.Float32), layers[i].weight.to(ScalarType.Float32), layers[i].bias?.to(ScalarType.Float32));
+            Assert.Equal(ScalarType.BFloat16, fused[i].dtype);
+            Assert.Equal(ScalarType.BFloat16, layers[i].forward(x).dtype);
+            AssertClose(expected, fused[i], 8e-3, 2e-2);
+            AssertClose(expected, layers[i].forward(x), 8e-3, 2e-2);
+        }
+    }
+
     [Fact]
     public void UnderAutogradApplyManyGivesTheGradientsOfSeparateLinears()
     {
