@@ -43,12 +43,19 @@ public sealed class Attention : nn.Module
         // GQA without repeating K/V: the query heads of one kv-head are stacked as extra query rows, so one
         // batched matmul per kv-head reads each cached key once (eager attention in HF repeats K/V instead).
         var qg = q.reshape(b, kvHeads, groups * t, headDim);
-        var scores = matmul(qg, k.transpose(2, 3)).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
+        bool viaFloat32 = x.dtype == ScalarType.BFloat16 && x.device_type == DeviceType.CPU && !is_grad_enabled();
+        var scores = Matmul(qg, k.transpose(2, 3), viaFloat32).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
         scores = scores.mul_(1.0 / Math.Sqrt(headDim)).add_(mask);
         var probs = scores.softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
-        var o = matmul(probs, v).view(b, heads, t, headDim).transpose(1, 2).reshape(b, t, heads * headDim);
+        var o = Matmul(probs, v, viaFloat32).view(b, heads, t, headDim).transpose(1, 2).reshape(b, t, heads * headDim);
         return o_proj.forward(o);
     }
+
+    /// <summary>a·b, or for bfloat16 inference on the CPU the same product taken in float32 and rounded to bfloat16
+    /// once, as libtorch's bfloat16 matmul does (it accumulates in float32): its CPU bfloat16 matmul runs several times
+    /// below float32 at attention's shapes. Training keeps the plain product.</summary>
+    static Tensor Matmul(Tensor a, Tensor b, bool viaFloat32) =>
+        viaFloat32 ? matmul(a.to(ScalarType.Float32), b.to(ScalarType.Float32)).to(a.dtype) : matmul(a, b);
 }
 
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>

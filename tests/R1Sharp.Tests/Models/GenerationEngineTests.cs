@@ -105,6 +105,28 @@ public class GenerationEngineTests
         Assert.Equal(ScalarType.BFloat16, m.DType);
         Assert.Equal(uncached[0].TokenIds, cached[0].TokenIds);
     }
+
+    /// <summary>bf16 inference takes its matmuls in float32 (attention; projections past 16 rows), rounded where
+    /// libtorch's bf16 ops round; training runs libtorch's bf16 ops as they are. Both give the same logits to bf16
+    /// precision over a 300-token prefill, so neither path can drift from the other.</summary>
+    [Fact]
+    public void Bf16InferenceLogitsMatchTheAutogradPath()
+    {
+        using var m = TinyModel("qwen2", ScalarType.BFloat16);
+        int t = 300;
+        using var ids = tensor(Enumerable.Range(0, t).Select(i => (long)((i * 37) % 500)).ToArray(), [1, t]);
+        using var pos = AttentionMask.Positions([0], 0, t, m.Device);
+        using var mask = AttentionMask.Build([0], 0, t, t, m.Device);
+        Tensor inference;
+        using (no_grad()) inference = m.Forward(ids, pos, mask);
+        using var training = m.Forward(ids, pos, mask).detach();
+        Assert.True(m.parameters().First().requires_grad);
+        var a = inference.data<float>().ToArray();
+        var b = training.data<float>().ToArray();
+        double maxAbs = b.Max(Math.Abs), worst = a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(worst <= 0.03 * maxAbs, $"largest logit difference {worst} against logits up to {maxAbs}");
+        inference.Dispose();
+    }
 }
 
 public class KvCacheRowsTests
