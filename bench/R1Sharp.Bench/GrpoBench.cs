@@ -12,7 +12,7 @@ namespace R1Sharp.Bench;
 /// with the update's model FLOP utilisation against this machine's fp32 matmul rate measured in the same run. Model
 /// FLOPs are the trainer's own count (Training/ModelFlops: every matmul of the policy's forward and backward and of the
 /// reference model's forward, from the shapes computed); 6·N per padded token (Kaplan et al. 2020) is printed beside it.
-/// Usage: grpo [--size demo|50m] [--steps N] [--threads N]
+/// Usage: grpo [--size demo|50m] [--steps N] [--threads N] [--micro-batch ROWS]
 /// </summary>
 public static class GrpoBench
 {
@@ -39,6 +39,13 @@ public static class GrpoBench
         var grpo = new ZeroOptions().Grpo;
         grpo.OutputDir = Path.Combine(dir, "run");
         grpo.MaxSteps = steps + 1; grpo.SaveSteps = 0; grpo.NumThreads = threads;
+        if (Arg(args, "--micro-batch") is string mb)
+        {
+            // Same completions per step, cut into micro-batches of this many rows.
+            int total = grpo.GenerationBatchSize;
+            grpo.PerDeviceTrainBatchSize = int.Parse(mb);
+            grpo.GradientAccumulationSteps = Math.Max(1, total / grpo.PerDeviceTrainBatchSize);
+        }
         using var trainer = new GrpoTrainer(grpo, model, tok, new RewardSet(RewardRegistry.Build(grpo)), data, R1ZeroTemplate.Format);
         trainer.Step(); // warm-up
         var rows = Enumerable.Range(0, steps).Select(_ => trainer.Step()).ToList();

@@ -90,7 +90,9 @@ public class ReasoningAndLimitsTests
     [Fact]
     public async Task DisconnectMidStreamFreesTheSlotAtOnce()
     {
-        await using var server = await Scripted(string.Concat(Enumerable.Repeat("la ", 200)), Options(maxBatch: 2), delayMs: 10);
+        // 20 ms a token: the 200-token script takes 4 s, so a slot still busy 2 s after the hang-up is a failure even on a
+        // loaded CI machine (at 10 ms a token, a busy test run once let 106 tokens pass before the abort was seen).
+        await using var server = await Scripted(string.Concat(Enumerable.Repeat("la ", 200)), Options(maxBatch: 2), delayMs: 20);
         int seen = 0;
         await foreach (var u in Chat(server).CompleteChatStreamingAsync([new UserChatMessage("go")]))
             if (u.ContentUpdate.Count > 0 && ++seen == 3) break; // leaving the loop disposes the response: the client hangs up
