@@ -21,12 +21,6 @@ public static unsafe class Gemv
 {
     public static bool Supported => Avx2.IsSupported && Fma.IsSupported;
 
-    public static void RunBf16(ushort* w, float* x, float* y, int rows, int n, int k, int threads) =>
-        Run(bf16: true, [new Target((nint)w, (nint)y, n)], x, rows, k, threads);
-
-    public static void RunF32(float* w, float* x, float* y, int rows, int n, int k, int threads) =>
-        Run(bf16: false, [new Target((nint)w, (nint)y, n)], x, rows, k, threads);
-
     /// <summary>One weight [N, K] of a call and where its output y [rows, N] goes.</summary>
     public readonly record struct Target(nint Weight, nint Y, int N);
 

@@ -33,7 +33,8 @@ public sealed class EndpointRolloutSource : IRolloutSource
     /// <summary>Messages for the user: weight hand-overs and retries.</summary>
     public Action<string>? OnLog { get; set; }
 
-    sealed record Server(Uri Root, Uri Api)
+    /// <summary>A server by its root URL (ending in "/"); the OpenAI routes are under root/v1/.</summary>
+    sealed record Server(Uri Root)
     {
         public string? Model { get; set; }
         public override string ToString() => Root.ToString().TrimEnd('/');
@@ -66,7 +67,7 @@ public sealed class EndpointRolloutSource : IRolloutSource
         string path = uri.AbsolutePath.TrimEnd('/');
         if (path.EndsWith("/v1", StringComparison.Ordinal)) path = path[..^3];
         var root = new UriBuilder(uri) { Path = path + "/" }.Uri;
-        return new Server(root, new Uri(root, "v1/"));
+        return new Server(root);
     }
 
     public IReadOnlyList<RolloutSample> Generate(IReadOnlyList<int[]> prompts, int groupSize, SamplingOptions options, IReadOnlyCollection<int> eosIds) =>
@@ -183,7 +184,7 @@ public sealed class EndpointRolloutSource : IRolloutSource
         using var message = pipeline.CreateMessage();
         var request = message.Request;
         request.Method = body is null ? "GET" : "POST";
-        request.Uri = new Uri(path.StartsWith("v1/", StringComparison.Ordinal) ? s.Api : s.Root, path.StartsWith("v1/", StringComparison.Ordinal) ? path[3..] : path);
+        request.Uri = new Uri(s.Root, path);
         if (!string.IsNullOrEmpty(apiKey)) request.Headers.Set("Authorization", "Bearer " + apiKey);
         if (body != null)
         {

@@ -35,7 +35,7 @@ public sealed class GrpoTrainer : IDisposable
     readonly IRolloutSource _rollouts;
     readonly bool _ownsRollouts;
     readonly RolloutLog _rolloutLog;
-    bool _published;
+    bool _started;
     readonly int[] _eos;
     readonly string? _tokenizerDir;
 
@@ -82,7 +82,7 @@ public sealed class GrpoTrainer : IDisposable
     /// <summary>One GRPO step: rollout → reward → advantage → loss → update.</summary>
     public Dictionary<string, double> Step()
     {
-        PublishOnce();
+        StartOnce();
         var clock = Stopwatch.StartNew();
         var (rollout, rounds) = SampleScoredRollout();                                       // rollout + reward
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
@@ -122,13 +122,14 @@ public sealed class GrpoTrainer : IDisposable
         return (kept, round);
     }
 
-    /// <summary>Before the first rollout of this process (fresh or resumed), the generator gets the policy's weights.</summary>
-    void PublishOnce()
+    /// <summary>Before the first rollout of this process (fresh or resumed): the rollout log is cut back to the step
+    /// the run starts from, and the generator gets the policy's weights.</summary>
+    void StartOnce()
     {
-        if (_published) return;
+        if (_started) return;
         _rolloutLog.Open(State.Step);
         _rollouts.PublishWeights(Policy, State.Step);
-        _published = true;
+        _started = true;
     }
 
     List<PromptExample> NextPrompts(int count)
