@@ -19,7 +19,7 @@ public static unsafe class DecodeAttention
 {
     /// <summary>Whether <see cref="Run"/> applies: one query per row, float32 or bfloat16 on the CPU, no autograd.</summary>
     public static bool Applies(Tensor q, Tensor keys, int headDim) =>
-        q.shape[2] == 1 && (q.dtype == ScalarType.Float32 || q.dtype == ScalarType.BFloat16) && keys.dtype == q.dtype
+        q.size(2) == 1 && (q.dtype == ScalarType.Float32 || q.dtype == ScalarType.BFloat16) && keys.dtype == q.dtype
         && q.device_type == DeviceType.CPU && keys.is_contiguous() && headDim % 8 == 0 && Avx2.IsSupported && Fma.IsSupported
         && !(is_grad_enabled() && q.requires_grad);
 
@@ -31,8 +31,8 @@ public static unsafe class DecodeAttention
     /// <returns>[B, 1, heads·headDim] in q's dtype</returns>
     public static Tensor Run(Tensor q, Tensor keys, Tensor values, int length, Tensor mask)
     {
-        int b = (int)q.shape[0], heads = (int)q.shape[1], hd = (int)q.shape[3];
-        int kvHeads = (int)keys.shape[1], capacity = (int)keys.shape[2];
+        int b = (int)q.size(0), heads = (int)q.size(1), hd = (int)q.size(3);
+        int kvHeads = (int)keys.size(1), capacity = (int)keys.size(2);
         bool bf16 = q.dtype == ScalarType.BFloat16;
         using var scope = NewDisposeScope();
         var qc = q.contiguous();
@@ -110,24 +110,15 @@ public static unsafe class DecodeAttention
                 for (int d = 0; d < hd; d += 8) Avx.Store(av + d, Fma.MultiplyAdd(pv, TW.Load(vj, d), Avx.LoadVector256(av + d)));
             }
             for (int d = 0; d < hd; d++)
-                if (bf16) ((ushort*)o)[d] = FloatToBf16(av[d]); else ((float*)o)[d] = av[d];
+                if (bf16) ((ushort*)o)[d] = Bf16.FromFloat(av[d]); else ((float*)o)[d] = av[d];
         }
         if (rented != null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
     }
 
     static float Bf16ToFloat(ushort x) => BitConverter.Int32BitsToSingle(x << 16);
 
-    /// <summary>float32 → bfloat16 with round-to-nearest-even, as libtorch's conversion (NaN kept a NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static ushort FloatToBf16(float f)
-    {
-        uint u = BitConverter.SingleToUInt32Bits(f);
-        if (float.IsNaN(f)) return (ushort)((u >> 16) | 0x40);
-        return (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float RoundBf16(float f) => Bf16ToFloat(FloatToBf16(f));
+    static float RoundBf16(float f) => Bf16ToFloat(Bf16.FromFloat(f));
 
     static nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 }

@@ -9,20 +9,24 @@ namespace R1Sharp.Models;
 /// matrix-vector products of decoding. libtorch's kernels for this shape reach under half of this machine's read
 /// bandwidth in float32 and are several times slower still in bfloat16 (no native bf16 instructions), while a decode
 /// step is nothing but reading every weight once. Weights are widened to float32 in registers when they are bfloat16
-/// (a bfloat16 is the top half of a float32); accumulation is float32, as in libtorch. Under 8 rows each weight row
-/// is read once per block of four x rows; from 8 rows up, four weight rows at a time meet pairs of x rows (register
-/// blocking, so that loads from cache no longer bound the 16-row case). One call may cover several weights that read
-/// the same x (q/k/v, gate/up).
+/// (a bfloat16 is the top half of a float32); accumulation is float32, as in libtorch. Under 4 rows each thread reads
+/// its share as two streams (rows from the two halves of its range, sharing the x loads), which keeps more reads in
+/// flight than one stream; 4 to 7 rows read each weight row once per block of four x rows; from 8 rows up, four
+/// weight rows at a time meet pairs of x rows (register blocking, so that loads from cache no longer bound the
+/// 16-row case). One call may cover several weights that read the same x (q/k/v, gate/up), and the kernel writes the
+/// final outputs (bias added, rounded once to the weight's type), so no tensor operation surrounds it.
 /// Measured on this 2-core machine (bench: profile --kernels), the 24 layers' projections of a Qwen2.5-0.5B shape,
-/// 2 threads, GB/s of weights read, load ~1.5-2: float32 1 row 17.6 (fused) vs libtorch 11.3; bfloat16 1 row 16-18
-/// (fused, prefetching) vs libtorch 11.4; 16 rows several times libtorch in both (f32 ~4 vs 1.6 GB/s, busy machine).
+/// 2 threads, GB/s of weights read, fused q/k/v and gate/up, one row: bfloat16 18.8 (two streams) vs 16.3 (one
+/// stream) vs libtorch ~11; float32 20.7 vs 17.5 vs ~10. 16 rows: several times libtorch in both.
 /// </summary>
 public static unsafe class Gemv
 {
     public static bool Supported => Avx2.IsSupported && Fma.IsSupported;
 
-    /// <summary>One weight [N, K] of a call and where its output y [rows, N] goes.</summary>
-    public readonly record struct Target(nint Weight, nint Y, int N);
+    /// <summary>One weight [N, K] of a call, where its output y [rows, N] goes and its bias [N] if any (0 if none).
+    /// y and the bias have the weight's element type: the bias is added in float32 and the sum rounded once, as
+    /// libtorch's addmm does, so a caller needs no tensor operations around the kernel.</summary>
+    public readonly record struct Target(nint Weight, nint Y, int N, nint Bias = 0);
 
     /// <summary>Several weights that read the same x in one parallel pass (q/k/v, gate/up): one dispatch instead of
     /// one per matrix, and the threads' shares balanced over all of them together.</summary>
@@ -60,8 +64,8 @@ public static unsafe class Gemv
     {
         long stride = (long)k * TW.ElementSize;
         int n = t.N;
-        float* y = (float*)t.Y;
         int j = start;
+        float* block = stackalloc float[8];
         if (rows >= 8)
         {
             // Four weight rows at a time against pairs of x rows: each x vector loaded feeds four FMAs and each
@@ -72,10 +76,37 @@ public static unsafe class Gemv
             {
                 nint w0 = t.Weight + (nint)(j * stride);
                 int r0 = 0;
-                for (; r0 + 2 <= rows; r0 += 2) Dot4x2<TW>(w0, stride, x + (long)r0 * k, k, y + (long)r0 * n + j, n);
+                for (; r0 + 2 <= rows; r0 += 2)
+                {
+                    Dot4x2<TW>(w0, stride, x + (long)r0 * k, k, block);
+                    for (int o = 0; o < 4; o++)
+                    {
+                        Put<TW>(t, (long)r0 * n + j + o, j + o, block[o]);
+                        Put<TW>(t, (long)(r0 + 1) * n + j + o, j + o, block[4 + o]);
+                    }
+                }
                 for (; r0 < rows; r0++)
-                    for (int o = 0; o < 4; o++) y[(long)r0 * n + j + o] = Dot<TW>(w0 + (nint)(o * stride), x + (long)r0 * k, k);
+                    for (int o = 0; o < 4; o++) Put<TW>(t, (long)r0 * n + j + o, j + o, Dot<TW>(w0 + (nint)(o * stride), x + (long)r0 * k, k));
             }
+        }
+        if (rows < 4)
+        {
+            // Two weight rows at a time from the two halves of the range: two independent memory streams per thread
+            // keep more cache-line reads in flight than one (measured on a 1 GB bf16 weight, one x row, 2 threads,
+            // alternating in one run: 99-106 % of libtorch's sum over the same bytes vs 82-85 % for one stream).
+            // Each pair of weight rows stays in L1 while every x row uses it.
+            int half = (end - j) / 2;
+            for (int p = j; p < j + half; p++)
+            {
+                nint wa = t.Weight + (nint)(p * stride), wb = t.Weight + (nint)((p + half) * stride);
+                for (int r = 0; r < rows; r++)
+                {
+                    Dot2<TW>(wa, wb, x + (long)r * k, k, out var sa, out var sb);
+                    Put<TW>(t, (long)r * n + p, p, sa);
+                    Put<TW>(t, (long)r * n + p + half, p + half, sb);
+                }
+            }
+            j += 2 * half;
         }
         // Weight row outermost: it is read from memory once and stays in L1 while every x row uses it.
         for (; j < end; j++)
@@ -85,16 +116,24 @@ public static unsafe class Gemv
             for (; r0 + 4 <= rows; r0 += 4)
             {
                 Dot4<TW>(wr, x + (long)r0 * k, k, out var s0, out var s1, out var s2, out var s3);
-                y[(long)r0 * n + j] = s0; y[(long)(r0 + 1) * n + j] = s1;
-                y[(long)(r0 + 2) * n + j] = s2; y[(long)(r0 + 3) * n + j] = s3;
+                Put<TW>(t, (long)r0 * n + j, j, s0); Put<TW>(t, (long)(r0 + 1) * n + j, j, s1);
+                Put<TW>(t, (long)(r0 + 2) * n + j, j, s2); Put<TW>(t, (long)(r0 + 3) * n + j, j, s3);
             }
-            for (; r0 < rows; r0++) y[(long)r0 * n + j] = Dot<TW>(wr, x + (long)r0 * k, k);
+            for (; r0 < rows; r0++) Put<TW>(t, (long)r0 * n + j, j, Dot<TW>(wr, x + (long)r0 * k, k));
         }
     }
 
-    /// <summary>y[r·ldy + 0..3] = x row r · weight rows w, w+stride, .. for r = 0..1: eight accumulators.</summary>
+    /// <summary>y[index] = dot (+ bias[column]), rounded once to the weight's element type.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Put<TW>(in Target t, long index, int column, float dot) where TW : struct, IWeights
+    {
+        if (t.Bias != 0) dot += TW.Scalar(t.Bias, column);
+        TW.Store(t.Y, index, dot);
+    }
+
+    /// <summary>y[4r + 0..3] = x row r · weight rows w, w+stride, .. for r = 0..1: eight accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dot4x2<TW>(nint w, long stride, float* x, int k, float* y, int ldy) where TW : struct, IWeights
+    static void Dot4x2<TW>(nint w, long stride, float* x, int k, float* y) where TW : struct, IWeights
     {
         float* x1 = x + k;
         nint w1 = w + (nint)stride, w2 = w1 + (nint)stride, w3 = w2 + (nint)stride;
@@ -124,7 +163,7 @@ public static unsafe class Gemv
             t0 += c0 * v; t1 += c1 * v; t2 += c2 * v; t3 += c3 * v;
         }
         y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
-        y[ldy] = t0; y[ldy + 1] = t1; y[ldy + 2] = t2; y[ldy + 3] = t3;
+        y[4] = t0; y[5] = t1; y[6] = t2; y[7] = t3;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loops: no tier-0 phase
@@ -164,6 +203,40 @@ public static unsafe class Gemv
         }
     }
 
+    /// <summary>x · weight row a and x · weight row b, rows far apart in memory (two streams), sharing the x loads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loops: no tier-0 phase
+    static void Dot2<TW>(nint wa, nint wb, float* x, int k, out float sa, out float sb) where TW : struct, IWeights
+    {
+        var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0;
+        int i = 0;
+        for (; i + 32 <= k; i += 32)
+        {
+            if (TW.ElementSize == 2)
+            {
+                Sse.Prefetch0((byte*)wa + (long)i * 2 + PrefetchBytes);
+                Sse.Prefetch0((byte*)wb + (long)i * 2 + PrefetchBytes);
+            }
+            var x0 = Avx.LoadVector256(x + i); var x1 = Avx.LoadVector256(x + i + 8);
+            var x2 = Avx.LoadVector256(x + i + 16); var x3 = Avx.LoadVector256(x + i + 24);
+            a0 = Fma.MultiplyAdd(TW.Load(wa, i), x0, a0); b0 = Fma.MultiplyAdd(TW.Load(wb, i), x0, b0);
+            a1 = Fma.MultiplyAdd(TW.Load(wa, i + 8), x1, a1); b1 = Fma.MultiplyAdd(TW.Load(wb, i + 8), x1, b1);
+            a2 = Fma.MultiplyAdd(TW.Load(wa, i + 16), x2, a2); b2 = Fma.MultiplyAdd(TW.Load(wb, i + 16), x2, b2);
+            a3 = Fma.MultiplyAdd(TW.Load(wa, i + 24), x3, a3); b3 = Fma.MultiplyAdd(TW.Load(wb, i + 24), x3, b3);
+        }
+        for (; i + 8 <= k; i += 8)
+        {
+            var x0 = Avx.LoadVector256(x + i);
+            a0 = Fma.MultiplyAdd(TW.Load(wa, i), x0, a0); b0 = Fma.MultiplyAdd(TW.Load(wb, i), x0, b0);
+        }
+        sa = Vector256.Sum(Avx.Add(Avx.Add(a0, a1), Avx.Add(a2, a3)));
+        sb = Vector256.Sum(Avx.Add(Avx.Add(b0, b1), Avx.Add(b2, b3)));
+        for (; i < k; i++) { sa += TW.Scalar(wa, i) * x[i]; sb += TW.Scalar(wb, i) * x[i]; }
+    }
+
+    /// <summary>How far ahead the one-row bfloat16 loops ask for weights (software prefetch).</summary>
+    const int PrefetchBytes = 2048;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loops: no tier-0 phase
     static float Dot<TW>(nint w, float* x, int k) where TW : struct, IWeights
     {
@@ -173,7 +246,7 @@ public static unsafe class Gemv
         {
             // bfloat16: ask for the weights 2 KB ahead. The hardware prefetcher alone left one-row bf16 reads at
             // ~14 GB/s; with this 16-18 GB/s (profile --kernels, A/B in one run, 3 runs). For float32 it cost time.
-            if (TW.ElementSize == 2) Sse.Prefetch0((byte*)w + (long)i * 2 + 2048);
+            if (TW.ElementSize == 2) Sse.Prefetch0((byte*)w + (long)i * 2 + PrefetchBytes);
             a0 = Fma.MultiplyAdd(TW.Load(w, i), Avx.LoadVector256(x + i), a0);
             a1 = Fma.MultiplyAdd(TW.Load(w, i + 8), Avx.LoadVector256(x + i + 8), a1);
             a2 = Fma.MultiplyAdd(TW.Load(w, i + 16), Avx.LoadVector256(x + i + 16), a2);
@@ -192,6 +265,8 @@ internal interface IWeights
     static abstract int ElementSize { get; }
     static abstract Vector256<float> Load(nint row, int i);
     static abstract float Scalar(nint row, int i);
+    /// <summary>Writes a float32 value as this element type (bfloat16: rounded to nearest even, as libtorch does).</summary>
+    static abstract void Store(nint row, long i, float value);
 }
 
 internal readonly unsafe struct Bf16 : IWeights
@@ -201,6 +276,17 @@ internal readonly unsafe struct Bf16 : IWeights
     public static Vector256<float> Load(nint row, int i) =>
         Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)row + i), 16).AsSingle();
     public static float Scalar(nint row, int i) => BitConverter.Int32BitsToSingle(((ushort*)row)[i] << 16);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(nint row, long i, float value) => ((ushort*)row)[i] = FromFloat(value);
+
+    /// <summary>float32 → bfloat16 with round-to-nearest-even, as libtorch's conversion (NaN kept a NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort FromFloat(float f)
+    {
+        uint u = BitConverter.SingleToUInt32Bits(f);
+        if (float.IsNaN(f)) return (ushort)((u >> 16) | 0x40);
+        return (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+    }
 }
 
 internal readonly unsafe struct F32 : IWeights
@@ -209,4 +295,6 @@ internal readonly unsafe struct F32 : IWeights
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load(nint row, int i) => Avx.LoadVector256((float*)row + i);
     public static float Scalar(nint row, int i) => ((float*)row)[i];
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(nint row, long i, float value) => ((float*)row)[i] = value;
 }

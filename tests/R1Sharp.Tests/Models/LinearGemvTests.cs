@@ -94,6 +94,45 @@ public class LinearGemvTests
         }
     }
 
+    [Theory]
+    [InlineData("f32", 1)]
+    [InlineData("f32", 3)]
+    [InlineData("bf16", 1)]
+    [InlineData("bf16", 3)]
+    [InlineData("bf16", 20)] // 16-row blocks
+    public void ANonContiguousInputGivesWhatItsContiguousCopyGives(string dtypeName, int rows)
+    {
+        var dtype = dtypeName == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        using var a = Make(40, 9, bias: true, dtype, 11);
+        using var b = Make(40, 6, bias: false, dtype, 12);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        // Every other column of [rows, 80]: the kernel reads x through a contiguous copy.
+        var x = randn([rows, 80], generator: new Generator(5)).to(dtype).slice(1, 0, 80, 2);
+        Assert.False(x.is_contiguous());
+        var fromView = Linear.ApplyMany(x, a, b);
+        var fromCopy = Linear.ApplyMany(x.contiguous(), a, b);
+        for (int i = 0; i < 2; i++) Assert.True(fromView[i].eq(fromCopy[i]).all().item<bool>(), $"output {i} differs");
+    }
+
+    [Fact]
+    public void Bf16OutputsAreTheFloat32SumRoundedOnce()
+    {
+        // With a bias the kernel adds in float32 and rounds to bfloat16 once, as addmm does: every output is within
+        // half a bfloat16 ulp of the float32 reference (plus float32 summation-order noise), never a double rounding.
+        using var a = Make(64, 33, bias: true, ScalarType.BFloat16, 13);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var x = randn([2, 64], generator: new Generator(6)).to(ScalarType.BFloat16);
+        var expected = F.linear(x.to(ScalarType.Float32), a.weight.to(ScalarType.Float32), a.bias!.to(ScalarType.Float32)).data<float>().ToArray();
+        var actual = a.forward(x).to(ScalarType.Float32).data<float>().ToArray();
+        for (int i = 0; i < expected.Length; i++)
+        {
+            float halfUlp = MathF.Abs(expected[i]) * MathF.Pow(2, -8);
+            Assert.True(MathF.Abs(actual[i] - expected[i]) <= halfUlp * 1.001f + 1e-6f, $"element {i}: {actual[i]} vs {expected[i]}");
+        }
+    }
+
     [Fact]
     public void UnderAutogradApplyManyGivesTheGradientsOfSeparateLinears()
     {
