@@ -18,7 +18,7 @@ public static class Sampler
     public static int[] Sample(Tensor logits, SamplingOptions o, Generator?[] generators)
     {
         using var scope = NewDisposeScope();
-        int b = (int)logits.shape[0];
+        int b = (int)logits.size(0);
         var result = new int[b];
         if (o.Greedy)
         {
@@ -45,7 +45,7 @@ public static class Sampler
     public static Tensor Distribution(Tensor row, SamplingOptions o)
     {
         row = row.to(ScalarType.Float32);
-        long vocab = row.shape[0];
+        long vocab = row.size(0);
         bool useTopK = o.TopK > 0 && o.TopK < vocab;
         if (!useTopK && o.TopP >= 1f) return row.softmax(-1);
 

@@ -59,7 +59,7 @@ public sealed class CausalLM : nn.Module
             using var scope = NewDisposeScope();
             h = layer.Forward(h, cos, sin, mask, cache).MoveToOuterDisposeScope();
         }
-        cache?.Advance((int)inputIds.shape[1]);
+        cache?.Advance((int)inputIds.size(1));
         return model.norm.forward(h);
     }
 
@@ -75,7 +75,7 @@ public sealed class CausalLM : nn.Module
     public Tensor ForwardLast(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache = null)
     {
         var h = Hidden(inputIds, positions, mask, cache);
-        return Logits(h.narrow(1, h.shape[1] - 1, 1)).squeeze(1);
+        return Logits(h.narrow(1, h.size(1) - 1, 1)).squeeze(1);
     }
 
     /// <summary>Fills the weights with HF's init (normal(0, initializer_range), norms at 1, biases at 0) from a seed.</summary>

@@ -51,7 +51,7 @@ public sealed class KvCache : IDisposable
     /// values up to the longest row (shorter rows' tails are masked by the caller).</summary>
     public (Tensor k, Tensor v) Append(int layer, Tensor k, Tensor v)
     {
-        int t = (int)k.shape[2];
+        int t = (int)k.size(2);
         int first = lengths[0], max = first;
         bool same = true;
         foreach (var l in lengths) { same &= l == first; max = Math.Max(max, l); }

@@ -29,7 +29,7 @@ public sealed class Attention : nn.Module
     /// <param name="mask">additive float32 [B, 1, 1, T, L]</param>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
     {
-        long b = x.shape[0], t = x.shape[1];
+        long b = x.size(0), t = x.size(1);
         var qkv = Linear.ApplyMany(x, q_proj, k_proj, v_proj);
         var q = qkv[0].view(b, t, heads, headDim).transpose(1, 2);
         var k = qkv[1].view(b, t, kvHeads, headDim).transpose(1, 2);
@@ -37,7 +37,7 @@ public sealed class Attention : nn.Module
         q = Rope.Apply(q, cos, sin);
         k = Rope.Apply(k, cos, sin);
         if (cache != null) (k, v) = cache.Append(layer, k, v);
-        long keys = k.shape[2], groups = heads / kvHeads;
+        long keys = k.size(2), groups = heads / kvHeads;
         if (cache != null && DecodeAttention.Applies(q, cache.Keys[layer], headDim))
             return o_proj.forward(DecodeAttention.Run(q, cache.Keys[layer], cache.Values[layer], (int)keys, mask));
         // GQA without repeating K/V: the query heads of one kv-head are stacked as extra query rows, so one

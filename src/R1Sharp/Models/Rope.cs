@@ -79,7 +79,7 @@ public sealed class Rope : IDisposable
             c0.Dispose(); s0.Dispose();
         }
         var flat = positions.reshape(-1);
-        long b = positions.shape[0], t = positions.shape[1];
+        long b = positions.size(0), t = positions.size(1);
         var c = cos.index_select(0, flat).view(b, 1, t, -1).to(dtype);
         var s = sin!.index_select(0, flat).view(b, 1, t, -1).to(dtype);
         return (c, s);
@@ -88,7 +88,7 @@ public sealed class Rope : IDisposable
     /// <summary>x * cos + rotate_half(x) * sin, where rotate_half(x) = cat(-x2, x1).</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
-        long half = x.shape[^1] / 2;
+        long half = x.size(-1) / 2;
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
         var rotated = cat([x2.neg(), x1], dim: -1);
