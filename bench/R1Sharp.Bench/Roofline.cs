@@ -9,12 +9,12 @@ public static class Roofline
 {
     /// <summary>Read bandwidth in bytes/s: a reduction over a buffer far larger than the caches (what a
     /// batch-1 decode does with the weights), best of several runs.</summary>
-    public static double MemoryBandwidth(long bytes = 1L << 30)
+    public static double MemoryBandwidth(long bytes = 1L << 30, int passes = 6)
     {
         using var scope = NewDisposeScope();
         var buf = ones(bytes / 4, dtype: ScalarType.Float32);
         double best = 0;
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < passes; i++)
         {
             var sw = Stopwatch.StartNew();
             var s = buf.sum();
