@@ -53,6 +53,7 @@ public static class GenerationBench
         var sw = Stopwatch.StartNew();
         engine.Generate([Prompt(prefillTokens)], greedy with { MaxTokens = 1 }, []);
         double prefillS = sw.Elapsed.TotalSeconds;
+        long peakPrefill = ProcessMemory.PeakRss;
         double prefillFlops = 2.0 * matmulParams * prefillTokens + AttnFlops(prefillTokens / 2.0) * prefillTokens + 2.0 * headParams;
         var results = new List<object>();
         void Report(string name, double tokensPerS, double limit, string limitKind, double target)
@@ -63,14 +64,18 @@ public static class GenerationBench
         }
         Report("prefill", prefillTokens / prefillS, matmul / (prefillFlops / prefillTokens), "FLOPs ÷ matmul rate", 0.5);
 
-        // Decode at batch 16: the time from the first generated token (the end of prefill) to the last one, timed
-        // inside the run, over decodeTokens steps. One batch-1 run here too, so that peak memory covers it.
+        // One batch-1 run first, so that peak memory covers it (its timed rounds come last, below). Then decode at
+        // batch 16: the time from the first generated token (the end of prefill) to the last one, timed inside the
+        // run, over decodeTokens steps.
+        DecodeTokensPerSecond(engine, [Prompt(32)], decodeTokens);
+        long peak1 = ProcessMemory.PeakRss;
         var prompts16 = Enumerable.Range(0, 16).Select(_ => Prompt(32)).ToArray();
         double tok16 = DecodeTokensPerSecond(engine, prompts16, decodeTokens);
+        long peak16 = ProcessMemory.PeakRss;
         double flopsPerToken = 2.0 * (matmulParams + headParams) + AttnFlops(32 + decodeTokens / 2.0);
         Report("decode batch 16", tok16, matmul / flopsPerToken, "FLOPs ÷ matmul rate", 0.5);
-        DecodeTokensPerSecond(engine, [Prompt(32)], decodeTokens);
         long peak = ProcessMemory.PeakRss; // before the bandwidth probes below, which allocate 1 GB each
+        Console.WriteLine($"  peak RSS after prefill {peakPrefill / 1e6:F0} MB, after batch 1 {peak1 / 1e6:F0} MB, after batch 16 {peak16 / 1e6:F0} MB");
 
         // Decode at batch 1 against the bandwidth measured right before and right after it, in several rounds: this
         // machine's bandwidth moves by ±25% from minute to minute (other tenants), so a reference measured once at

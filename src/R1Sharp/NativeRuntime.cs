@@ -22,7 +22,18 @@ public static class NativeRuntime
     static extern int MallOpt(int param, int value);
     const int M_MMAP_THRESHOLD = -3;
 
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    static extern int MallocTrim(nuint pad);
+
     static bool configured;
+
+    /// <summary>Returns freed heap memory to the system (glibc's malloc_trim; glibc keeps freed blocks otherwise).</summary>
+    public static void ReleaseFreeMemory()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try { MallocTrim(0); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+    }
 
     /// <summary>Runs when the R1Sharp assembly loads; call it explicitly first thing in a program that may touch
     /// TorchSharp before any R1Sharp type.</summary>
