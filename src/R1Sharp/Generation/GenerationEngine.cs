@@ -25,6 +25,11 @@ public sealed class GenerationEngine
 
     public GenerationEngine(CausalLM model) => this.model = model;
 
+    /// <summary>Whether a large prefill's freed memory is handed back to the system before decoding (see Generate).
+    /// Off where the same memory is about to be used again, as by a training step right after its rollouts: the
+    /// demo GRPO update's first forward then took twice as long, page-faulting it back in.</summary>
+    public bool ReleaseMemoryAfterPrefill { get; init; } = true;
+
     /// <param name="onToken">called with (row, token) for each new token; returning true stops that row (stop strings).</param>
     /// <param name="useCache">false recomputes the whole sequence each step (the reference the cache is tested against).</param>
     public IReadOnlyList<TokenCompletion> Generate(IReadOnlyList<IReadOnlyList<int>> prompts, SamplingOptions options,
@@ -75,7 +80,7 @@ public sealed class GenerationEngine
             // A prefill's activations are freed by now, but glibc keeps the freed blocks under its mmap threshold, and
             // the decode steps' differently sized blocks then grow the heap beside them: the 0.5B bench's peak rose
             // from ~1.25 to 1.31-1.44 × (weights + KV). Handing them back costs a few ms once a call.
-            if (step == 0 && b * promptLen >= 256) NativeRuntime.ReleaseFreeMemory();
+            if (step == 0 && ReleaseMemoryAfterPrefill && b * promptLen >= 256) NativeRuntime.ReleaseFreeMemory();
             for (int i = 0; i < active.Length; i++)
             {
                 int r = active[i], tok = next[i];

@@ -33,7 +33,7 @@ public interface IRolloutSource : IDisposable
 /// only a change of label.</summary>
 public sealed class LocalRolloutSource(CausalLM policy) : IRolloutSource
 {
-    readonly GenerationEngine engine = new(policy);
+    readonly GenerationEngine engine = new(policy) { ReleaseMemoryAfterPrefill = false };
     public string WeightVersion { get; private set; } = IRolloutSource.VersionFor(0);
 
     public IReadOnlyList<RolloutSample> Generate(IReadOnlyList<int[]> prompts, int groupSize, SamplingOptions options, IReadOnlyCollection<int> eosIds)
