@@ -67,7 +67,8 @@ public static class GrpoBench
             rollout_tokens_per_second = rollout, update_tokens_per_second = update, update_flops_per_second = flops,
             matmul_flops = matmul, mfu, mfu_6n = mfu6N,
         };
-        File.WriteAllText($"grpo-bench-{size}.json", System.Text.Json.JsonSerializer.Serialize(json));
+        Directory.CreateDirectory("bench/results");
+        File.WriteAllText($"bench/results/grpo-bench-{size}.json", System.Text.Json.JsonSerializer.Serialize(json, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         try { Directory.Delete(dir, true); } catch (IOException) { }
         return 0;
     }
