@@ -11,7 +11,7 @@ namespace R1Sharp.Models;
 public sealed class Rope : IDisposable
 {
     readonly float[] invFreq;
-    Tensor? cos, sin; // [capacity, headDim] float32; sin with its first half negated (see Apply)
+    Tensor? cos, sin; // [capacity, headDim] float32
     int capacity;
     readonly int maxPositions;
 
@@ -63,14 +63,11 @@ public sealed class Rope : IDisposable
         var emb = cat([freqs, freqs], dim: 1);            // rotate_half layout
         cos?.Dispose(); sin?.Dispose();
         cos = emb.cos().DetachFromDisposeScope();
-        var s = emb.sin();
-        int half = invFreq.Length;
-        sin = cat([s.narrow(1, 0, half).neg(), s.narrow(1, half, half)], dim: 1).DetachFromDisposeScope();
+        sin = emb.sin().DetachFromDisposeScope();
         capacity = cap;
     }
 
-    /// <summary>cos and signed sin (first half negated, as <see cref="Apply"/> takes it) for the given positions [B, T],
-    /// shaped [B, 1, T, headDim] in the given dtype and device.</summary>
+    /// <summary>cos and sin for the given positions [B, T], shaped [B, 1, T, headDim] in the given dtype and device.</summary>
     public (Tensor cos, Tensor sin) Gather(Tensor positions, ScalarType dtype, Device device)
     {
         int maxPos = (int)positions.max().item<long>() + 1;
@@ -88,16 +85,16 @@ public sealed class Rope : IDisposable
         return (c, s);
     }
 
-    /// <summary>x * cos + rotate_half(x) * sin, where rotate_half(x) = cat(-x2, x1). Takes the signed sin
-    /// s' = cat(-sin1, sin2) that <see cref="Gather"/> returns, so that rotate_half(x) * sin = roll(x, d/2) * s'
-    /// (the same products: (-x2)·sin1 = x2·(-sin1) exactly): four operators instead of seven, which under autograd
-    /// also halves RoPE's backward.</summary>
+    /// <summary>x * cos + rotate_half(x) * sin, where rotate_half(x) = cat(-x2, x1).</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         if (SmallInference.Applies(x, cos, sin) && cos.dim() == 4 && x.dim() == 4 && cos.size(1) == 1
             && cos.size(0) == x.size(0) && cos.size(2) == x.size(2) && cos.size(3) == x.size(3)) return Direct(x, cos, sin);
         long half = x.size(-1) / 2;
-        return x * cos + x.roll(half, -1) * sin;
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        var rotated = cat([x2.neg(), x1], dim: -1);
+        return x * cos + rotated * sin;
     }
 
     /// <summary>The same for a decode step's few rows, in one pass instead of seven operators: x·cos and
@@ -118,7 +115,7 @@ public sealed class Rope : IDisposable
                     for (int i = 0; i < d; i++)
                     {
                         float v = SmallInference.Load(xp, row + i, bf16);
-                        float rotated = SmallInference.Load(xp, row + (i < half ? i + half : i - half), bf16); // sin is signed
+                        float rotated = i < half ? -SmallInference.Load(xp, row + i + half, bf16) : SmallInference.Load(xp, row + i - half, bf16);
                         float a = SmallInference.Round(v * SmallInference.Load(cp, table + i, bf16), bf16);
                         float c = SmallInference.Round(rotated * SmallInference.Load(sp, table + i, bf16), bf16);
                         SmallInference.Store(yp, row + i, a + c, bf16);
