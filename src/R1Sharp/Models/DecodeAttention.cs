@@ -38,7 +38,7 @@ public static unsafe class DecodeAttention
         var qc = q.contiguous();
         var m = mask.to(ScalarType.Float32).contiguous();
         var o = empty([b, 1, heads * hd], dtype: q.dtype);
-        nint qp = Pointer(qc), kp = Pointer(keys), vp = Pointer(values), mp = Pointer(m), op = Pointer(o);
+        nint qp = TensorMemory.Address(qc), kp = TensorMemory.Address(keys), vp = TensorMemory.Address(values), mp = TensorMemory.Address(m), op = TensorMemory.Address(o);
         int es = bf16 ? 2 : 4, groups = heads / kvHeads;
         float scale = (float)(1.0 / Math.Sqrt(hd));
         void Head(int bh)
@@ -120,5 +120,4 @@ public static unsafe class DecodeAttention
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float RoundBf16(float f) => Bf16ToFloat(Bf16.FromFloat(f));
 
-    static nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 }

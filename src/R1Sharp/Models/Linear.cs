@@ -121,7 +121,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
                 shape[^1] = weights[i].size(0);
                 outputs[i] = empty(shape, dtype: x.dtype);
             }
-            nint xp = Pointer(xc);
+            nint xp = TensorMemory.Address(xc);
             int threads = get_num_threads();
             fixed (float* wide = widened)
                 for (long r = 0; r < rows; r += FastPathMaxRows)
@@ -131,8 +131,8 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
                     for (int i = 0; i < weights.Length; i++)
                     {
                         long outFeatures = weights[i].size(0);
-                        targets[i] = new Gemv.Target(Pointer(weights[i]), Pointer(outputs[i]) + (nint)(r * outFeatures * es),
-                            (int)outFeatures, biases[i] is { } b ? Pointer(b) : 0);
+                        targets[i] = new Gemv.Target(TensorMemory.Address(weights[i]), TensorMemory.Address(outputs[i]) + (nint)(r * outFeatures * es),
+                            (int)outFeatures, biases[i] is { } b ? TensorMemory.Address(b) : 0);
                     }
                     Gemv.Run(bf16, targets, xf, n, k, threads);
                 }
@@ -159,6 +159,4 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         return y.to(ScalarType.BFloat16).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The address of a contiguous CPU tensor's data (native memory: the GC never moves it).</summary>
-    static unsafe nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 }

@@ -37,10 +37,11 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         long rows = x.numel() / d;
         var output = empty_like(x);
         bool bf16 = x.dtype == ScalarType.BFloat16;
-        nint src = SmallInference.Pointer(x), dst = SmallInference.Pointer(output), w = SmallInference.Pointer(weight);
+        long rowBytes = (long)d * (bf16 ? 2 : 4);
+        nint src = TensorMemory.Address(x), dst = TensorMemory.Address(output), w = TensorMemory.Address(weight);
         for (long r = 0; r < rows; r++)
         {
-            nint xr = src + (nint)(r * d * (bf16 ? 2 : 4)), yr = dst + (nint)(r * d * (bf16 ? 2 : 4));
+            nint xr = src + (nint)(r * rowBytes), yr = dst + (nint)(r * rowBytes);
             float sum = 0;
             for (int i = 0; i < d; i++) { float v = SmallInference.Load(xr, i, bf16); sum += v * v; }
             float inv = 1f / MathF.Sqrt(sum / d + (float)eps);
@@ -52,41 +53,4 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         }
         return output;
     }
-}
-
-/// <summary>
-/// Elementwise operators of a decode step computed directly on the tensors' memory: at a few rows, libtorch's
-/// per-operator dispatch costs more than the arithmetic. Float32 or bfloat16 on the CPU, contiguous, no autograd;
-/// each result rounded to the dtype exactly where libtorch's operator would round it.
-/// </summary>
-internal static unsafe class SmallInference
-{
-    /// <summary>Above this many elements libtorch's vectorised, parallel operators win.</summary>
-    public const long MaxElements = 1 << 16;
-
-    public static bool Applies(Tensor x, params Tensor[] others)
-    {
-        if (x.device_type != DeviceType.CPU || (x.dtype != ScalarType.Float32 && x.dtype != ScalarType.BFloat16)
-            || x.numel() > MaxElements || !x.is_contiguous() || (is_grad_enabled() && x.requires_grad)) return false;
-        foreach (var t in others)
-            if (t.dtype != x.dtype || t.device_type != DeviceType.CPU || !t.is_contiguous() || (is_grad_enabled() && t.requires_grad))
-                return false;
-        return true;
-    }
-
-    public static nint Pointer(Tensor t) => (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(
-        ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static float Load(nint p, long i, bool bf16) => bf16 ? Bf16.Scalar(p, (int)i) : ((float*)p)[i];
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static void Store(nint p, long i, float v, bool bf16)
-    {
-        if (bf16) Bf16.Store(p, i, v); else ((float*)p)[i] = v;
-    }
-
-    /// <summary>v rounded to the dtype and back (identity for float32).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static float Round(float v, bool bf16) => bf16 ? BitConverter.Int32BitsToSingle(Bf16.FromFloat(v) << 16) : v;
 }

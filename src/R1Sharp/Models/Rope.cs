@@ -105,8 +105,8 @@ public sealed class Rope : IDisposable
         int d = (int)x.size(3), half = d / 2;
         bool bf16 = x.dtype == ScalarType.BFloat16;
         var output = empty_like(x);
-        nint xp = SmallInference.Pointer(x), yp = SmallInference.Pointer(output);
-        nint cp = SmallInference.Pointer(cos), sp = SmallInference.Pointer(sin);
+        nint xp = TensorMemory.Address(x), yp = TensorMemory.Address(output);
+        nint cp = TensorMemory.Address(cos), sp = TensorMemory.Address(sin);
         for (long bi = 0; bi < b; bi++)
             for (long h = 0; h < heads; h++)
                 for (long ti = 0; ti < t; ti++)
