@@ -14,10 +14,11 @@ public static class KernelThreads
     /// <summary>How long an idle worker keeps polling for the next job before it blocks.</summary>
     static readonly long SpinTicks = Stopwatch.Frequency / 2000; // 0.5 ms
 
-    sealed class Job(Action<int> body, int count)
+    sealed class Job(Action<int> body, int count, bool spinAfter)
     {
         public readonly Action<int> Body = body;
         public readonly int Count = count;
+        public readonly bool SpinAfter = spinAfter;
         public int Next, Done;
         public Exception? Error;
 
@@ -37,8 +38,11 @@ public static class KernelThreads
     static Job? current;
     static int sleepers, workers;
 
-    /// <summary>Runs body(0..count-1) on the caller and up to threads-1 workers; returns when all are done.</summary>
-    public static void For(int count, int threads, Action<int> body)
+    /// <summary>Runs body(0..count-1) on the caller and up to threads-1 workers; returns when all are done.
+    /// spinAfter: whether the workers then poll for the next job for a while (decode: the next call comes within
+    /// microseconds) or block at once (training kernels: the next call comes after milliseconds of libtorch
+    /// operators, whose OpenMP threads need the cores meanwhile).</summary>
+    public static void For(int count, int threads, Action<int> body, bool spinAfter = true)
     {
         if (threads <= 1 || count <= 1)
         {
@@ -49,7 +53,7 @@ public static class KernelThreads
         lock (callLock)
         {
             while (workers < threads - 1) StartWorker();
-            var job = new Job(body, count);
+            var job = new Job(body, count, spinAfter);
             Interlocked.Exchange(ref current, job); // a full fence: the read of sleepers below cannot move above it
             if (Volatile.Read(ref sleepers) > 0) lock (gate) Monitor.PulseAll(gate);
             job.Work();
@@ -74,7 +78,7 @@ public static class KernelThreads
             Job? job;
             while ((job = Volatile.Read(ref current)) == last)
             {
-                if (Stopwatch.GetTimestamp() - start > SpinTicks)
+                if (last is { SpinAfter: false } || Stopwatch.GetTimestamp() - start > SpinTicks)
                 {
                     lock (gate)
                     {

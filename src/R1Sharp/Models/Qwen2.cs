@@ -31,11 +31,21 @@ public sealed class Attention : nn.Module
     {
         long b = x.size(0), t = x.size(1);
         var qkv = Linear.ApplyMany(x, q_proj, k_proj, v_proj);
-        var q = qkv[0].view(b, t, heads, headDim).transpose(1, 2);
-        var k = qkv[1].view(b, t, kvHeads, headDim).transpose(1, 2);
+        Tensor q = qkv[0].view(b, t, heads, headDim), k = qkv[1].view(b, t, kvHeads, headDim);
         var v = qkv[2].view(b, t, kvHeads, headDim).transpose(1, 2);
-        q = Rope.Apply(q, cos, sin);
-        k = Rope.Apply(k, cos, sin);
+        // Training and other uncached float32 passes: RoPE (writing the head-major layout the matmuls read) and the
+        // softmax each run as one fused autograd node (TrainingKernels) instead of 7 and 3 operators.
+        bool fused = cache == null && TrainingKernels.Applies(q, cos, sin) && cos.size(0) == b && cos.size(2) == t;
+        if (fused)
+        {
+            q = TrainingKernels.Rope(q, cos, sin); // [B, H, T, D] contiguous
+            k = TrainingKernels.Rope(k, cos, sin);
+        }
+        else
+        {
+            q = Rope.Apply(q.transpose(1, 2), cos, sin);
+            k = Rope.Apply(k.transpose(1, 2), cos, sin);
+        }
         if (cache != null) (k, v) = cache.Append(layer, k, v);
         long keys = k.size(2), groups = heads / kvHeads;
         if (cache != null && DecodeAttention.Applies(q, cache.Keys[layer], headDim))
@@ -45,8 +55,14 @@ public sealed class Attention : nn.Module
         var qg = q.reshape(b, kvHeads, groups * t, headDim);
         bool viaFloat32 = x.dtype == ScalarType.BFloat16 && x.device_type == DeviceType.CPU && !is_grad_enabled();
         var scores = Matmul(qg, k.transpose(2, 3), viaFloat32).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
-        scores = scores.mul_(1.0 / Math.Sqrt(headDim)).add_(mask);
-        var probs = scores.softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        Tensor probs;
+        if (fused && mask.dim() == 5 && mask.size(0) == b && mask.size(1) == 1 && mask.size(2) == 1 && mask.size(3) == t && mask.size(4) == keys)
+            probs = TrainingKernels.MaskedSoftmax(scores, mask, 1.0 / Math.Sqrt(headDim)).view(b, kvHeads, groups * t, keys);
+        else
+        {
+            scores = scores.mul_(1.0 / Math.Sqrt(headDim)).add_(mask);
+            probs = scores.softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        }
         var o = Matmul(probs, v, viaFloat32).view(b, heads, t, headDim).transpose(1, 2).reshape(b, t, heads * headDim);
         return o_proj.forward(o);
     }
@@ -74,6 +90,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var gateUp = Linear.ApplyMany(x, gate_proj, up_proj);
+        if (TrainingKernels.Applies(gateUp[0], gateUp[1])) return down_proj.forward(TrainingKernels.SwiGlu(gateUp[0], gateUp[1]));
         return down_proj.forward(F.silu(gateUp[0]).mul_(gateUp[1]));
     }
 }

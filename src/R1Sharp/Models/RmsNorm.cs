@@ -19,6 +19,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         if (SmallInference.Applies(x, weight)) return Direct(x);
+        if (TrainingKernels.Applies(x, weight)) return TrainingKernels.RmsNorm(x, weight, eps);
         using var scope = NewDisposeScope();
         var dtype = x.dtype;
         var h = x.to(ScalarType.Float32);
