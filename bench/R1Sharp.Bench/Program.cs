@@ -27,7 +27,7 @@ static int Usage()
     Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--rounds N]");
     Console.Error.WriteLine("       R1Sharp.Bench verifier [SHARED_DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
-    Console.Error.WriteLine("       R1Sharp.Bench grpo [--size demo|50m]");
+    Console.Error.WriteLine("       R1Sharp.Bench grpo [--size demo|50m] [--steps N] [--threads N[,N]] [--micro-batch ROWS] [--unfused]");
     Console.Error.WriteLine("       R1Sharp.Bench profile [--dtype f32|bf16] [--size 0.5b] [--steps N]   (decode step: projections vs the rest)");
     Console.Error.WriteLine("       R1Sharp.Bench llamacpp [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--threads N]");
     return 2;
