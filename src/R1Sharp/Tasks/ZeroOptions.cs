@@ -5,8 +5,9 @@ namespace R1Sharp.Tasks;
 /// <summary>
 /// The embedded R1-Zero demo's settings: task, base model, pre-training, GRPO and evaluation. The defaults are tuned so
 /// the whole run fits 15 minutes on two CPU cores and RL lifts held-out pass@1 by well over 25 points.
-/// Measured (seed 1, load average 3–5 on the shared 2-core machine): 6 min wall, 354 s CPU; held-out pass@1
-/// 39.5% → 91.0%, mean response length 15.5 → 26.6 tokens (the policy learned to write its column steps).
+/// Measured 2026-11-29 (seed 1, 2 Intel cores): 191 s wall; held-out pass@1 68.8% → 96.5%, mean response length
+/// 14.5 → 25.3 tokens (the policy learned to write its column steps). Seeds 2 and 3: 33.0% → 84.4%, 66.0% → 92.0%.
+/// The base model's strength is what varies (it sets the headroom): any change to the training arithmetic moves it.
 /// </summary>
 public sealed record ZeroOptions
 {
