@@ -35,7 +35,7 @@ public sealed class Attention : nn.Module
         var v = qkv[2].view(b, t, kvHeads, headDim).transpose(1, 2);
         // Training and other uncached float32 passes: RoPE (writing the head-major layout the matmuls read) and the
         // softmax each run as one fused autograd node (TrainingKernels) instead of 7 and 3 operators.
-        bool fused = cache == null && TrainingKernels.Applies(q, cos, sin) && cos.size(0) == b && cos.size(2) == t;
+        bool fused = cache == null && TrainingKernels.AppliesToRope(q, cos, sin);
         if (fused)
         {
             q = TrainingKernels.Rope(q, cos, sin); // [B, H, T, D] contiguous
@@ -56,7 +56,7 @@ public sealed class Attention : nn.Module
         bool viaFloat32 = x.dtype == ScalarType.BFloat16 && x.device_type == DeviceType.CPU && !is_grad_enabled();
         var scores = Matmul(qg, k.transpose(2, 3), viaFloat32).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
         Tensor probs;
-        if (fused && mask.dim() == 5 && mask.size(0) == b && mask.size(1) == 1 && mask.size(2) == 1 && mask.size(3) == t && mask.size(4) == keys)
+        if (fused && TrainingKernels.AppliesToSoftmax(scores, mask))
             probs = TrainingKernels.MaskedSoftmax(scores, mask, 1.0 / Math.Sqrt(headDim)).view(b, kvHeads, groups * t, keys);
         else
         {

@@ -23,13 +23,29 @@ public static unsafe class TrainingKernels
     /// flow, so a test that turns it off does not change the tests running beside it.</summary>
     public static bool Enabled { get => !disabled.Value; set => disabled.Value = !value; }
 
-    public static bool Applies(Tensor x, params Tensor[] others)
-    {
-        if (!Enabled || x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32 || x.numel() <= SmallInference.MaxElements) return false;
-        foreach (var t in others)
-            if (t.device_type != DeviceType.CPU || t.dtype != ScalarType.Float32) return false;
-        return true;
-    }
+    /// <summary>Enabled, and every tensor float32 on the CPU with x larger than a decode step's few rows.</summary>
+    public static bool Applies(Tensor x, params Tensor[] others) =>
+        x.numel() > SmallInference.MaxElements && EnabledFor(x) && others.All(EnabledFor);
+
+    static bool EnabledFor(Tensor t) => Enabled && t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32;
+
+    /// <summary>The fused RoPE applies here: float32 CPU and the shapes <see cref="Rope"/> takes.</summary>
+    public static bool AppliesToRope(Tensor x, Tensor cos, Tensor sin) => Applies(x, cos, sin) && RopeShapes(x, cos, sin);
+
+    /// <summary>The fused softmax applies here: float32 CPU and the shapes <see cref="MaskedSoftmax"/> takes (no size
+    /// threshold: attention uses it where it fused RoPE, whose size decides).</summary>
+    public static bool AppliesToSoftmax(Tensor scores, Tensor mask) =>
+        EnabledFor(scores) && EnabledFor(mask) && SoftmaxShapes(scores, mask);
+
+    // x [B, T, H, D] with D even; cos and sin [B, 1, T, D].
+    static bool RopeShapes(Tensor x, Tensor cos, Tensor sin) =>
+        x.dim() == 4 && cos.dim() == 4 && x.size(3) % 2 == 0 && cos.size(0) == x.size(0) && cos.size(1) == 1
+        && cos.size(2) == x.size(1) && cos.size(3) == x.size(3) && cos.shape.SequenceEqual(sin.shape);
+
+    // scores [B, K, G, T, L]; mask [B, 1, 1, T, L].
+    static bool SoftmaxShapes(Tensor scores, Tensor mask) =>
+        scores.dim() == 5 && mask.dim() == 5 && mask.size(0) == scores.size(0) && mask.size(1) == 1 && mask.size(2) == 1
+        && mask.size(3) == scores.size(3) && mask.size(4) == scores.size(4);
 
     /// <summary>Runs body(start, end) over rows 0..count-1 in chunks that the calling thread and the kernel workers
     /// take in turn: several per thread, so a worker that wakes late costs little.</summary>
@@ -38,17 +54,18 @@ public static unsafe class TrainingKernels
     /// <summary>As <see cref="ForRows"/>, with the chunk's index (0..Chunks(count)-1) for per-chunk partial results.</summary>
     static void ForChunks(long count, Action<int, long, long> body)
     {
-        int threads = (int)Math.Clamp(Math.Min(MaxThreads, count / 16), 1, 64);
-        int chunks = Chunks(count);
+        var (threads, chunks) = Split(count);
         // The workers block as soon as the job is done: the next kernel call comes after milliseconds of libtorch
         // operators, whose OpenMP threads need the cores meanwhile.
         KernelThreads.For(chunks, threads, i => body(i, count * i / chunks, count * (i + 1) / chunks), spinAfter: false);
     }
 
-    static int Chunks(long count)
+    /// <summary>Threads for count rows (at least 16 rows each), and chunks: 8 per thread, or 1 on one thread. A
+    /// function of count and the thread setting only, so per-chunk partial sums add up the same way every run.</summary>
+    static (int Threads, int Chunks) Split(long count)
     {
         int threads = (int)Math.Clamp(Math.Min(MaxThreads, count / 16), 1, 64);
-        return threads == 1 ? 1 : (int)Math.Min(count / 16, threads * 8);
+        return (threads, threads == 1 ? 1 : (int)Math.Min(count / 16, threads * 8));
     }
 
     static int MaxThreads => get_num_threads(); // as many as libtorch's operators use
@@ -135,7 +152,7 @@ public static unsafe class TrainingKernels
             int d = (int)x.size(-1);
             long rows = x.numel() / d;
             var dx = empty_like(x);
-            int chunks = Chunks(rows);
+            int chunks = Split(rows).Chunks;
             var partial = new float[chunks * d];
             float* xp = Ptr(x), wp = Ptr(w), rp = Ptr(rstd), gp = Ptr(dy), dxp = Ptr(dx);
             ForChunks(rows, (chunk, start, end) =>
@@ -167,7 +184,7 @@ public static unsafe class TrainingKernels
     /// <summary>silu(gate) · up.</summary>
     public static Tensor SwiGlu(Tensor gate, Tensor up) => SwiGluFunction.apply(gate, up);
 
-    const int Block = 2048; // elements per pass: the scratch of one block stays in L1
+    const int Block = 2048; // elements per unit of work that ForRows hands out to the threads
 
     sealed class SwiGluFunction : autograd.SingleTensorFunction<SwiGluFunction>
     {
@@ -235,8 +252,7 @@ public static unsafe class TrainingKernels
     /// want, so the transpose costs no extra copy. cos and sin are [B, 1, T, D].</summary>
     public static Tensor Rope(Tensor x, Tensor cos, Tensor sin)
     {
-        if (x.dim() != 4 || cos.dim() != 4 || x.size(3) % 2 != 0 || cos.size(0) != x.size(0) || cos.size(1) != 1
-            || cos.size(2) != x.size(1) || cos.size(3) != x.size(3) || !cos.shape.SequenceEqual(sin.shape))
+        if (!RopeShapes(x, cos, sin))
             throw new ArgumentException($"RoPE: x [{string.Join(", ", x.shape)}] needs cos and sin [B, 1, T, D] of its B, T and (even) D; got [{string.Join(", ", cos.shape)}]");
         return RopeFunction.apply(x, cos, sin);
     }
@@ -332,8 +348,7 @@ public static unsafe class TrainingKernels
     /// (0 or −∞). A row that is all −∞ (never produced by <see cref="AttentionMask"/>) gives zeros, not NaN.</summary>
     public static Tensor MaskedSoftmax(Tensor scores, Tensor mask, double scale)
     {
-        if (scores.dim() != 5 || mask.dim() != 5 || mask.size(0) != scores.size(0) || mask.size(1) != 1 || mask.size(2) != 1
-            || mask.size(3) != scores.size(3) || mask.size(4) != scores.size(4))
+        if (!SoftmaxShapes(scores, mask))
             throw new ArgumentException($"masked softmax: scores [{string.Join(", ", scores.shape)}] need a mask [B, 1, 1, T, L]; got [{string.Join(", ", mask.shape)}]");
         return SoftmaxFunction.apply(scores, mask, scale);
     }
@@ -353,6 +368,7 @@ public static unsafe class TrainingKernels
             float* xp = Ptr(x), mp = Ptr(mask), pp = Ptr(p);
             ForRows(b * heads * t, (start, end) =>
             {
+                Span<float> tail = stackalloc float[V]; // once per chunk: a stackalloc in the row loop grows the stack per row
                 for (long row = start; row < end; row++)
                 {
                     long bi = row / (heads * t), ti = row % t;
@@ -381,7 +397,6 @@ public static unsafe class TrainingKernels
                     if (j < l)
                     {
                         // The tail as one vector padded with −∞ (e^−∞ = 0): a scalar exp costs as much as a vector one.
-                        Span<float> tail = stackalloc float[V];
                         tail.Fill(float.NegativeInfinity);
                         for (int q = j; q < l; q++) tail[q - j] = pr[q] - max;
                         var e = Exp(Vector256.Create<float>(tail));
