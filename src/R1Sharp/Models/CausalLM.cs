@@ -18,15 +18,11 @@ public sealed class CausalLM : nn.Module
     public CausalLM(ModelConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32) : base("CausalLM")
     {
         Config = config;
-        // Parameters are created directly in the target dtype: converting afterwards would hold an fp32 copy.
-        var previous = get_default_dtype();
-        set_default_dtype(dtype);
-        try
-        {
-            model = new DecoderStack(config);
-            if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize, hasBias: false);
-        }
-        finally { set_default_dtype(previous); }
+        // Parameters are created directly in the target dtype (converting afterwards would hold an fp32 copy), each
+        // with its dtype given explicitly: setting libtorch's default dtype around this constructor, as it once did,
+        // changed it for the whole process, and a float32 model built on another thread meanwhile got bf16 weights.
+        model = new DecoderStack(config, dtype);
+        if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize, hasBias: false, dtype);
         rope = new Rope(config);
         RegisterComponents();
         if (device != null && device.type != DeviceType.CPU) this.to(device);

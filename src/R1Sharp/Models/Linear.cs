@@ -28,13 +28,15 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     public readonly TorchSharp.Modules.Parameter weight;
     public readonly TorchSharp.Modules.Parameter? bias;
 
-    public Linear(long inFeatures, long outFeatures, bool hasBias) : base("Linear")
+    /// <param name="dtype">the parameters' type, given explicitly: libtorch's default dtype is one setting for the
+    /// whole process, so a module built from it takes whatever another thread last set there</param>
+    public Linear(long inFeatures, long outFeatures, bool hasBias, ScalarType dtype = ScalarType.Float32) : base("Linear")
     {
-        weight = new TorchSharp.Modules.Parameter(zeros(outFeatures, inFeatures));
+        weight = new TorchSharp.Modules.Parameter(zeros(outFeatures, inFeatures, dtype: dtype));
         register_parameter("weight", weight);
         if (hasBias)
         {
-            bias = new TorchSharp.Modules.Parameter(zeros(outFeatures));
+            bias = new TorchSharp.Modules.Parameter(zeros(outFeatures, dtype: dtype));
             register_parameter("bias", bias);
         }
     }

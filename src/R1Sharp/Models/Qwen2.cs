@@ -15,13 +15,13 @@ public sealed class Attention : nn.Module
     readonly int heads, kvHeads, headDim, layer;
     public readonly Linear q_proj, k_proj, v_proj, o_proj;
 
-    public Attention(ModelConfig c, int layer) : base("Attention")
+    public Attention(ModelConfig c, int layer, ScalarType dtype) : base("Attention")
     {
         heads = c.NumAttentionHeads; kvHeads = c.NumKeyValueHeads; headDim = c.HeadDim; this.layer = layer;
-        q_proj = new Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias);
-        k_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
-        v_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias);
-        o_proj = new Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias);
+        q_proj = new Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias, dtype);
+        k_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype);
+        v_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype);
+        o_proj = new Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype);
         RegisterComponents();
     }
 
@@ -79,11 +79,11 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
     public readonly Linear gate_proj, up_proj, down_proj;
 
-    public Mlp(ModelConfig c) : base("MLP")
+    public Mlp(ModelConfig c, ScalarType dtype) : base("MLP")
     {
-        gate_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-        up_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias);
-        down_proj = new Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+        gate_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, dtype);
+        up_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, dtype);
+        down_proj = new Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype);
         RegisterComponents();
     }
 
@@ -102,12 +102,12 @@ public sealed class DecoderLayer : nn.Module
     public readonly Mlp mlp;
     public readonly RmsNorm input_layernorm, post_attention_layernorm;
 
-    public DecoderLayer(ModelConfig c, int layer) : base("DecoderLayer")
+    public DecoderLayer(ModelConfig c, int layer, ScalarType dtype) : base("DecoderLayer")
     {
-        self_attn = new Attention(c, layer);
-        mlp = new Mlp(c);
-        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
-        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        self_attn = new Attention(c, layer, dtype);
+        mlp = new Mlp(c, dtype);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
         RegisterComponents();
     }
 
@@ -125,11 +125,11 @@ public sealed class DecoderStack : nn.Module
     public readonly ModuleList<DecoderLayer> layers;
     public readonly RmsNorm norm;
 
-    public DecoderStack(ModelConfig c) : base("Model")
+    public DecoderStack(ModelConfig c, ScalarType dtype) : base("Model")
     {
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
-        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i)).ToArray());
-        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
         RegisterComponents();
     }
 }

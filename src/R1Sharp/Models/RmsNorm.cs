@@ -9,10 +9,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     readonly double eps;
     public readonly TorchSharp.Modules.Parameter weight;
 
-    public RmsNorm(long dim, double eps) : base("RMSNorm")
+    public RmsNorm(long dim, double eps, ScalarType dtype = ScalarType.Float32) : base("RMSNorm")
     {
         this.eps = eps;
-        weight = new TorchSharp.Modules.Parameter(ones(dim));
+        weight = new TorchSharp.Modules.Parameter(ones(dim, dtype: dtype));
         register_parameter("weight", weight);
     }
 

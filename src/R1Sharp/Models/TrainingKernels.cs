@@ -124,7 +124,7 @@ public static unsafe class TrainingKernels
             int d = (int)x.size(-1);
             long rows = x.numel() / d;
             var y = empty_like(x);
-            var rstd = empty(rows);
+            var rstd = empty(rows, dtype: ScalarType.Float32); // explicit: the default dtype is process-wide state
             float* xp = Ptr(x), yp = Ptr(y), wp = Ptr(w), rp = Ptr(rstd);
             ForRows(rows, (start, end) =>
             {
@@ -268,7 +268,7 @@ public static unsafe class TrainingKernels
             var sin = ((Tensor)vars[2]).contiguous();
             long b = x.size(0), t = x.size(1), h = x.size(2);
             int d = (int)x.size(3);
-            var y = empty(b, h, t, d);
+            var y = empty([b, h, t, d], dtype: ScalarType.Float32);
             Rotate(Ptr(x), Ptr(cos), Ptr(sin), Ptr(y), b, t, h, d, backward: false);
             ctx.save_for_backward([cos, sin]);
             return y;
@@ -283,7 +283,7 @@ public static unsafe class TrainingKernels
             var dy = grad.contiguous();
             long b = dy.size(0), h = dy.size(1), t = dy.size(2);
             int d = (int)dy.size(3);
-            var dx = empty(b, t, h, d);
+            var dx = empty([b, t, h, d], dtype: ScalarType.Float32);
             Rotate(Ptr(dy), Ptr(cos), Ptr(sin), Ptr(dx), b, t, h, d, backward: true);
             return [dx, null!, null!];
         }
