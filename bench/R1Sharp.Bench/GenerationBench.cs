@@ -23,6 +23,7 @@ public static class GenerationBench
         string size = Arg(args, "--size") ?? "0.5b";
         int batch1Rounds = int.Parse(Arg(args, "--rounds") ?? "5");
         var dtype = dtypeName switch { "f32" => ScalarType.Float32, "bf16" => ScalarType.BFloat16, _ => throw new ArgumentException("--dtype f32|bf16") };
+        if (args.Contains("--no-wide")) Gemv.WideEnabled = false; // the 256-bit decode kernels only (A/B on AVX-512 machines)
         Console.WriteLine($"threads {get_num_threads()}, dtype {dtypeName}, model qwen2 {size} (vocab 151936)");
 
         long baseline = ProcessMemory.Rss;

@@ -92,7 +92,8 @@ public static unsafe class KernelProfile
                     using (nn.functional.linear(m == 6 ? xs[1] : xs[0], wt[l, m])) { }
         }
 
-        var variants = new (string name, Action<int> run)[] { ("previous kernel", Old), ("new, per matrix", New), ("new, qkv+gate/up fused", Fused), ("libtorch F.linear", Torch) };
+        void Narrow(int rows) { Gemv.WideEnabled = false; try { Fused(rows); } finally { Gemv.WideEnabled = true; } }
+        var variants = new (string name, Action<int> run)[] { ("previous kernel", Old), ("new, per matrix", New), ("new, qkv+gate/up fused", Fused), ("fused, 256-bit only", Narrow), ("libtorch F.linear", Torch) };
         Console.WriteLine($"projections of one step, {(bf16 ? "bf16" : "f32")}, {threads} threads{(CpuClock ? ", thread CPU time" : "")}, {bytes / 1e6:F0} MB of weights, load {File.ReadAllText("/proc/loadavg").Trim()}");
         foreach (int rows in Rows)
             foreach (var v in variants) v.run(rows); // warm-up: every kernel jitted and tiered before timing

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using R1Sharp.Models;
 using static TorchSharp.torch;
@@ -52,8 +53,11 @@ public class LinearGemvTests
         // bfloat16 outputs are rounded once to 8 bits of mantissa, the reference is float32.
         double rtol = dtype == ScalarType.BFloat16 ? 8e-3 : 2e-5, atol = dtype == ScalarType.BFloat16 ? 2e-2 : 1e-4;
         using var _ = no_grad();
+        // Both kernel families where the machine has AVX-512 (the 512-bit one from 4 rows when K is a multiple of 16).
+        foreach (bool wide in Avx512F.IsSupported ? new[] { true, false } : [false])
         for (int rows = 1; rows <= Linear.FastPathMaxRows; rows++)
         {
+            Gemv.WideEnabled = wide;
             using var scope = NewDisposeScope();
             var x = randn([rows, 1, k], dtype: ScalarType.Float32, generator: new Generator((ulong)(100 + rows))).to(dtype);
             var fused = Linear.ApplyMany(x, a, b, c);
@@ -67,6 +71,36 @@ public class LinearGemvTests
                 AssertClose(expected, layers[i].forward(x), rtol, atol);
             }
         }
+    }
+
+    /// <summary>The kernel itself at every row count, bf16 included: on a machine with native bf16 GEMM, Linear sends
+    /// bf16 products of 4 rows and more to libtorch, so the test above would not reach the kernel's bf16 blocks.</summary>
+    [Theory]
+    [InlineData(true, 96)]
+    [InlineData(true, 257)]
+    [InlineData(false, 96)]
+    [InlineData(false, 257)]
+    public unsafe void KernelMatchesLibtorchAtEveryRowCount(bool bf16, int k)
+    {
+        const int n = 13;
+        var dtype = bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        double rtol = bf16 ? 8e-3 : 2e-5, atol = bf16 ? 2e-2 : 1e-4;
+        using var _ = no_grad();
+        var g = new Generator(5);
+        using var w = randn([n, k], generator: g).to(dtype);
+        using var bias = randn([n], generator: g).to(dtype);
+        static nint Address(Tensor t) => (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
+        foreach (bool wide in Avx512F.IsSupported ? new[] { true, false } : [false])
+            for (int rows = 1; rows <= 16; rows++)
+            {
+                using var scope = NewDisposeScope();
+                Gemv.WideEnabled = wide;
+                var x = randn([rows, k], generator: g); // float32, as the kernel takes it
+                var y = empty([rows, n], dtype: dtype);
+                Gemv.Run(bf16, [new Gemv.Target(Address(w), Address(y), n, Address(bias))], (float*)Address(x), rows, k, threads: 2);
+                var expected = F.linear(x, w.to(ScalarType.Float32), bias.to(ScalarType.Float32));
+                AssertClose(expected, y, rtol, atol);
+            }
     }
 
     [Theory]
