@@ -52,6 +52,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
                 SmallInference.Store(yr, i, SmallInference.Load(w, i, bf16) * h, bf16);
             }
         }
+        GC.KeepAlive(x); // read only through its address above
         return output;
     }
 }

@@ -121,6 +121,7 @@ public sealed class Rope : IDisposable
                         SmallInference.Store(yp, row + i, a + c, bf16);
                     }
                 }
+        GC.KeepAlive(x); GC.KeepAlive(cos); GC.KeepAlive(sin); // read only through their addresses above
         return output;
     }
 

@@ -1,6 +1,7 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using R1Sharp.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -103,6 +104,9 @@ public static unsafe class TrainingKernels
 
     static float Sigmoid(float x) => 1f / (1f + Exp(-x));
 
+    /// <summary>The data of a contiguous float32 tensor. A tensor read only through this pointer must be kept alive
+    /// (GC.KeepAlive) until the kernel is done: a copy made by contiguous() is owned by nothing but its managed handle,
+    /// and without a dispose scope around the call the GC may free it as soon as the pointer is taken.</summary>
     static float* Ptr(Tensor t) => (float*)TensorMemory.Address(t);
 
     static Span<float> Row(float* p, long row, int width) => new(p + row * width, width);
@@ -173,6 +177,7 @@ public static unsafe class TrainingKernels
                     TensorPrimitives.Multiply(dxr, inv, dxr);
                 }
             });
+            GC.KeepAlive(dy);
             var dwSum = new float[d]; // the chunks' partial sums, added in a fixed order: the result is deterministic
             for (int chunk = 0; chunk < chunks; chunk++) TensorPrimitives.Add(dwSum, partial.AsSpan(chunk * d, d), dwSum);
             return [dx, tensor(dwSum).view(w.shape), null!];
@@ -241,6 +246,7 @@ public static unsafe class TrainingKernels
                     dgp[i] = yp[i] * up[i] * (sg + silu * (1 - sg));
                 }
             });
+            GC.KeepAlive(dy);
             return [dg, du];
         }
     }
@@ -253,7 +259,7 @@ public static unsafe class TrainingKernels
     public static Tensor Rope(Tensor x, Tensor cos, Tensor sin)
     {
         if (!RopeShapes(x, cos, sin))
-            throw new ArgumentException($"RoPE: x [{string.Join(", ", x.shape)}] needs cos and sin [B, 1, T, D] of its B, T and (even) D; got [{string.Join(", ", cos.shape)}]");
+            throw new ArgumentException($"RoPE: x {SafetensorsEntry.FormatShape(x.shape)} needs cos and sin [B, 1, T, D] of its B, T and (even) D; got {SafetensorsEntry.FormatShape(cos.shape)}");
         return RopeFunction.apply(x, cos, sin);
     }
 
@@ -270,6 +276,7 @@ public static unsafe class TrainingKernels
             int d = (int)x.size(3);
             var y = empty([b, h, t, d], dtype: ScalarType.Float32);
             Rotate(Ptr(x), Ptr(cos), Ptr(sin), Ptr(y), b, t, h, d, backward: false);
+            GC.KeepAlive(x);
             ctx.save_for_backward([cos, sin]);
             return y;
         }
@@ -285,6 +292,7 @@ public static unsafe class TrainingKernels
             int d = (int)dy.size(3);
             var dx = empty([b, t, h, d], dtype: ScalarType.Float32);
             Rotate(Ptr(dy), Ptr(cos), Ptr(sin), Ptr(dx), b, t, h, d, backward: true);
+            GC.KeepAlive(dy);
             return [dx, null!, null!];
         }
 
@@ -349,7 +357,7 @@ public static unsafe class TrainingKernels
     public static Tensor MaskedSoftmax(Tensor scores, Tensor mask, double scale)
     {
         if (!SoftmaxShapes(scores, mask))
-            throw new ArgumentException($"masked softmax: scores [{string.Join(", ", scores.shape)}] need a mask [B, 1, 1, T, L]; got [{string.Join(", ", mask.shape)}]");
+            throw new ArgumentException($"masked softmax: scores {SafetensorsEntry.FormatShape(scores.shape)} need a mask [B, 1, 1, T, L]; got {SafetensorsEntry.FormatShape(mask.shape)}");
         return SoftmaxFunction.apply(scores, mask, scale);
     }
 
@@ -409,6 +417,8 @@ public static unsafe class TrainingKernels
                     for (; j < l; j++) pr[j] *= inv[0];
                 }
             });
+            GC.KeepAlive(x);
+            GC.KeepAlive(mask);
             ctx.save_for_backward([p]);
             ctx.save_data("scale", (double)scale);
             return p;
@@ -441,6 +451,7 @@ public static unsafe class TrainingKernels
                     for (; j < l; j++) dr[j] = (gr[j] - dot) * pr[j] * scale;
                 }
             });
+            GC.KeepAlive(dp);
             return [dx, null!, null!];
         }
     }
