@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using System.Diagnostics;
 using R1Sharp.Generation;
 using R1Sharp.Models;
@@ -37,7 +38,7 @@ public static class DecodeProfile
         KernelProfile.CpuClock = args.Contains("--cpu-clock");
         if (args.Contains("--kernels")) { KernelProfile.Run(dtype == ScalarType.BFloat16, steps); return 0; }
         var cfg = ModelPresets.Create("qwen2", size, 151936);
-        using var model = new CausalLM(cfg, dtype: dtype);
+        using var model = CausalLM.Create(cfg, dtype);
         model.InitializeRandom(1);
         long weightBytes = model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
         Console.WriteLine($"threads {get_num_threads()}, dtype {dtypeName}, load {File.ReadAllText("/proc/loadavg").Trim()}");
@@ -71,14 +72,14 @@ public static class DecodeProfile
     /// <summary>Best time of one decode step at context 33 (a 32-token prompt prefilled first).</summary>
     static double StepMs(CausalLM model, int batch, int steps)
     {
-        var cfg = model.Config;
         int prompt = 32;
-        using var cache = new KvCache(cfg, batch, prompt + steps + 1, model.DType, model.Device);
+        using var cache = model.CreateCache(batch, prompt + steps + 1);
         var pad = new int[batch];
         using (NewDisposeScope())
         {
             var ids = randint(1000, 100000, [batch, prompt], dtype: ScalarType.Int64);
             model.ForwardLast(ids, AttentionMask.Positions(pad, 0, prompt, model.Device), AttentionMask.Build(pad, 0, prompt, prompt, model.Device), cache);
+            cache.Advance(prompt);
         }
         double best = double.MaxValue, sum = 0;
         var greedy = new SamplingOptions { Temperature = 0 };
@@ -91,6 +92,7 @@ public static class DecodeProfile
             {
                 var ids = randint(1000, 100000, [batch, 1], dtype: ScalarType.Int64);
                 var h = model.Hidden(ids, AttentionMask.Positions(pad, len, 1, model.Device), AttentionMask.Build(pad, len, 1, len + 1, model.Device), cache);
+                cache.Advance(1);
                 tHidden = sw.Elapsed.TotalMilliseconds;
                 var logits = model.Logits(h).squeeze(1);
                 tHead = sw.Elapsed.TotalMilliseconds - tHidden;
@@ -108,7 +110,7 @@ public static class DecodeProfile
     /// <summary>Best time of all of one step's projections (layers, then lm_head), through Linear.Apply.</summary>
     static (double layers, double head) ProjectionMs(CausalLM model, int batch, int steps)
     {
-        var cfg = model.Config;
+        var cfg = (LlamaConfig)model.Config;
         using var scope = NewDisposeScope();
         var xh = randn(batch, 1, cfg.HiddenSize).to(model.DType);
         var xo = randn(batch, 1, cfg.NumAttentionHeads * cfg.HeadDim).to(model.DType);
@@ -117,7 +119,7 @@ public static class DecodeProfile
         for (int s = 0; s < steps; s++)
         {
             var sw = Stopwatch.StartNew();
-            foreach (var layer in model.model.layers)
+            foreach (var layer in ((LlamaForCausalLM)model).model.layers)
                 using (NewDisposeScope())
                 {
                     var a = layer.self_attn; var m = layer.mlp;
@@ -135,8 +137,8 @@ public static class DecodeProfile
     /// <summary>The pieces of a decode step outside the projections, each timed alone (24 layers' worth, batch 1 and 16).</summary>
     static void Parts(CausalLM model, int reps)
     {
-        var cfg = model.Config;
-        var layer = model.model.layers[0];
+        var cfg = (LlamaConfig)model.Config;
+        var layer = ((LlamaForCausalLM)model).model.layers[0];
         int ctx = int.Parse(Arg(Environment.GetCommandLineArgs(), "--ctx") ?? "48");
         foreach (int b in new[] { 1, 16 })
         {
@@ -150,12 +152,12 @@ public static class DecodeProfile
             var gate = randn(b, 1, cfg.IntermediateSize).to(model.DType);
             var xf = randn(b, 1, cfg.HiddenSize).to(model.DType);
             int groups = cfg.NumAttentionHeads / cfg.NumKeyValueHeads;
-            using var cache = new KvCache(cfg, b, ctx + reps * 30, model.DType, model.Device);
+            using var cache = (KvCache)model.CreateCache(b, ctx + reps * 30);
             var parts = new (string, Action)[]
             {
                 ("2 RMSNorms", () => { layer.input_layernorm.forward(x); layer.post_attention_layernorm.forward(x); }),
-                ("RoPE q and k", () => { Rope.Apply(q, cos, cos); Rope.Apply(k, cos, cos); }),
-                ("KV cache append", () => { cache.Append(0, k, k); }),
+                ("RoPE q and k", () => { Ops.Rope(q.transpose(1, 2), cos, cos); Ops.Rope(k.transpose(1, 2), cos, cos); }),
+                ("KV cache append", () => { cache.Append(0, k, k); cache.Advance(1); }),
                 ("attention core", () =>
                 {
                     var qg = q.reshape(b, cfg.NumKeyValueHeads, groups, cfg.HeadDim);
@@ -172,7 +174,7 @@ public static class DecodeProfile
                     var p = sc.softmax(-1).to(keys.dtype).view(b, cfg.NumKeyValueHeads, groups, ctx);
                     matmul(p.to(ScalarType.Float32), keys.to(ScalarType.Float32)).to(keys.dtype).view(b, cfg.NumAttentionHeads, 1, cfg.HeadDim).transpose(1, 2).reshape(b, 1, -1);
                 }),
-                ("attention, DecodeAttention", () => { DecodeAttention.Run(q, keys, keys, ctx, mask); }),
+                ("attention, DecodeAttention", () => { DecodeAttention.Run(q, keys, keys, mask, 0.125); }),
                 ("silu·up", () => { nn.functional.silu(gate).mul_(gate); }),
                 ("2 residual adds", () => { var h = x + xf; var h2 = h + xf; }),
                 ("empty Linear overhead ×7", () => { for (int i = 0; i < 7; i++) { var t = x.reshape(b, -1).to(ScalarType.Float32).contiguous(); var e = empty(b, 8); e.to(x.dtype).reshape(b, 1, 8); } }),

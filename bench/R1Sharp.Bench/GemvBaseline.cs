@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using System.Diagnostics;
 using System.Text.Json;
 using R1Sharp.Generation;
@@ -33,8 +34,8 @@ public static class GenerationBench
         GC.Collect();
         baseline = Math.Max(baseline, ProcessMemory.Rss);
 
-        var cfg = ModelPresets.Create("qwen2", size, 151936);
-        using var model = new CausalLM(cfg, dtype: dtype);
+        var cfg = (LlamaConfig)ModelPresets.Create("qwen2", size, 151936);
+        using var model = CausalLM.Create(cfg, dtype);
         model.InitializeRandom(1);
         long weightBytes = model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
         long matmulParams = model.named_parameters().Where(p => p.name.Contains("layers.") && p.name.EndsWith("proj.weight")).Sum(p => p.parameter.NumberOfElements);

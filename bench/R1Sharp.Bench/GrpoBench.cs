@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using R1Sharp.Models;
 using R1Sharp.Rewards;
 using R1Sharp.Tasks;
@@ -30,7 +31,7 @@ public static class GrpoBench
         ZeroTokenizer.Write(Path.Combine(dir, "tokenizer"));
         var tok = HfTokenizer.FromFolder(Path.Combine(dir, "tokenizer"));
         var (hidden, layers, heads, ff) = size == "50m" ? (640, 10, 10, 1728) : (128, 4, 4, 384);
-        var cfg = ModelPresets.Create("qwen2", "tiny", tok.VocabSize, null, [tok.EosTokenId!.Value]) with
+        var cfg = (LlamaConfig)ModelPresets.Create("qwen2", "tiny", tok.VocabSize, null, [tok.EosTokenId!.Value]) with
         {
             HiddenSize = hidden, NumHiddenLayers = layers, NumAttentionHeads = heads, NumKeyValueHeads = heads / 2,
             HeadDim = hidden / heads, IntermediateSize = ff, MaxPositionEmbeddings = 512,
@@ -41,7 +42,7 @@ public static class GrpoBench
         foreach (int threads in threadCounts)
         {
             set_num_threads(threads);
-            using var model = new CausalLM(cfg);
+            using var model = CausalLM.Create(cfg);
             model.InitializeRandom(1);
             long parameters = model.parameters().Sum(p => p.numel());
             var grpo = new ZeroOptions().Grpo;

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using R1Sharp.Models;

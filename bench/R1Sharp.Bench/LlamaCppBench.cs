@@ -36,7 +36,7 @@ public static class LlamaCppBench
         {
             string folder = Path.Combine(dir, "model"), gguf = Path.Combine(dir, "model.gguf");
             var cfg = ModelPresets.Create("qwen2", size, 151936);
-            using (var init = new CausalLM(cfg, dtype: dtype))
+            using (var init = CausalLM.Create(cfg, dtype))
             {
                 init.InitializeRandom(1);
                 ModelFolder.Save(init, folder, SharedTokenizer());

@@ -39,7 +39,7 @@ public static class ServeBench
         int maxTokens = sampling.MaxTokens;
         var tok = HfTokenizer.FromFolder(tokenizerDir);
         var cfg = ModelPresets.Create("qwen2", "tiny", tok.VocabSize, eosTokenIds: [tok.EosTokenId!.Value]);
-        using (var m = new CausalLM(cfg)) { m.InitializeRandom(1, std: 0.5); ModelFolder.Save(m, dir, tokenizerDir); }
+        using (var m = CausalLM.Create(cfg)) { m.InitializeRandom(1, std: 0.5); ModelFolder.Save(m, dir, tokenizerDir); }
         var options = new ServeOptions { Port = 0, MaxBatch = clients, MaxQueue = clients * 2, MaxContext = 256 };
         await using var server = OpenAiServer.FromFolder(dir, options);
         var uri = await server.StartAsync();

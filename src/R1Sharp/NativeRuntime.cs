@@ -1,18 +1,15 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace R1Sharp;
 
 /// <summary>
-/// Settings libtorch's OpenMP runtime reads once, when it loads. By default its worker threads spin after every
-/// parallel operator; on a 2-core machine they then hold the cores that the decode kernels' threads (and the rest of
-/// the process) need, and a decode step waits on them. Passive waiting measured 3.7 → 5.2 tokens/s at batch 1 and
-/// 24.7 → 35.7 at batch 16 on a Qwen2.5-0.5B shape (bench/R1Sharp.Bench generate). A value the user set wins.
-/// glibc raises its mmap threshold to the size of each large block freed (up to 32 MB), after which blocks that size
-/// come from the heap and stay resident once freed: transient tensors of a few MB (a bf16 prefill's widened weights,
-/// activations) then pile up as fragmentation. A fixed 4 MB threshold returns them to the system on free; it took the
-/// bf16 0.5B bench's peak from 1.33-1.53 to ~1.27 × (weights + KV cache). Freed memory up to 64 MB at the top of a
-/// heap stays resident (glibc's default trim threshold, 128 KB, made training re-fault its activations every step).
+/// Process-wide settings for running models on the CPU, applied by programs (the CLI, the server, the benchmarks, the
+/// test host) through one explicit call to <see cref="Configure"/> before libtorch loads; a library never applies them
+/// itself, so an application embedding R1Sharp opts in. OpenMP waits passively instead of spinning after every
+/// parallel operator (on 2 cores its spinning threads held the cores the decode kernels need); glibc's mmap threshold
+/// is fixed at 4 MB (transient tensors of a few MB are returned on free instead of piling up as fragmentation) and its
+/// trim threshold at 64 MB (training re-faulted its activations every step at glibc's 128 KB). A value the user set in
+/// the environment wins. Measurements: bench/README.md ("Process-wide runtime settings").
 /// </summary>
 public static class NativeRuntime
 {
@@ -36,11 +33,8 @@ public static class NativeRuntime
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
     }
 
-    /// <summary>Runs when the R1Sharp assembly loads; call it explicitly first thing in a program that may touch
-    /// TorchSharp before any R1Sharp type.</summary>
-#pragma warning disable CA2255 // a library initializer on purpose: it must run before libtorch loads, whoever loads it
-    [ModuleInitializer]
-#pragma warning restore CA2255
+    /// <summary>Applies the settings; call it first thing in a program, before anything touches TorchSharp (OpenMP
+    /// reads its settings once, when libtorch loads). Idempotent.</summary>
     public static void Configure()
     {
         if (configured) return;
@@ -52,11 +46,8 @@ public static class NativeRuntime
         try
         {
             MallOpt(M_MMAP_THRESHOLD, 4 << 20);
-            // Fixing the mmap threshold also fixes the trim threshold at glibc's 128 KB default: every free that left
-            // more than that at the top of a heap gave the pages back, and the next operator faulted them in again,
-            // zeroed. A training step frees and reallocates tens of MB of activations per micro-batch (GRPO bench,
-            // demo model on 2 threads: update 66-69 -> 76-82 GFLOP/s in alternating runs). 64 MB stays resident;
-            // malloc_trim (ReleaseFreeMemory) still returns everything after a large prefill.
+            // Fixing the mmap threshold also fixes the trim threshold at glibc's 128 KB default; 64 MB stays resident,
+            // and malloc_trim (ReleaseFreeMemory) still returns everything after a large prefill.
             if (Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") == null) MallOpt(M_TRIM_THRESHOLD, 64 << 20);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // not glibc

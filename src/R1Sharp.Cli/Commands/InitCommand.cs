@@ -9,14 +9,18 @@ public static class InitCommand
 {
     public static Command Create()
     {
-        var arch = new Option<string>("--arch") { Description = "qwen2 or llama", DefaultValueFactory = _ => "qwen2" };
-        var size = new Option<string>("--size") { Description = string.Join("|", ModelPresets.Sizes), DefaultValueFactory = _ => "tiny" };
+        var arch = new Option<string>("--arch") { Description = string.Join(" | ", ModelRegistry.Families.Select(f => f.ModelType)), DefaultValueFactory = _ => "qwen2" };
+        var size = new Option<string>("--size")
+        {
+            Description = string.Join("; ", ModelRegistry.Families.Select(f => $"{f.ModelType}: {string.Join("|", f.Sizes)}")),
+            DefaultValueFactory = _ => "tiny",
+        };
         var tokenizer = new Option<string>("--tokenizer") { Description = "folder with tokenizer.json and tokenizer_config.json", Required = true };
         var output = new Option<string>("--out") { Description = "folder to write", Required = true };
         var seed = new Option<long>("--seed") { Description = "weight initialisation seed", DefaultValueFactory = _ => 0 };
         var dtype = new Option<string>("--dtype") { Description = "f32 or bf16", DefaultValueFactory = _ => "f32" };
         var json = new Option<bool>("--json") { Description = "print a JSON summary" };
-        var cmd = new Command("init", "Write a random-weight Qwen2/Llama model folder (config.json, safetensors, tokenizer, chat template)")
+        var cmd = new Command("init", "Write a random-weight model folder of any supported family (config.json, safetensors, tokenizer, chat template)")
             { arch, size, tokenizer, output, seed, dtype, json };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
@@ -27,7 +31,7 @@ public static class InitCommand
             var eos = tok.EosTokenId is { } e ? new[] { e } : [];
             var cfg = ModelPresets.Create(p.GetValue(arch)!, p.GetValue(size)!, vocab, tok.BosTokenId, eos);
             var type = ModelFolder.ParseDType(p.GetValue(dtype)!);
-            using var model = new CausalLM(cfg, dtype: type);
+            using var model = CausalLM.Create(cfg, type);
             model.InitializeRandom(p.GetValue(seed));
             string outDir = p.GetValue(output)!;
             ModelFolder.Save(model, outDir, tokDir);

@@ -50,30 +50,16 @@ public sealed class TextGenerator
     public IReadOnlyList<TextCompletion> GenerateFromIds(IReadOnlyList<IReadOnlyList<int>> promptIds, SamplingOptions options,
         bool promptsOpenThink = false, Action<int, string>? onText = null)
     {
-        int b = promptIds.Count;
-        var decoders = Enumerable.Range(0, b).Select(_ => Tokenizer.CreateStreamingDecoder()).ToArray();
-        var matchers = Enumerable.Range(0, b).Select(_ => new StopStringMatcher(options.Stop)).ToArray();
         var eos = EosIds.ToHashSet();
-        bool OnToken(int row, int token)
+        var sequences = promptIds.Select((p, i) => new Sequence(p, options, eos, index: i, Tokenizer)
         {
-            if (eos.Contains(token)) return false; // the engine stops the row; the token has no text in the completion
-            string released = matchers[row].Push(decoders[row].Push(token));
-            if (released.Length > 0) onText?.Invoke(row, released);
-            return matchers[row].Stopped;
-        }
-        var raw = engine.Generate(promptIds, options, EosIds, OnToken);
-        var results = new TextCompletion[b];
-        for (int r = 0; r < b; r++)
+            OnEvent = onText is null ? null : (s, text, _) => { if (text.Length > 0) onText(s.Index, text); },
+        }).ToArray();
+        engine.Run(sequences);
+        return sequences.Select(s =>
         {
-            if (!matchers[r].Stopped)
-            {
-                string tail = matchers[r].Push(decoders[r].Flush()) + matchers[r].Flush();
-                if (tail.Length > 0) onText?.Invoke(r, tail);
-            }
-            string text = matchers[r].Text;
-            var split = ReasoningSplit.Split(text, promptsOpenThink);
-            results[r] = new TextCompletion(text, split.Reasoning, split.Answer, raw[r].TokenIds, raw[r].FinishReason, promptIds[r].Count);
-        }
-        return results;
+            var split = ReasoningSplit.Split(s.Text, promptsOpenThink);
+            return new TextCompletion(s.Text, split.Reasoning, split.Answer, s.Tokens.ToArray(), s.FinishReason ?? FinishReason.Length, s.Prompt.Count);
+        }).ToArray();
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using R1Sharp.Kernels;
 using R1Sharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,9 +7,9 @@ using static TorchSharp.torch;
 namespace R1Sharp.IO;
 
 /// <summary>
-/// A Hugging Face Qwen2/Llama folder → one GGUF v3 file that llama.cpp, Ollama and LLamaSharp load: the architecture
-/// keys llama.cpp's loader reads, the tokenizer, the chat template, and the weights under llama.cpp's names
-/// (llama q/k rows permuted for its interleaved RoPE; Llama 3 scaling as a rope_freqs tensor, as convert_hf_to_gguf.py).
+/// A Hugging Face model folder → one GGUF v3 file that llama.cpp, Ollama and LLamaSharp load: the architecture
+/// keys llama.cpp's loader reads, the tokenizer, the chat template, and the weights under llama.cpp's names, all from
+/// the family's table in <see cref="GgufArchitectures"/>.
 /// Weights are converted one tensor at a time while the file is written.
 /// </summary>
 public static class GgufExport
@@ -27,62 +28,28 @@ public static class GgufExport
         // Weights stay in the checkpoint's own dtype and are converted one tensor at a time as they are written, so
         // norms and biases (always f32 in GGUF) are never rounded and a bf16 checkpoint takes no float32 copy.
         using var model = ModelFolder.Load(modelDir);
+        var arch = GgufArchitectures.ForModelType(model.Config.ModelType);
         var w = new GgufWriter();
-        AddArchitecture(w, model.Config, type);
+        arch.WriteMetadata(w, model.Config, type);
         GgufVocab.AddTo(w, modelDir, model.Config.VocabSize, model.Config.BosTokenId, model.Config.EosTokenIds, pre);
-        AddTensors(w, model, type);
+        AddTensors(w, model, type, arch);
         w.Write(outPath);
     }
 
-    /// <summary>Keys under "r1sharp." carry what GGUF has no key for, so import can rebuild config.json exactly.</summary>
-    public const string RopeScalingPrefix = "r1sharp.rope_scaling.";
-
-    static void AddArchitecture(GgufWriter w, ModelConfig c, GgmlType type)
-    {
-        string a = c.ModelType;
-        w.Add("general.architecture", GgufValue.Str(a));
-        w.Add("general.file_type", GgufValue.U32(GgmlTypeInfo.FileType(type)));
-        w.Add($"{a}.context_length", GgufValue.U32((uint)c.MaxPositionEmbeddings));
-        w.Add($"{a}.embedding_length", GgufValue.U32((uint)c.HiddenSize));
-        w.Add($"{a}.block_count", GgufValue.U32((uint)c.NumHiddenLayers));
-        w.Add($"{a}.feed_forward_length", GgufValue.U32((uint)c.IntermediateSize));
-        w.Add($"{a}.attention.head_count", GgufValue.U32((uint)c.NumAttentionHeads));
-        w.Add($"{a}.attention.head_count_kv", GgufValue.U32((uint)c.NumKeyValueHeads));
-        w.Add($"{a}.attention.key_length", GgufValue.U32((uint)c.HeadDim));
-        w.Add($"{a}.attention.value_length", GgufValue.U32((uint)c.HeadDim));
-        w.Add($"{a}.rope.dimension_count", GgufValue.U32((uint)c.HeadDim));
-        w.Add($"{a}.rope.freq_base", GgufValue.F32((float)c.RopeTheta));
-        w.Add($"{a}.attention.layer_norm_rms_epsilon", GgufValue.F32((float)c.RmsNormEps));
-        if (c.RopeScaling is { } rs)
-        {
-            // Not rope.scaling.*: llama.cpp would apply those as linear scaling on top of rope_freqs.
-            w.Add(RopeScalingPrefix + "type", GgufValue.Str(rs.RopeType));
-            w.Add(RopeScalingPrefix + "factor", new GgufValue(GgufValueType.Float64, rs.Factor));
-            w.Add(RopeScalingPrefix + "low_freq_factor", new GgufValue(GgufValueType.Float64, rs.LowFreqFactor));
-            w.Add(RopeScalingPrefix + "high_freq_factor", new GgufValue(GgufValueType.Float64, rs.HighFreqFactor));
-            w.Add(RopeScalingPrefix + "original_max_position_embeddings", GgufValue.U32((uint)rs.OriginalMaxPositionEmbeddings));
-        }
-    }
-
-    static void AddTensors(GgufWriter w, CausalLM model, GgmlType type)
+    static void AddTensors(GgufWriter w, CausalLM model, GgmlType type, GgufArchitecture arch)
     {
         var c = model.Config;
-        if (c.RopeScaling is { } rs)
-        {
-            var factors = Llama3RopeFactors(c.HeadDim, c.RopeTheta, rs);
-            w.AddTensor(new GgufTensorSpec("rope_freqs.weight", [factors.Length], GgmlType.F32,
-                s => s.Write(MemoryMarshal.AsBytes(factors.AsSpan()))));
-        }
+        foreach (var extra in arch.ExtraTensors(c)) w.AddTensor(extra);
         foreach (var (name, p) in model.named_parameters())
         {
             var tensor = p;
-            int? heads = GgufNames.RopePermuteHeads(name, c.ModelType, c.NumAttentionHeads, c.NumKeyValueHeads);
+            int? heads = arch.RopePermuteHeads(name, c);
             long[] dims = tensor.shape.Reverse().ToArray();
             // Norms and biases stay float32 as llama.cpp expects; matrices take the requested type when their rows
             // fill whole blocks.
             var t = dims.Length < 2 ? GgmlType.F32 : type;
             if (t == GgmlType.Q8_0 && dims[0] % 32 != 0) t = GgmlType.F16;
-            w.AddTensor(new GgufTensorSpec(GgufNames.ToGguf(name), dims, t, s => WriteTensor(s, tensor, heads, t)));
+            w.AddTensor(new GgufTensorSpec(GgufNames.ToGguf(name, arch), dims, t, s => WriteTensor(s, tensor, heads, t)));
         }
     }
 
@@ -104,27 +71,5 @@ public static class GgufExport
             GgufQuant.QuantizeQ8_0(values, buffer.AsSpan(0, bytes));
             s.Write(buffer, 0, bytes);
         });
-    }
-
-    /// <summary>llama.cpp's rope_freqs for Llama 3 scaling: per frequency, the divisor convert_hf_to_gguf.py's
-    /// LlamaModel computes (1 for short wavelengths, factor for long ones, a smooth blend between).</summary>
-    public static float[] Llama3RopeFactors(int headDim, double theta, RopeScaling rs)
-    {
-        var result = new float[headDim / 2];
-        double lowWavelen = rs.OriginalMaxPositionEmbeddings / rs.LowFreqFactor;
-        double highWavelen = rs.OriginalMaxPositionEmbeddings / rs.HighFreqFactor;
-        for (int i = 0; i < result.Length; i++)
-        {
-            double freq = 1.0 / Math.Pow(theta, 2.0 * i / headDim);
-            double wavelen = 2 * Math.PI / freq;
-            if (wavelen < highWavelen) result[i] = 1;
-            else if (wavelen > lowWavelen) result[i] = (float)rs.Factor;
-            else
-            {
-                double smooth = (rs.OriginalMaxPositionEmbeddings / wavelen - rs.LowFreqFactor) / (rs.HighFreqFactor - rs.LowFreqFactor);
-                result[i] = (float)(1 / ((1 - smooth) / rs.Factor + smooth));
-            }
-        }
-        return result;
     }
 }

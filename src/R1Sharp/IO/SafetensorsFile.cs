@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using R1Sharp.Kernels;
 using TorchSharp;
 
 namespace R1Sharp.IO;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using R1Sharp.Kernels;
 using TorchSharp;
 
 namespace R1Sharp.IO;

@@ -1,40 +1,54 @@
+using R1Sharp.Kernels;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
 /// <summary>
-/// Qwen2ForCausalLM / LlamaForCausalLM: the decoder stack plus the language-model head (tied to the embeddings
-/// when config.tie_word_embeddings). Parameter names are Hugging Face's ("model.layers.0.self_attn.q_proj.weight").
+/// A causal language model, whatever its family: what generation, training, serving and checkpoints need of one.
+/// A family provides its configuration record, its decoder (<see cref="Hidden"/>), the output projection and its
+/// cache; parameter names are Hugging Face's ("model.layers.0.self_attn.q_proj.weight"), so <see cref="StateDict"/>
+/// loads and saves without a mapping table. Families are built through <see cref="ModelRegistry"/>.
 /// </summary>
-public sealed class CausalLM : nn.Module
+public abstract class CausalLM : nn.Module
 {
-    public readonly DecoderStack model;
-    public readonly Linear? lm_head;
-    public ModelConfig Config { get; }
-    readonly Rope rope;
+    protected CausalLM(string name, ModelConfig config) : base(name) => Config = config;
 
-    public CausalLM(ModelConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32) : base("CausalLM")
+    public ModelConfig Config { get; }
+
+    /// <summary>The token embedding matrix [vocab, hidden] (its device and dtype are the model's).</summary>
+    public abstract Tensor EmbeddingWeight { get; }
+
+    /// <summary>The output projection's weight [vocab, hidden]: lm_head, or the embeddings when tied.</summary>
+    public abstract Tensor OutputWeight { get; }
+
+    public Device Device => EmbeddingWeight.device;
+    public ScalarType DType => EmbeddingWeight.dtype;
+
+    /// <summary>Final hidden states [B, T, hidden] for token ids [B, T] at positions [B, T], with an additive float32
+    /// mask [B, 1, 1, T, L] over L keys (the cache's L − T earlier positions, then these T). With a cache the new
+    /// positions are written at each row's length; the caller (the decode engine) then advances it.</summary>
+    public abstract Tensor Hidden(Tensor inputIds, Tensor positions, Tensor mask, ModelCache? cache);
+
+    /// <summary>An empty cache for this model: maxBatch rows of capacity positions, in the model's dtype and device.</summary>
+    public abstract ModelCache CreateCache(int maxBatch, int capacity);
+
+    /// <summary>Logits in float32 for hidden states [B, T, hidden].</summary>
+    public virtual Tensor Logits(Tensor hidden) => Ops.Linear(hidden, OutputWeight).to(ScalarType.Float32);
+
+    /// <summary>Logits [B, T, V] (float32) for every position.</summary>
+    public Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, ModelCache? cache = null) =>
+        Logits(Hidden(inputIds, positions, mask, cache));
+
+    /// <summary>Logits [B, V] of the last position only: what generation needs, skipping the vocabulary
+    /// projection of every other position (the largest matmul of a prefill for a 150k vocabulary).</summary>
+    public Tensor ForwardLast(Tensor inputIds, Tensor positions, Tensor mask, ModelCache? cache = null)
     {
-        Config = config;
-        // Parameters are created directly in the target dtype (converting afterwards would hold an fp32 copy), each
-        // with its dtype given explicitly: setting libtorch's default dtype around this constructor, as it once did,
-        // changed it for the whole process, and a float32 model built on another thread meanwhile got bf16 weights.
-        model = new DecoderStack(config, dtype);
-        if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize, hasBias: false, dtype);
-        rope = new Rope(config);
-        RegisterComponents();
-        if (device != null && device.type != DeviceType.CPU) this.to(device);
+        var h = Hidden(inputIds, positions, mask, cache);
+        return Logits(h.narrow(1, h.size(1) - 1, 1)).squeeze(1);
     }
 
-    public Device Device => model.embed_tokens.weight!.device;
-    public ScalarType DType => model.embed_tokens.weight!.dtype;
-
-    /// <summary>The output projection's weight: lm_head, or the embeddings when tied.</summary>
-    public Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
-
-    /// <summary>Parameters by Hugging Face name (tied lm_head is not listed, as HF does not save it).</summary>
+    /// <summary>Parameters by Hugging Face name (a tied lm_head is not listed, as HF does not save it).</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict()
     {
         var d = new Dictionary<string, Tensor>();
@@ -42,40 +56,13 @@ public sealed class CausalLM : nn.Module
         return d;
     }
 
-    /// <summary>Final hidden states [B, T, hidden] for token ids [B, T] at the given positions.</summary>
-    public Tensor Hidden(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache)
-    {
-        var (cos, sin) = rope.Gather(positions, DType, Device);
-        var h = model.embed_tokens.forward(inputIds);
-        foreach (var layer in model.layers)
-        {
-            // A scope per layer: a layer's intermediates (attention scores, MLP activations) are released as soon as
-            // the next layer starts, instead of all layers' piling up until the caller's scope ends (for a 512-token
-            // prefill of a 0.5B model that pile was as large as the weights). Autograd keeps what backward needs.
-            using var scope = NewDisposeScope();
-            h = layer.Forward(h, cos, sin, mask, cache).MoveToOuterDisposeScope();
-        }
-        cache?.Advance((int)inputIds.size(1));
-        return model.norm.forward(h);
-    }
-
-    /// <summary>Logits in float32 for hidden states [B, T, hidden].</summary>
-    public Tensor Logits(Tensor hidden) => Linear.Apply(hidden, OutputWeight).to(ScalarType.Float32);
-
-    /// <summary>Logits [B, T, V] (float32) for every position.</summary>
-    public Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache = null) =>
-        Logits(Hidden(inputIds, positions, mask, cache));
-
-    /// <summary>Logits [B, V] of the last position only: what generation needs, skipping the vocabulary
-    /// projection of every other position (the largest matmul of a prefill for a 150k vocabulary).</summary>
-    public Tensor ForwardLast(Tensor inputIds, Tensor positions, Tensor mask, KvCache? cache = null)
-    {
-        var h = Hidden(inputIds, positions, mask, cache);
-        return Logits(h.narrow(1, h.size(1) - 1, 1)).squeeze(1);
-    }
+    /// <summary>Checkpoint tensors that are not parameters and may be skipped on load (e.g. a tied lm_head, rotary
+    /// inv_freq buffers of older checkpoints).</summary>
+    public virtual bool IgnoredCheckpointTensor(string name) =>
+        (Config.TieWordEmbeddings && name == "lm_head.weight") || name.EndsWith("rotary_emb.inv_freq");
 
     /// <summary>Fills the weights with HF's init (normal(0, initializer_range), norms at 1, biases at 0) from a seed.</summary>
-    public void InitializeRandom(long seed, double std = 0.02)
+    public void InitializeRandom(long seed, double? std = null)
     {
         using var _ = no_grad();
         var gen = new Generator((ulong)seed);
@@ -85,15 +72,24 @@ public sealed class CausalLM : nn.Module
             else if (name.EndsWith(".bias")) p.zero_();
             else
             {
-                using var r = normal(0, std, p.shape, dtype: p.dtype, generator: gen);
+                using var r = normal(0, std ?? Config.InitializerRange, p.shape, dtype: p.dtype, generator: gen);
                 p.copy_(r);
             }
         }
     }
 
-    protected override void Dispose(bool disposing)
+    /// <summary>A model of the configuration's family (<see cref="ModelRegistry.Create"/>).</summary>
+    public static CausalLM Create(ModelConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null) =>
+        ModelRegistry.Create(config, dtype, device);
+
+    /// <summary>A copy with the same weights, frozen (no gradients): e.g. GRPO's reference model.</summary>
+    public CausalLM FrozenCopy()
     {
-        if (disposing) rope.Dispose();
-        base.Dispose(disposing);
+        var copy = Create(Config, DType, Device);
+        using var _ = no_grad();
+        var src = StateDict();
+        foreach (var (name, p) in copy.StateDict()) p.copy_(src[name]);
+        foreach (var p in copy.parameters()) p.requires_grad = false;
+        return copy;
     }
 }

@@ -3,101 +3,195 @@ using static TorchSharp.torch;
 namespace R1Sharp.Models;
 
 /// <summary>
-/// A preallocated key/value cache: per layer, keys and values of shape [batch, kv_heads, capacity, head_dim],
-/// allocated once and written in place. Each row has its own length: a batch generated together shares one write
-/// position (prompts of different lengths are left-padded and the padding is masked, see <see cref="AttentionMask"/>),
-/// while a server reusing rows as slots (continuous batching) lets lengths differ and restarts a row with
-/// <see cref="SetRowLength"/>.
+/// What a model caches between decode steps, per row of a batch: the per-row length bookkeeping lives here, each family
+/// defines its tensors (grouped-query attention caches keys and values, <see cref="KvCache"/>; multi-head latent
+/// attention caches one compressed latent). Tensors are allocated once for <see cref="MaxBatch"/> rows and
+/// <see cref="Capacity"/> positions and written in place. A forward pass writes the new positions of rows
+/// 0..<see cref="Batch"/>-1 at each row's length; only the decode engine then advances, trims and moves rows.
 /// </summary>
-public sealed class KvCache : IDisposable
+public abstract class ModelCache : IDisposable
 {
-    public Tensor[] Keys { get; }
-    public Tensor[] Values { get; }
     int[] lengths;
 
-    /// <summary>The longest row: keys 0..Length-1 hold data in some row.</summary>
-    public int Length => lengths.Max();
-    public int Capacity { get; }
-    public int Batch { get; private set; }
-
-    public KvCache(ModelConfig cfg, int batch, int capacity, ScalarType dtype, Device device)
+    protected ModelCache(int maxBatch, int capacity)
     {
-        Batch = batch; Capacity = capacity;
-        lengths = new int[batch];
-        Keys = new Tensor[cfg.NumHiddenLayers];
-        Values = new Tensor[cfg.NumHiddenLayers];
-        for (int l = 0; l < cfg.NumHiddenLayers; l++)
+        if (maxBatch < 1 || capacity < 1) throw new ArgumentOutOfRangeException(nameof(capacity), "a cache needs at least one row and one position");
+        MaxBatch = maxBatch; Capacity = capacity; Batch = maxBatch;
+        lengths = new int[maxBatch];
+    }
+
+    public int MaxBatch { get; }
+    public int Capacity { get; }
+    /// <summary>Rows in use: a forward pass over this cache has this many rows.</summary>
+    public int Batch { get; private set; }
+    /// <summary>Bumped whenever a row's length changes, so write indices computed for one layout can be reused.</summary>
+    protected int LayoutVersion { get; private set; }
+
+    /// <summary>The longest row in use: positions 0..Length-1 hold data in some row.</summary>
+    public int Length
+    {
+        get
         {
-            Keys[l] = zeros([batch, cfg.NumKeyValueHeads, capacity, cfg.HeadDim], dtype: dtype, device: device);
-            Values[l] = zeros([batch, cfg.NumKeyValueHeads, capacity, cfg.HeadDim], dtype: dtype, device: device);
+            int max = 0;
+            for (int r = 0; r < Batch; r++) max = Math.Max(max, lengths[r]);
+            return max;
         }
     }
 
-    public long Bytes => Keys.Sum(k => k.NumberOfElements * k.ElementSize) * 2;
+    public abstract long Bytes { get; }
 
     public int RowLength(int row) => lengths[row];
 
-    /// <summary>Where each row's next token goes (its absolute index).</summary>
-    public int[] RowLengths() => (int[])lengths.Clone();
+    /// <summary>Where each row in use writes its next token (its absolute index).</summary>
+    public int[] RowLengths() => lengths[..Batch];
 
-    /// <summary>Restarts (0) or truncates a row, e.g. when a server slot takes a new request.</summary>
+    /// <summary>Restarts (0) or truncates a row, e.g. when a slot takes a new sequence or filler is dropped.</summary>
     public void SetRowLength(int row, int length)
     {
-        if (length < 0 || length > Capacity) throw new ArgumentOutOfRangeException(nameof(length));
+        if (length < 0 || length > Capacity) throw new ArgumentOutOfRangeException(nameof(length), $"row length {length} outside 0..{Capacity}");
         lengths[row] = length;
+        LayoutVersion++;
     }
 
-    /// <summary>Writes k and v ([B, kv, T, hd]) at each row's current position in layer l and returns keys and
-    /// values up to the longest row (shorter rows' tails are masked by the caller).</summary>
-    public (Tensor k, Tensor v) Append(int layer, Tensor k, Tensor v)
-    {
-        int t = (int)k.size(2);
-        int first = lengths[0], max = first;
-        bool same = true;
-        foreach (var l in lengths) { same &= l == first; max = Math.Max(max, l); }
-        if (max + t > Capacity) throw new R1SharpException($"KV cache overflow: {max} + {t} tokens > capacity {Capacity}");
-        if (same)
-        {
-            Keys[layer].narrow(2, first, t).copy_(k);
-            Values[layer].narrow(2, first, t).copy_(v);
-        }
-        else
-            for (int b = 0; b < Batch; b++)
-            {
-                Keys[layer][b].narrow(1, lengths[b], t).copy_(k[b]);
-                Values[layer][b].narrow(1, lengths[b], t).copy_(v[b]);
-            }
-        return (Keys[layer].narrow(2, 0, max + t), Values[layer].narrow(2, 0, max + t));
-    }
-
-    /// <summary>Moves every row's write position forward once all layers have appended the step's tokens.</summary>
+    /// <summary>Moves every row's write position forward once all layers have written a step's tokens.</summary>
     public void Advance(int tokens)
     {
-        for (int b = 0; b < Batch; b++) lengths[b] += tokens;
+        for (int r = 0; r < Batch; r++) lengths[r] += tokens;
+        LayoutVersion++;
     }
 
-    public void Reset() => Array.Clear(lengths);
+    public void Reset()
+    {
+        Array.Clear(lengths);
+        LayoutVersion++;
+    }
 
-    /// <summary>Keeps only the given rows (in that order), e.g. when sequences of a batch finish: later steps then
-    /// compute and attend over the remaining rows only. One copy of the kept rows.</summary>
+    /// <summary>Uses rows 0..rows-1 (rows ≤ MaxBatch); rows past it keep their data but take no part in a pass.</summary>
+    public void SetBatch(int rows)
+    {
+        if (rows < 0 || rows > MaxBatch) throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows outside 0..{MaxBatch}");
+        Batch = rows;
+        LayoutVersion++;
+    }
+
+    /// <summary>Copies row <paramref name="from"/> (its first RowLength positions) over row <paramref name="to"/>.</summary>
+    public void MoveRow(int from, int to)
+    {
+        if (from == to) return;
+        CopyRow(from, to, lengths[from]);
+        lengths[to] = lengths[from];
+        LayoutVersion++;
+    }
+
+    /// <summary>Keeps only the given rows, in that order, as rows 0..rows.Length-1 (e.g. when some sequences of a
+    /// batch finish, later steps compute and attend over the remaining rows only).</summary>
     public void KeepRows(int[] rows)
     {
-        if (rows.Length == Batch && rows.Select((r, i) => r == i).All(x => x)) return;
-        using var index = tensor(rows.Select(r => (long)r).ToArray(), device: Keys[0].device);
-        for (int l = 0; l < Keys.Length; l++)
-        {
-            var (k, v) = (Keys[l], Values[l]);
-            Keys[l] = k.index_select(0, index).DetachFromDisposeScope();
-            Values[l] = v.index_select(0, index).DetachFromDisposeScope();
-            k.Dispose(); v.Dispose();
-        }
-        lengths = rows.Select(r => lengths[r]).ToArray();
-        Batch = rows.Length;
+        for (int i = 0; i < rows.Length; i++)
+            if (rows[i] < i) throw new ArgumentException("rows must be ascending", nameof(rows));
+        for (int i = 0; i < rows.Length; i++) MoveRow(rows[i], i);
+        SetBatch(rows.Length);
     }
 
-    public void Dispose()
+    /// <summary>Checks that a step of t new tokens fits every row in use; the longest row's length before it.</summary>
+    protected int CheckRoom(int t)
+    {
+        int max = Length;
+        if (max + t > Capacity) throw new R1SharpException($"KV cache overflow: {max} + {t} tokens > capacity {Capacity}");
+        return max;
+    }
+
+    /// <summary>Whether every row in use has the same length (writes are then one slice for the whole batch).</summary>
+    protected bool UniformLengths(out int length)
+    {
+        length = lengths[0];
+        for (int r = 1; r < Batch; r++) if (lengths[r] != length) return false;
+        return true;
+    }
+
+    protected abstract void CopyRow(int from, int to, int positions);
+    public abstract void Dispose();
+}
+
+/// <summary>
+/// The cache of grouped-query attention: per layer, keys and values [maxBatch, kv_heads, capacity, head_dim].
+/// </summary>
+public sealed class KvCache : ModelCache
+{
+    public Tensor[] Keys { get; }
+    public Tensor[] Values { get; }
+    readonly int headDim, kvHeads;
+    Tensor? writeIndex;     // flat row indices of a step's writes when row lengths differ
+    (int Version, int T) writeIndexKey = (-1, 0);
+
+    public KvCache(int layers, int kvHeads, int headDim, int maxBatch, int capacity, ScalarType dtype, Device device) : base(maxBatch, capacity)
+    {
+        this.headDim = headDim; this.kvHeads = kvHeads;
+        Keys = new Tensor[layers];
+        Values = new Tensor[layers];
+        for (int l = 0; l < layers; l++)
+        {
+            Keys[l] = zeros([maxBatch, kvHeads, capacity, headDim], dtype: dtype, device: device);
+            Values[l] = zeros([maxBatch, kvHeads, capacity, headDim], dtype: dtype, device: device);
+        }
+    }
+
+    public override long Bytes => Keys.Sum(k => k.NumberOfElements * k.ElementSize) * 2;
+
+    /// <summary>Writes k and v ([Batch, kv, T, hd]) at each row's current length in layer l and returns the keys and
+    /// values of rows 0..Batch-1 up to the longest row (shorter rows' tails are masked by the caller).</summary>
+    public (Tensor k, Tensor v) Append(int layer, Tensor k, Tensor v)
+    {
+        int t = (int)k.size(2), b = Batch;
+        if (k.size(0) != b) throw new ArgumentException($"a step over {k.size(0)} rows against a cache using {b}");
+        int max = CheckRoom(t);
+        Tensor keys = Keys[layer], values = Values[layer];
+        if (UniformLengths(out int first))
+        {
+            keys.narrow(0, 0, b).narrow(2, first, t).copy_(k);
+            values.narrow(0, 0, b).narrow(2, first, t).copy_(v);
+        }
+        else
+        {
+            // Rows at different lengths (continuous batching, prompts of different lengths): one scatter of all rows'
+            // positions into the flattened cache, instead of a copy per row.
+            var index = WriteIndex(t, keys.device);
+            keys.view(-1, headDim).index_copy_(0, index, k.reshape(-1, headDim));
+            values.view(-1, headDim).index_copy_(0, index, v.reshape(-1, headDim));
+        }
+        return (keys.narrow(0, 0, b).narrow(2, 0, max + t), values.narrow(0, 0, b).narrow(2, 0, max + t));
+    }
+
+    /// <summary>For each (row, head, j) of a [Batch, kv, t] step, its row in the cache viewed as [rows·kv·capacity, hd].</summary>
+    Tensor WriteIndex(int t, Device device)
+    {
+        if (writeIndexKey == (LayoutVersion, t) && writeIndex is not null) return writeIndex;
+        var idx = new long[Batch * kvHeads * t];
+        int i = 0;
+        for (int r = 0; r < Batch; r++)
+            for (int h = 0; h < kvHeads; h++)
+                for (int j = 0; j < t; j++) idx[i++] = ((long)r * kvHeads + h) * Capacity + RowLength(r) + j;
+        writeIndex?.Dispose();
+        writeIndex = tensor(idx, device: device).DetachFromDisposeScope();
+        writeIndexKey = (LayoutVersion, t);
+        return writeIndex;
+    }
+
+    protected override void CopyRow(int from, int to, int positions)
+    {
+        if (positions == 0) return;
+        using var scope = NewDisposeScope();
+        for (int l = 0; l < Keys.Length; l++)
+        {
+            Keys[l][to].narrow(1, 0, positions).copy_(Keys[l][from].narrow(1, 0, positions));
+            Values[l][to].narrow(1, 0, positions).copy_(Values[l][from].narrow(1, 0, positions));
+        }
+    }
+
+    public override void Dispose()
     {
         foreach (var t in Keys) t.Dispose();
         foreach (var t in Values) t.Dispose();
+        writeIndex?.Dispose();
     }
 }

@@ -1,145 +1,141 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 namespace R1Sharp.Models;
 
-/// <summary>Llama 3 style RoPE frequency scaling (config.json "rope_scaling" with rope_type "llama3").</summary>
-public sealed record RopeScaling(string RopeType, double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings);
-
 /// <summary>
-/// A decoder-only transformer's configuration; the properties mirror Hugging Face config.json keys.
-/// Covers Qwen2/Qwen2.5 (model_type "qwen2": q/k/v bias) and Llama 3 (model_type "llama": no bias, llama3 rope scaling).
-/// The original JSON is kept so that saving writes back every key we do not model (HF round trip).
+/// A causal language model's configuration: the keys every family's Hugging Face config.json has. Each family derives
+/// its own record (<see cref="LlamaConfig"/>, <see cref="Qwen2Config"/>, <see cref="Qwen3Config"/>) whose defaults are
+/// a real model, as transformers' config classes do. Properties are the config.json keys under System.Text.Json's
+/// snake_case naming (NumHiddenLayers ↔ num_hidden_layers), so no key is mapped by hand; keys a family does not model
+/// are kept in <see cref="Extra"/> and written back, so a saved folder round-trips.
 /// </summary>
-public sealed record ModelConfig
+public abstract record ModelConfig
 {
-    public string ModelType { get; init; } = "qwen2";
+    [JsonPropertyOrder(-10)] public string ModelType { get; init; } = "";
+    [JsonPropertyOrder(-9)] public List<string>? Architectures { get; init; }
     public int VocabSize { get; init; }
     public int HiddenSize { get; init; }
-    public int IntermediateSize { get; init; }
     public int NumHiddenLayers { get; init; }
-    public int NumAttentionHeads { get; init; }
-    public int NumKeyValueHeads { get; init; }
-    public int HeadDim { get; init; }
-    public int MaxPositionEmbeddings { get; init; } = 32768;
-    public double RmsNormEps { get; init; } = 1e-6;
-    public double RopeTheta { get; init; } = 10000.0;
-    public RopeScaling? RopeScaling { get; init; }
+    public int MaxPositionEmbeddings { get; init; }
     public bool TieWordEmbeddings { get; init; }
-    /// <summary>Bias on q/k/v projections: always on for Qwen2, "attention_bias" for Llama.</summary>
-    public bool QkvBias { get; init; }
-    /// <summary>Bias on o_proj (Llama's attention_bias also covers o_proj; Qwen2 has none).</summary>
-    public bool OutputBias { get; init; }
-    public bool MlpBias { get; init; }
-    public string HiddenAct { get; init; } = "silu";
+    public double InitializerRange { get; init; } = 0.02;
+    /// <summary>The checkpoint's dtype: "float32", "bfloat16" or "float16" (transformers 5 writes it as "dtype").</summary>
     public string TorchDtype { get; init; } = "float32";
     public int? BosTokenId { get; init; }
-    public IReadOnlyList<int> EosTokenIds { get; init; } = [];
-    public JsonObject Raw { get; init; } = new();
 
-    public int NumKeyValueGroups => NumAttentionHeads / NumKeyValueHeads;
+    /// <summary>config.json's eos_token_id, one id or a list.</summary>
+    [JsonIgnore] public IReadOnlyList<int> EosTokenIds { get; init; } = [];
 
-    public static ModelConfig Load(string configPath)
+    [JsonPropertyName("eos_token_id"), JsonInclude]
+    JsonNode? EosTokenIdJson
     {
-        if (!File.Exists(configPath)) throw new R1SharpException($"{configPath}: config.json not found");
-        JsonObject raw;
-        try { raw = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new R1SharpException($"{configPath}: expected a JSON object"); }
-        catch (JsonException e) { throw new R1SharpException($"{configPath}: malformed JSON: {e.Message}"); }
-        return FromJson(raw, configPath);
-    }
-
-    public static ModelConfig FromJson(JsonObject raw, string source = "config.json")
-    {
-        string modelType = Str(raw, "model_type") ?? throw new R1SharpException($"{source}: missing \"model_type\"");
-        if (modelType is not ("qwen2" or "llama" or "qwen3"))
-            throw new R1SharpException($"{source}: model_type \"{modelType}\" is not supported (expected qwen2 or llama)");
-        if (modelType == "qwen3") throw new R1SharpException($"{source}: model_type \"qwen3\" (q/k norm) is not supported yet; expected qwen2 or llama");
-        int Req(string key) => Int(raw, key) ?? throw new R1SharpException($"{source}: missing integer \"{key}\"");
-        int heads = Req("num_attention_heads");
-        int hidden = Req("hidden_size");
-        bool isLlama = modelType == "llama";
-        bool attnBias = Bool(raw, "attention_bias") ?? false;
-        var cfg = new ModelConfig
+        get => EosTokenIds.Count switch { 0 => null, 1 => EosTokenIds[0], _ => new JsonArray(EosTokenIds.Select(i => (JsonNode)i).ToArray()) };
+        init => EosTokenIds = value switch
         {
-            ModelType = modelType,
-            VocabSize = Req("vocab_size"),
-            HiddenSize = hidden,
-            IntermediateSize = Req("intermediate_size"),
-            NumHiddenLayers = Req("num_hidden_layers"),
-            NumAttentionHeads = heads,
-            NumKeyValueHeads = Int(raw, "num_key_value_heads") ?? heads,
-            HeadDim = Int(raw, "head_dim") ?? hidden / heads,
-            MaxPositionEmbeddings = Int(raw, "max_position_embeddings") ?? 32768,
-            RmsNormEps = Dbl(raw, "rms_norm_eps") ?? 1e-6,
-            RopeTheta = Dbl(raw, "rope_theta") ?? 10000.0,
-            RopeScaling = ParseRopeScaling(raw["rope_scaling"], source),
-            TieWordEmbeddings = Bool(raw, "tie_word_embeddings") ?? false,
-            QkvBias = isLlama ? attnBias : true,
-            OutputBias = isLlama && attnBias,
-            MlpBias = isLlama && (Bool(raw, "mlp_bias") ?? false),
-            HiddenAct = Str(raw, "hidden_act") ?? "silu",
-            TorchDtype = Str(raw, "torch_dtype") ?? Str(raw, "dtype") ?? "float32",
-            BosTokenId = Int(raw, "bos_token_id"),
-            EosTokenIds = IntList(raw["eos_token_id"]),
-            Raw = raw,
+            null => [],
+            JsonValue v when v.TryGetValue(out int i) => [i],
+            JsonArray a when a.All(x => x is JsonValue e && e.TryGetValue(out int _)) => a.Select(x => x!.GetValue<int>()).ToList(),
+            _ => throw new ConfigKeyException("eos_token_id", $"expects an integer or a list of integers, found {value.ToJsonString()}"),
         };
-        if (cfg.HiddenAct != "silu") throw new R1SharpException($"{source}: hidden_act \"{cfg.HiddenAct}\" is not supported (expected silu)");
-        if (heads % cfg.NumKeyValueHeads != 0) throw new R1SharpException($"{source}: num_attention_heads {heads} is not a multiple of num_key_value_heads {cfg.NumKeyValueHeads}");
-        if (cfg.HeadDim % 2 != 0) throw new R1SharpException($"{source}: head_dim {cfg.HeadDim} must be even for RoPE");
-        return cfg;
     }
 
-    /// <summary>The JSON to write as config.json: the original keys, with ours updated.</summary>
+    /// <summary>Keys this family does not model, written back unchanged.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; init; }
+
+    /// <summary>The class transformers builds for this configuration ("Qwen2ForCausalLM").</summary>
+    [JsonIgnore] public abstract string ArchitectureName { get; }
+
+    /// <summary>Parameters the model holds, from the shapes alone (checked against memory before any is allocated).</summary>
+    public abstract long ParameterCount();
+
+    /// <summary>Matmul FLOPs of a forward pass over rows × length tokens, with the vocabulary projection of
+    /// logitColumns of them (2 per multiply-add; element-wise work left out, as model-FLOPs utilisation counts,
+    /// PaLM appendix B).</summary>
+    public abstract double ForwardFlops(long rows, long length, long logitColumns);
+
+    /// <summary>Checks every value that shapes the computation; throws one error naming the key.</summary>
+    public virtual void Validate(string source)
+    {
+        Positive(source, "vocab_size", VocabSize);
+        Positive(source, "hidden_size", HiddenSize);
+        Positive(source, "num_hidden_layers", NumHiddenLayers);
+        Positive(source, "max_position_embeddings", MaxPositionEmbeddings);
+        if (TorchDtype is not ("float32" or "bfloat16" or "float16"))
+            throw new R1SharpException($"{source}: torch_dtype \"{TorchDtype}\" is not supported (expected float32, bfloat16 or float16)");
+        foreach (int id in EosTokenIds)
+            if (id < 0) throw new R1SharpException($"{source}: eos_token_id {id} is negative");
+        if (BosTokenId is < 0) throw new R1SharpException($"{source}: bos_token_id {BosTokenId} is negative");
+    }
+
+    protected static void Positive(string source, string key, long value)
+    {
+        if (value <= 0) throw new R1SharpException($"{source}: \"{key}\" must be a positive integer, found {value}");
+    }
+
+    protected static void PositiveFinite(string source, string key, double value)
+    {
+        if (!(value > 0) || !double.IsFinite(value)) throw new R1SharpException($"{source}: \"{key}\" must be a positive number, found {value}");
+    }
+
+    /// <summary>config.json's JSON naming: snake_case properties, strict numbers (64.5 is not an integer).</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        WriteIndented = true,
+    };
+
+    /// <summary>The JSON to write as config.json: every key, ours and the ones kept from the file.</summary>
     public JsonObject ToJson()
     {
-        var o = (JsonObject)Raw.DeepClone();
-        o["model_type"] = ModelType;
-        o["vocab_size"] = VocabSize;
-        o["hidden_size"] = HiddenSize;
-        o["intermediate_size"] = IntermediateSize;
-        o["num_hidden_layers"] = NumHiddenLayers;
-        o["num_attention_heads"] = NumAttentionHeads;
-        o["num_key_value_heads"] = NumKeyValueHeads;
-        if (HeadDim != HiddenSize / NumAttentionHeads || o.ContainsKey("head_dim")) o["head_dim"] = HeadDim;
-        o["max_position_embeddings"] = MaxPositionEmbeddings;
-        o["rms_norm_eps"] = RmsNormEps;
-        o["rope_theta"] = RopeTheta;
-        o["tie_word_embeddings"] = TieWordEmbeddings;
-        o["hidden_act"] = HiddenAct;
-        o["torch_dtype"] = TorchDtype;
-        if (ModelType == "llama") { o["attention_bias"] = QkvBias; o["mlp_bias"] = MlpBias; }
-        if (RopeScaling is { } rs)
-            o["rope_scaling"] = new JsonObject
-            {
-                ["rope_type"] = rs.RopeType, ["factor"] = rs.Factor, ["low_freq_factor"] = rs.LowFreqFactor,
-                ["high_freq_factor"] = rs.HighFreqFactor, ["original_max_position_embeddings"] = rs.OriginalMaxPositionEmbeddings,
-            };
-        if (BosTokenId is { } bos) o["bos_token_id"] = bos;
-        if (EosTokenIds.Count == 1) o["eos_token_id"] = EosTokenIds[0];
-        else if (EosTokenIds.Count > 1) o["eos_token_id"] = new JsonArray(EosTokenIds.Select(i => (JsonNode)i).ToArray());
-        if (!o.ContainsKey("architectures"))
-            o["architectures"] = new JsonArray(ModelType == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM");
+        var o = (JsonObject)JsonSerializer.SerializeToNode(this, GetType(), Json)!;
+        o["architectures"] ??= new JsonArray(ArchitectureName);
         return o;
     }
 
-    static RopeScaling? ParseRopeScaling(JsonNode? node, string source)
+    /// <summary>Reads a family's config record from config.json's object, with one error naming the key for a value
+    /// of the wrong type or out of range.</summary>
+    public static T FromJson<T>(JsonObject raw, string source) where T : ModelConfig
     {
-        if (node is not JsonObject o) return null;
-        string type = Str(o, "rope_type") ?? Str(o, "type") ?? "default";
-        if (type == "default") return null;
-        if (type != "llama3") throw new R1SharpException($"{source}: rope_scaling type \"{type}\" is not supported (expected llama3)");
-        return new RopeScaling(type, Dbl(o, "factor") ?? 8, Dbl(o, "low_freq_factor") ?? 1, Dbl(o, "high_freq_factor") ?? 4,
-            Int(o, "original_max_position_embeddings") ?? 8192);
+        T config;
+        try
+        {
+            // transformers 5 names torch_dtype "dtype"; both are read, torch_dtype is written.
+            if (!raw.ContainsKey("torch_dtype") && raw["dtype"] is JsonValue d && d.TryGetValue(out string? dtype))
+            {
+                raw = (JsonObject)raw.DeepClone();
+                raw.Remove("dtype");
+                raw["torch_dtype"] = dtype;
+            }
+            config = raw.Deserialize<T>(Json) ?? throw new R1SharpException($"{source}: expected a JSON object");
+        }
+        catch (ConfigKeyException e) { throw new R1SharpException($"{source}: \"{e.Key}\" {e.Message}"); }
+        catch (JsonException e) { throw new R1SharpException($"{source}: {DescribeJsonError(raw, e)}"); }
+        catch (InvalidOperationException e) { throw new R1SharpException($"{source}: {e.Message}"); }
+        config.Validate(source);
+        return config;
     }
 
-    static string? Str(JsonObject o, string k) => o[k] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
-    static int? Int(JsonObject o, string k) => o[k] is JsonValue v ? (v.TryGetValue(out int i) ? i : v.TryGetValue(out long l) ? (int)l : v.TryGetValue(out double d) ? (int)d : null) : null;
-    static double? Dbl(JsonObject o, string k) => o[k] is JsonValue v ? (v.TryGetValue(out double d) ? d : v.TryGetValue(out int i) ? i : null) : null;
-    static bool? Bool(JsonObject o, string k) => o[k] is JsonValue v && v.TryGetValue(out bool b) ? b : null;
-    static List<int> IntList(JsonNode? n) => n switch
+    /// <summary>"hidden_size" expects an integer, found 64.5 — from System.Text.Json's error and the value itself.</summary>
+    static string DescribeJsonError(JsonObject raw, JsonException e)
     {
-        JsonArray a => a.Select(x => x!.GetValue<int>()).ToList(),
-        JsonValue v when v.TryGetValue(out int i) => [i],
-        _ => [],
-    };
+        var path = (e.Path ?? "$").TrimStart('$').TrimStart('.');
+        if (path.Length == 0) return $"malformed configuration: {e.Message}";
+        JsonNode? node = raw;
+        foreach (var part in path.Split('.'))
+            node = node is JsonObject o ? o[part.Trim('[', ']', '\'')] : null;
+        string found = node?.ToJsonString() ?? "null";
+        if (found.Length > 60) found = found[..60] + "…";
+        string expected = e.Message.Contains("Int32") ? "an integer in range" : e.Message.Contains("Double") ? "a number"
+            : e.Message.Contains("Boolean") ? "true or false" : e.Message.Contains("String") ? "a string" : "another type";
+        return $"\"{path}\" expects {expected}, found {found}";
+    }
+}
+
+/// <summary>A config value that cannot be read, thrown from a property and reported with the file's name.</summary>
+public sealed class ConfigKeyException(string key, string message) : Exception(message)
+{
+    public string Key { get; } = key;
 }

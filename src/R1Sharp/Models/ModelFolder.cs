@@ -52,14 +52,13 @@ public static class ModelFolder
     public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null)
     {
         Validate(dir);
-        var cfg = ModelConfig.Load(Path.Combine(dir, ConfigFile));
+        var cfg = ModelRegistry.LoadConfig(Path.Combine(dir, ConfigFile));
         device ??= CPU;
-        var model = new CausalLM(cfg, device, dtype ?? DefaultDType(cfg, device));
+        var model = CausalLM.Create(cfg, dtype ?? DefaultDType(cfg, device), device);
         try
         {
             // HF checkpoints of tied models sometimes carry lm_head.weight; older ones carry rotary inv_freq buffers.
-            CheckpointIO.LoadInto(dir, model.StateDict(),
-                ignoreExtra: n => (cfg.TieWordEmbeddings && n == "lm_head.weight") || n.EndsWith("rotary_emb.inv_freq"));
+            CheckpointIO.LoadInto(dir, model.StateDict(), ignoreExtra: model.IgnoredCheckpointTensor);
         }
         catch
         {

@@ -1,7 +1,48 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
+
+/// <summary>
+/// config.json's "rope_scaling": the frequency scaling a long-context model was trained with. Its type is "rope_type"
+/// (or "type" in older configs): llama3 (Llama 3.1, with factor, low/high_freq_factor and
+/// original_max_position_embeddings) is what the supported families use; other keys are kept for the round trip.
+/// </summary>
+public sealed record RopeScaling
+{
+    [JsonPropertyName("rope_type")] public string? RopeType { get; init; }
+    /// <summary>The older spelling of rope_type.</summary>
+    [JsonPropertyName("type")] public string? TypeKey { get; init; }
+    public double Factor { get; init; } = 1.0;
+    public double? LowFreqFactor { get; init; }
+    public double? HighFreqFactor { get; init; }
+    public int? OriginalMaxPositionEmbeddings { get; init; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; init; }
+
+    /// <summary>The scaling's type ("default" when neither key is given).</summary>
+    [JsonIgnore] public string Type => RopeType ?? TypeKey ?? "default";
+    [JsonIgnore] public double LowFreqFactorOrDefault => LowFreqFactor ?? 1.0;
+    [JsonIgnore] public double HighFreqFactorOrDefault => HighFreqFactor ?? 4.0;
+    [JsonIgnore] public int OriginalMaxPositionEmbeddingsOrDefault => OriginalMaxPositionEmbeddings ?? 8192;
+
+    /// <summary>Llama 3.1's published scaling (factor 8, low 1, high 4, original context 8192).</summary>
+    public static RopeScaling Llama3(double factor = 8, double low = 1, double high = 4, int original = 8192) =>
+        new() { RopeType = "llama3", Factor = factor, LowFreqFactor = low, HighFreqFactor = high, OriginalMaxPositionEmbeddings = original };
+
+    public void Validate(string source)
+    {
+        if (Type == "llama3")
+        {
+            if (!(Factor > 0) || !double.IsFinite(Factor)) throw new R1SharpException($"{source}: \"rope_scaling.factor\" must be a positive number, found {Factor}");
+            if (!(HighFreqFactorOrDefault > LowFreqFactorOrDefault) || !(LowFreqFactorOrDefault > 0))
+                throw new R1SharpException($"{source}: \"rope_scaling\" needs 0 < low_freq_factor < high_freq_factor, found {LowFreqFactorOrDefault} and {HighFreqFactorOrDefault}");
+            if (OriginalMaxPositionEmbeddingsOrDefault <= 0)
+                throw new R1SharpException($"{source}: \"rope_scaling.original_max_position_embeddings\" must be positive, found {OriginalMaxPositionEmbeddingsOrDefault}");
+        }
+    }
+}
 
 /// <summary>
 /// Rotary position embeddings in Hugging Face's `rotate_half` layout (the first and second halves of each head
@@ -15,10 +56,11 @@ public sealed class Rope : IDisposable
     int capacity;
     readonly int maxPositions;
 
-    public Rope(ModelConfig cfg)
+    /// <param name="dim">the rotated dimensions of a head (head_dim, or DeepSeek's qk_rope_head_dim)</param>
+    public Rope(int dim, double theta, RopeScaling? scaling, int maxPositions)
     {
-        maxPositions = cfg.MaxPositionEmbeddings;
-        invFreq = InverseFrequencies(cfg.HeadDim, cfg.RopeTheta, cfg.RopeScaling);
+        this.maxPositions = maxPositions;
+        invFreq = InverseFrequencies(dim, theta, scaling);
     }
 
     /// <summary>inv_freq[i] = 1 / theta^(2i/d), computed in float32 as transformers' _compute_default_rope_parameters.</summary>
@@ -27,7 +69,7 @@ public sealed class Rope : IDisposable
         int half = headDim / 2;
         var inv = new float[half];
         for (int i = 0; i < half; i++) inv[i] = 1.0f / MathF.Pow((float)theta, (2 * i) / (float)headDim);
-        if (scaling is { RopeType: "llama3" } s) ApplyLlama3(inv, s);
+        if (scaling?.Type == "llama3") ApplyLlama3(inv, scaling);
         return inv;
     }
 
@@ -35,8 +77,8 @@ public sealed class Rope : IDisposable
     /// `factor`, short ones kept, a smooth blend between low_freq_wavelen and high_freq_wavelen).</summary>
     static void ApplyLlama3(float[] inv, RopeScaling s)
     {
-        float factor = (float)s.Factor, lowF = (float)s.LowFreqFactor, highF = (float)s.HighFreqFactor;
-        float oldLen = s.OriginalMaxPositionEmbeddings;
+        float factor = (float)s.Factor, lowF = (float)s.LowFreqFactorOrDefault, highF = (float)s.HighFreqFactorOrDefault;
+        float oldLen = s.OriginalMaxPositionEmbeddingsOrDefault;
         float lowWavelen = oldLen / lowF, highWavelen = oldLen / highF;
         for (int i = 0; i < inv.Length; i++)
         {
@@ -83,46 +125,6 @@ public sealed class Rope : IDisposable
         var c = cos.index_select(0, flat).view(b, 1, t, -1).to(dtype);
         var s = sin!.index_select(0, flat).view(b, 1, t, -1).to(dtype);
         return (c, s);
-    }
-
-    /// <summary>x * cos + rotate_half(x) * sin, where rotate_half(x) = cat(-x2, x1).</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
-    {
-        if (SmallInference.Applies(x, cos, sin) && cos.dim() == 4 && x.dim() == 4 && cos.size(1) == 1
-            && cos.size(0) == x.size(0) && cos.size(2) == x.size(2) && cos.size(3) == x.size(3)) return Direct(x, cos, sin);
-        long half = x.size(-1) / 2;
-        var x1 = x.narrow(-1, 0, half);
-        var x2 = x.narrow(-1, half, half);
-        var rotated = cat([x2.neg(), x1], dim: -1);
-        return x * cos + rotated * sin;
-    }
-
-    /// <summary>The same for a decode step's few rows, in one pass instead of seven operators: x·cos and
-    /// rotate_half(x)·sin each rounded to the dtype, then their sum rounded, as libtorch's three operators round.</summary>
-    static unsafe Tensor Direct(Tensor x, Tensor cos, Tensor sin)
-    {
-        long b = x.size(0), heads = x.size(1), t = x.size(2);
-        int d = (int)x.size(3), half = d / 2;
-        bool bf16 = x.dtype == ScalarType.BFloat16;
-        var output = empty_like(x);
-        nint xp = TensorMemory.Address(x), yp = TensorMemory.Address(output);
-        nint cp = TensorMemory.Address(cos), sp = TensorMemory.Address(sin);
-        for (long bi = 0; bi < b; bi++)
-            for (long h = 0; h < heads; h++)
-                for (long ti = 0; ti < t; ti++)
-                {
-                    long row = ((bi * heads + h) * t + ti) * d, table = (bi * t + ti) * d;
-                    for (int i = 0; i < d; i++)
-                    {
-                        float v = SmallInference.Load(xp, row + i, bf16);
-                        float rotated = i < half ? -SmallInference.Load(xp, row + i + half, bf16) : SmallInference.Load(xp, row + i - half, bf16);
-                        float a = SmallInference.Round(v * SmallInference.Load(cp, table + i, bf16), bf16);
-                        float c = SmallInference.Round(rotated * SmallInference.Load(sp, table + i, bf16), bf16);
-                        SmallInference.Store(yp, row + i, a + c, bf16);
-                    }
-                }
-        GC.KeepAlive(x); GC.KeepAlive(cos); GC.KeepAlive(sin); // read only through their addresses above
-        return output;
     }
 
     public void Dispose() { cos?.Dispose(); sin?.Dispose(); }

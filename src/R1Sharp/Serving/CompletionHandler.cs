@@ -2,8 +2,13 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
+using R1Sharp.Generation;
 
 namespace R1Sharp.Serving;
+
+/// <summary>What a sequence reports to the request that owns it: released text (stop strings already cut), the
+/// weight version of the step that produced it, and, on the last event, why it ended.</summary>
+public readonly record struct SequenceEvent(int Choice, string Text, string WeightVersion, string? FinishReason, string? Error = null);
 
 /// <summary>
 /// Runs one /v1/chat/completions or /v1/completions request: queues its n sequences in the shared batch, then either
@@ -15,8 +20,12 @@ public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batch
     public async Task RunAsync(HttpContext ctx, GenerationRequest req, bool chat)
     {
         var channel = Channel.CreateUnbounded<SequenceEvent>(); // multi-reader flavour: its Count tells when a burst ends
-        var seqs = Enumerable.Range(0, req.N)
-            .Select(i => new Sequence(i, req.PromptIds, req.Options, model.EosIds, model.Tokenizer, channel.Writer)).ToArray();
+        var seqs = Enumerable.Range(0, req.N).Select(i => new Sequence(req.PromptIds, req.Options, model.EosIds, index: i, model.Tokenizer)
+        {
+            // Events fire on the batcher's thread between steps, so the weight version read here is the one that
+            // produced the token.
+            OnEvent = (s, text, finish) => channel.Writer.TryWrite(new SequenceEvent(s.Index, text, batcher.WeightVersion, finish, s.Error)),
+        }).ToArray();
         var choices = seqs.Select(_ => new ChoiceText(chat, req.OpensThink)).ToArray();
         batcher.Submit(seqs);
         void CancelAll()

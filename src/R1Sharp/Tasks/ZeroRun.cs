@@ -41,7 +41,7 @@ public sealed class ZeroRun
         int eos = tokenizer.EosTokenId!.Value;
         var task = new AdditionTask(o.Digits);
 
-        using var model = new CausalLM(ModelConfig(tokenizer.VocabSize, eos));
+        using var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, eos));
         model.InitializeRandom(o.Seed);
         var pre = Stopwatch.StartNew();
         Pretrain(model, tokenizer, task);
@@ -92,8 +92,9 @@ public sealed class ZeroRun
     ModelConfig ModelConfig(int vocab, int eos)
     {
         var o = Options;
-        return ModelPresets.Create("qwen2", "tiny", vocab, null, [eos]) with
+        return Qwen2Config.Preset("tiny", vocab) with
         {
+            EosTokenIds = [eos],
             HiddenSize = o.HiddenSize, NumHiddenLayers = o.Layers, NumAttentionHeads = o.Heads, NumKeyValueHeads = o.KvHeads,
             HeadDim = o.HiddenSize / o.Heads, IntermediateSize = o.IntermediateSize, MaxPositionEmbeddings = 512,
         };

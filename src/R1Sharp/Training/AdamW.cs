@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using R1Sharp.Models;
+using R1Sharp.Kernels;
 using TorchSharp;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using static TorchSharp.torch;

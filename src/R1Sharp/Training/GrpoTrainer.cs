@@ -56,7 +56,7 @@ public sealed class GrpoTrainer : IDisposable
         _rollouts = rollouts ?? new LocalRolloutSource(policy);
         _rolloutLog = new RolloutLog(Path.Combine(config.OutputDir, "rollouts.jsonl"));
         // The frozen reference π_ref of the KL term is the policy as it was at the start (DeepSeekMath eq. 3).
-        if (config.Beta > 0) _reference = Clone(policy);
+        if (config.Beta > 0) _reference = policy.FrozenCopy();
         _optimizer = new AdamW(policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
         {
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
@@ -237,16 +237,6 @@ public sealed class GrpoTrainer : IDisposable
         if (state is null) return false;
         State = state;
         return true;
-    }
-
-    static CausalLM Clone(CausalLM model)
-    {
-        var copy = new CausalLM(model.Config, model.Device, model.DType);
-        using var _ = no_grad();
-        var src = model.StateDict();
-        foreach (var (name, p) in copy.StateDict()) p.copy_(src[name]);
-        foreach (var p in copy.parameters()) p.requires_grad = false;
-        return copy;
     }
 
     public void Dispose()

@@ -50,7 +50,7 @@ public sealed class MicroBatches : IDisposable
             Items.Add(new MicroBatch(batch, rows, mask));
             LossTokens += mask.sum().item<float>();
             TotalTokens += batch.Rows * batch.Length;
-            ForwardFlops += ModelFlops.Forward(model, batch.Rows, batch.Length, batch.Length - 1 - batch.Start);
+            ForwardFlops += model.ForwardFlops(batch.Rows, batch.Length, batch.Length - 1 - batch.Start);
         }
     }
 

@@ -16,7 +16,7 @@ public class EvalEndToEndTests
         string tokDir = SharedData.Path("tokenizers", "qwen3");
         var tok = HfTokenizer.FromFolder(tokDir);
         var cfg = ModelPresets.Create("qwen2", "tiny", tok.VocabSize, eosTokenIds: [tok.EosTokenId!.Value]);
-        using var model = new CausalLM(cfg);
+        using var model = CausalLM.Create(cfg);
         model.InitializeRandom(7);
         string path = dir.File("tiny");
         ModelFolder.Save(model, path, tokDir);

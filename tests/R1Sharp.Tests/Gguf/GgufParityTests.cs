@@ -18,6 +18,7 @@ public sealed class GgufParityTests(GgufTestModels models, ITestOutputHelper out
     [Theory]
     [InlineData("qwen2")]
     [InlineData("llama")]
+    [InlineData("qwen3")]
     public void NextTokenLogitsMatchLlamaCpp(string arch)
     {
         var tokens = Text(300);
@@ -55,6 +56,7 @@ public sealed class GgufParityTests(GgufTestModels models, ITestOutputHelper out
     [Theory]
     [InlineData("qwen2")]
     [InlineData("llama")]
+    [InlineData("qwen3")]
     public void GreedyContinuationsMatchLlamaCpp(string arch)
     {
         var prompt = Text(24);

@@ -14,6 +14,7 @@ public sealed class GgufRoundTripTests(GgufTestModels models, ITestOutputHelper 
     [Theory]
     [InlineData("qwen2")]
     [InlineData("llama")]
+    [InlineData("qwen3")]
     public void F32ExportImportExportIsByteIdentical(string arch)
     {
         string back = models.Scratch($"{arch}-back"), again = models.Scratch($"{arch}-again.gguf");

@@ -26,7 +26,7 @@ public sealed class GgufTestModels : IDisposable
 
     public GgufTestModels()
     {
-        foreach (var arch in new[] { "qwen2", "llama" })
+        foreach (var arch in Architectures)
         {
             string folder = Folder(arch);
             using var model = Build(arch, Tokenizer);
@@ -34,6 +34,10 @@ public sealed class GgufTestModels : IDisposable
             GgufExport.Export(folder, Gguf(arch));
         }
     }
+
+    /// <summary>The families exported for llama.cpp: Qwen2 (q/k/v bias), Llama (interleaved RoPE, all biases), Qwen3
+    /// (per-head q/k norms, head_dim independent of hidden_size / heads).</summary>
+    public static readonly string[] Architectures = ["qwen2", "llama", "qwen3"];
 
     public string Folder(string arch) => _dir.File(arch);
     public string Gguf(string arch) => _dir.File(arch + ".gguf");
@@ -43,12 +47,14 @@ public sealed class GgufTestModels : IDisposable
     {
         int vocab = (tok.VocabSize + 63) / 64 * 64;
         bool llama = arch == "llama";
-        var cfg = ModelPresets.Create(arch, "tiny", vocab, tok.BosTokenId, tok.EosTokenId is { } e ? [e] : []) with
+        var cfg = (LlamaConfig)ModelPresets.Create(arch, "tiny", vocab, tok.BosTokenId, tok.EosTokenId is { } e ? [e] : []) with
         {
-            HiddenSize = 128, NumAttentionHeads = 4, NumKeyValueHeads = 2, HeadDim = 32, IntermediateSize = 256,
-            NumHiddenLayers = 2, TieWordEmbeddings = !llama, QkvBias = true, OutputBias = llama,
+            HiddenSize = 128, NumAttentionHeads = 4, NumKeyValueHeads = 2, IntermediateSize = 256,
+            NumHiddenLayers = 2, TieWordEmbeddings = !llama,
         };
-        var model = new CausalLM(cfg);
+        if (llama) cfg = cfg with { AttentionBias = true }; // q/k/v and o biases: Llama's option, exported as llama.cpp reads it
+        if (arch == "qwen3") cfg = cfg with { HeadDim = 48 }; // not hidden_size / heads: Qwen3 sizes heads on their own
+        var model = CausalLM.Create(cfg);
         model.InitializeRandom(seed, std: 0.1);
         using var noGrad = no_grad();
         var gen = new TorchSharp.torch.Generator((ulong)seed + 1);

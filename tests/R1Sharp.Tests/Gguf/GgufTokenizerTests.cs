@@ -59,7 +59,7 @@ public sealed class GgufTokenizerTests(GgufTestModels models, ITestOutputHelper 
         var tok = HfTokenizer.FromFolder(dir);
         string folder = models.Scratch("deepseek"), gguf = models.Scratch("deepseek.gguf");
         var cfg = ModelPresets.Create("qwen2", "tiny", (tok.VocabSize + 127) / 128 * 128, tok.BosTokenId, tok.EosTokenId is { } e ? [e] : []);
-        using (var model = new CausalLM(cfg)) ModelFolder.Save(model, folder, dir);
+        using (var model = CausalLM.Create(cfg)) ModelFolder.Save(model, folder, dir);
         GgufExport.Export(folder, gguf);
         using var g = GgufFile.Open(gguf);
         Assert.Equal("deepseek-v3", g.GetString("tokenizer.ggml.pre"));

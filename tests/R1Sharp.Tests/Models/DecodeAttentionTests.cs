@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using R1Sharp.Models;
 using static TorchSharp.torch;
 
@@ -31,7 +32,7 @@ public class DecodeAttentionTests
             for (int j = 0; j < length; j++) maskData[r * length + j] = j < Math.Min(r, length - 1) ? float.NegativeInfinity : 0f;
         var mask = tensor(maskData, [b, 1, 1, 1, length]);
 
-        var actual = DecodeAttention.Run(q, keys, values, length, mask);
+        var actual = DecodeAttention.Run(q, keys.narrow(2, 0, length), values.narrow(2, 0, length), mask, 1.0 / Math.Sqrt(hd));
 
         int groups = heads / kvHeads;
         var k = keys.narrow(2, 0, length); var v = values.narrow(2, 0, length);

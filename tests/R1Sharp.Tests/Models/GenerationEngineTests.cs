@@ -10,7 +10,7 @@ public class GenerationEngineTests
     static CausalLM TinyModel(string arch, ScalarType dtype = ScalarType.Float32, int vocab = 512)
     {
         var cfg = ModelPresets.Create(arch, "tiny", vocab);
-        var m = new CausalLM(cfg);
+        var m = CausalLM.Create(cfg);
         m.InitializeRandom(seed: 7, std: 0.5); // large std: confident, tie-free argmax
         if (dtype != ScalarType.Float32) m.to(dtype);
         return m;
@@ -55,9 +55,11 @@ public class GenerationEngineTests
         int[] pad = [0];
         var ids = tensor(new long[] { 5, 6, 7, 8, 9, 10 }, [1, 6]);
         var full = m.Forward(ids, AttentionMask.Positions(pad, 0, 6, m.Device), AttentionMask.Build(pad, 0, 6, 6, m.Device));
-        using var cache = new KvCache(m.Config, 1, 16, m.DType, m.Device);
+        using var cache = m.CreateCache(1, 16);
         m.Forward(ids.narrow(1, 0, 4), AttentionMask.Positions(pad, 0, 4, m.Device), AttentionMask.Build(pad, 0, 4, 4, m.Device), cache);
+        cache.Advance(4); // the model writes the new positions; whoever drives it advances the cache
         var step5 = m.Forward(ids.narrow(1, 4, 1), AttentionMask.Positions(pad, 4, 1, m.Device), AttentionMask.Build(pad, 4, 1, 5, m.Device), cache);
+        cache.Advance(1);
         var step6 = m.Forward(ids.narrow(1, 5, 1), AttentionMask.Positions(pad, 5, 1, m.Device), AttentionMask.Build(pad, 5, 1, 6, m.Device), cache);
         Assert.True(allclose(full[0, 4], step5[0, 0], rtol: 1e-4, atol: 1e-4));
         Assert.True(allclose(full[0, 5], step6[0, 0], rtol: 1e-4, atol: 1e-4));
@@ -136,7 +138,7 @@ public class KvCacheRowsTests
     public void RowsOfDifferentLengthsDecodeAsIfAlone()
     {
         var cfg = ModelPresets.Create("qwen2", "tiny", 300);
-        using var m = new CausalLM(cfg);
+        using var m = CausalLM.Create(cfg);
         m.InitializeRandom(5, std: 0.3);
         using var _ = no_grad();
         long[] a = [5, 6, 7, 8, 9], bRow = [20, 21];
@@ -145,15 +147,17 @@ public class KvCacheRowsTests
             int[] pad = [0];
             return m.Forward(tensor(ids, [1, ids.Length]), AttentionMask.Positions(pad, 0, ids.Length, m.Device), AttentionMask.Build(pad, 0, ids.Length, ids.Length, m.Device))[0, -1];
         }
-        using var cache = new KvCache(cfg, 2, 16, m.DType, m.Device);
+        using var cache = m.CreateCache(2, 16);
         // Prefill row 0 with 4 tokens and row 1 with 1 token in two separate batch-wide passes: row lengths then differ.
         int[] zero = [0, 0];
         m.Forward(tensor(new long[] { 5, 6, 7, 8, 20, 20, 20, 20 }, [2, 4]), AttentionMask.Positions(zero, 0, 4, m.Device), AttentionMask.Build(zero, 0, 4, 4, m.Device), cache);
+        cache.Advance(4);
         cache.SetRowLength(1, 1); // row 1 keeps only its first token (20)
         int[] starts = cache.RowLengths();
         Assert.Equal(new[] { 4, 1 }, starts);
         var step = m.Forward(tensor(new long[] { 9, 21 }, [2, 1]), AttentionMask.Positions(zero, starts, 1, m.Device),
             AttentionMask.Build(zero, starts, 1, cache.Length + 1, m.Device), cache);
+        cache.Advance(1);
         Assert.True(allclose(Alone(a), step[0, 0], rtol: 1e-4, atol: 1e-4));
         Assert.True(allclose(Alone(bRow), step[1, 0], rtol: 1e-4, atol: 1e-4));
         Assert.Equal(new[] { 5, 2 }, cache.RowLengths());
@@ -210,7 +214,7 @@ public class BatchCompactionTests
     public void RowsFinishingEarlyDoNotChangeTheOthers()
     {
         var cfg = ModelPresets.Create("qwen2", "tiny", 400);
-        using var m = new CausalLM(cfg);
+        using var m = CausalLM.Create(cfg);
         m.InitializeRandom(8, std: 0.5);
         var engine = new GenerationEngine(m);
         int[][] prompts = [[1, 2, 3], [4, 5, 6, 7, 8], [9], [10, 11]];

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using R1Sharp.Models;
@@ -55,7 +56,7 @@ public class LinearGemvTests
         using var _ = no_grad();
         // Both kernel families where the machine has AVX-512 (the 512-bit one from 4 rows when K is a multiple of 16).
         foreach (bool wide in Avx512F.IsSupported ? new[] { true, false } : [false])
-        for (int rows = 1; rows <= Linear.FastPathMaxRows; rows++)
+        for (int rows = 1; rows <= LinearKernels.FastPathMaxRows; rows++)
         {
             Gemv.WideEnabled = wide;
             using var scope = NewDisposeScope();
@@ -106,8 +107,8 @@ public class LinearGemvTests
     [Theory]
     [InlineData(17)]   // one block of 16 and one of 1
     [InlineData(48)]
-    [InlineData(Linear.Bf16ChunkedMaxRows)]
-    [InlineData(Linear.Bf16ChunkedMaxRows + 1)] // widened to float32
+    [InlineData(LinearKernels.Bf16ChunkedMaxRows)]
+    [InlineData(LinearKernels.Bf16ChunkedMaxRows + 1)] // widened to float32
     [InlineData(300)]
     public void Bf16PrefillRowsMatchAFloat32Reference(int rows)
     {

@@ -18,7 +18,7 @@ public class ModelDTypeTests
         bool stop = false;
         var other = new Thread(() =>
         {
-            while (!Volatile.Read(ref stop)) { using var m = new CausalLM(cfg, dtype: ScalarType.BFloat16); }
+            while (!Volatile.Read(ref stop)) { using var m = CausalLM.Create(cfg, ScalarType.BFloat16); }
         });
         other.Start();
         var wrong = new List<string>();
@@ -26,7 +26,7 @@ public class ModelDTypeTests
         {
             for (int i = 0; i < 100; i++)
             {
-                using var m = new CausalLM(cfg);
+                using var m = CausalLM.Create(cfg);
                 wrong.AddRange(m.named_parameters().Where(p => p.parameter.dtype != ScalarType.Float32).Select(p => $"{i}: {p.name} {p.parameter.dtype}"));
             }
         }
@@ -43,7 +43,7 @@ public class ModelDTypeTests
     public void EveryParameterHasTheRequestedDType()
     {
         var cfg = ModelPresets.Create("llama", "tiny", 1000) with { TieWordEmbeddings = false };
-        using var m = new CausalLM(cfg, dtype: ScalarType.BFloat16);
+        using var m = CausalLM.Create(cfg, ScalarType.BFloat16);
         Assert.All(m.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
         Assert.Contains(m.named_parameters(), p => p.name == "lm_head.weight");
     }

@@ -14,7 +14,7 @@ public class ModelFolderTests
         using var dir = new TempDir();
         var type = ModelFolder.ParseDType(dtype);
         var cfg = ModelPresets.Create(arch, "tiny", 320, bosTokenId: 1, eosTokenIds: [2, 3]);
-        using var model = new CausalLM(cfg, dtype: type);
+        using var model = CausalLM.Create(cfg, type);
         model.InitializeRandom(11);
         string folder = Path.Combine(dir.Path, "m");
         ModelFolder.Save(model, folder, SharedData.Path("tokenizers", "qwen3"));
@@ -36,7 +36,7 @@ public class ModelFolderTests
     public void ParameterNamesAreHuggingFaces()
     {
         var cfg = ModelPresets.Create("qwen2", "tiny", 128);
-        using var model = new CausalLM(cfg);
+        using var model = CausalLM.Create(cfg);
         var names = model.StateDict().Keys.ToHashSet();
         Assert.Contains("model.embed_tokens.weight", names);
         Assert.Contains("model.layers.1.self_attn.q_proj.bias", names);
@@ -45,7 +45,7 @@ public class ModelFolderTests
         Assert.Contains("model.norm.weight", names);
         Assert.DoesNotContain("lm_head.weight", names); // tied
         Assert.DoesNotContain("model.layers.0.self_attn.o_proj.bias", names);
-        using var llama = new CausalLM(ModelPresets.Create("llama", "small", 128));
+        using var llama = CausalLM.Create(ModelPresets.Create("llama", "small", 128));
         Assert.DoesNotContain("model.layers.0.self_attn.o_proj.bias", llama.StateDict().Keys);
         Assert.DoesNotContain("model.layers.0.self_attn.q_proj.bias", llama.StateDict().Keys);
     }
@@ -69,7 +69,7 @@ public class ModelFolderTests
     {
         using var dir = new TempDir();
         var cfg = ModelPresets.Create("qwen2", "tiny", 256);
-        using (var model = new CausalLM(cfg)) ModelFolder.Save(model, dir.Path);
+        using (var model = CausalLM.Create(cfg)) ModelFolder.Save(model, dir.Path);
         // Same folder, but the config now claims a larger vocabulary: the embedding no longer fits.
         var raw = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("config.json")))!.AsObject();
         raw["vocab_size"] = 320;

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using R1Sharp.Models;
 using static TorchSharp.torch;
@@ -23,7 +24,7 @@ public class SmallInferenceTests
         var cos = randn([3, 1, 1, 16], generator: g).to(dtype);
         var sin = randn([3, 1, 1, 16], generator: g).to(dtype);
         var expected = x * cos + cat([x.narrow(-1, 8, 8).neg(), x.narrow(-1, 0, 8)], -1) * sin;
-        var actual = Rope.Apply(x, cos, sin);
+        var actual = Ops.Rope(x.transpose(1, 2), cos, sin); // x is [B, H, T, D]; Ops.Rope takes the projection's [B, T, H, D]
         Assert.Equal(dtype, actual.dtype);
         Assert.Equal(expected.shape, actual.shape);
         Assert.True(expected.eq(actual).all().item<bool>(), "RoPE differs from libtorch's operators");

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using R1Sharp.Models;
 using R1Sharp.Training;
@@ -112,7 +113,7 @@ public class TrainingKernelsTests
     public void ModelLossAndEveryParameterGradientMatchTheUnfusedPath(string arch)
     {
         var cfg = ModelPresets.Create(arch, "tiny", 300);
-        using var model = new CausalLM(cfg);
+        using var model = CausalLM.Create(cfg);
         model.InitializeRandom(seed: 5, std: 0.1);
         var rng = new Random(5);
         var prompts = Enumerable.Range(0, 32).Select(i => (IReadOnlyList<int>)Enumerable.Range(0, 5 + i % 8).Select(_ => rng.Next(300)).ToList()).ToList();

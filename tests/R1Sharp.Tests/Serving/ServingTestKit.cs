@@ -26,7 +26,7 @@ public static class ServingTestKit
     {
         var tok = tokenizer.Value;
         var cfg = ModelPresets.Create("qwen2", "tiny", tok.VocabSize, eosTokenIds: [tok.EosTokenId!.Value]);
-        using var m = new CausalLM(cfg);
+        using var m = CausalLM.Create(cfg);
         m.InitializeRandom(seed, std: 0.5);
         string path = System.IO.Path.Combine(dir.Path, name);
         ModelFolder.Save(m, path, Qwen3Tokenizer);

@@ -73,7 +73,7 @@ public class WeightReloadTests
 
         // A folder of another shape (here: another vocabulary) cannot replace the served weights.
         var cfg = ModelPresets.Create("qwen2", "tiny", 1000);
-        using (var other = new CausalLM(cfg)) ModelFolder.Save(other, System.IO.Path.Combine(dir.Path, "other"), Qwen3Tokenizer);
+        using (var other = CausalLM.Create(cfg)) ModelFolder.Save(other, System.IO.Path.Combine(dir.Path, "other"), Qwen3Tokenizer);
         foreach (var (body, param) in new[]
         {
             (new JsonObject { ["model_path"] = System.IO.Path.Combine(dir.Path, "other") }, "model_path"),

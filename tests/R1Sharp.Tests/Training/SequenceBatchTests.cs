@@ -47,7 +47,7 @@ public class ModelFlopsTests
     [Fact]
     public void Forward_CountsEveryMatmulOfTheComputedShapes()
     {
-        var c = ModelPresets.Create("qwen2", "tiny", 10, null, [0]) with
+        var c = (LlamaConfig)ModelPresets.Create("qwen2", "tiny", 10, null, [0]) with
         {
             HiddenSize = 4, NumAttentionHeads = 2, NumKeyValueHeads = 1, HeadDim = 2, IntermediateSize = 8, NumHiddenLayers = 1,
         };

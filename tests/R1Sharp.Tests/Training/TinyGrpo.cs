@@ -21,11 +21,11 @@ public static class TinyGrpo
 
     public static CausalLM Model(HfTokenizer tok, int seed = 1)
     {
-        var cfg = ModelPresets.Create("qwen2", "tiny", tok.VocabSize, null, [tok.EosTokenId!.Value]) with
+        var cfg = (LlamaConfig)ModelPresets.Create("qwen2", "tiny", tok.VocabSize, null, [tok.EosTokenId!.Value]) with
         {
             HiddenSize = 32, NumHiddenLayers = 1, NumAttentionHeads = 2, NumKeyValueHeads = 1, HeadDim = 16, IntermediateSize = 64,
         };
-        var m = new CausalLM(cfg);
+        var m = CausalLM.Create(cfg);
         m.InitializeRandom(seed);
         return m;
     }

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace R1Sharp.Serving;
+namespace R1Sharp.Generation;
 
 /// <summary>
 /// The model side of continuous batching: a fixed number of slots (rows of one KV cache), each with its own length.

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace R1Sharp.Models;
+namespace R1Sharp.Kernels;
 
 /// <summary>
 /// y[r, n] = Σ_k x[r, k] · W[n, k] for a weight W [N, K] (bfloat16 or float32) and a few float32 rows x [R, K]: the
@@ -310,51 +310,4 @@ public static unsafe class Gemv
         for (; i < k; i++) sum += TW.Scalar(w, i) * x[i];
         return sum;
     }
-}
-
-/// <summary>How the decode kernels read a weight (or cache) element type: 8 at a time widened to float32, or one.</summary>
-internal interface IWeights
-{
-    static abstract int ElementSize { get; }
-    static abstract Vector256<float> Load(nint row, int i);
-    /// <summary>16 elements widened to float32 (AVX-512 only).</summary>
-    static abstract Vector512<float> Load512(nint row, int i);
-    static abstract float Scalar(nint row, int i);
-    /// <summary>Writes a float32 value as this element type (bfloat16: rounded to nearest even, as libtorch does).</summary>
-    static abstract void Store(nint row, long i, float value);
-}
-
-internal readonly unsafe struct Bf16 : IWeights
-{
-    public static int ElementSize => 2;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load(nint row, int i) =>
-        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)row + i), 16).AsSingle();
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load512(nint row, int i) =>
-        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Avx.LoadVector256((ushort*)row + i)), 16).AsSingle();
-    public static float Scalar(nint row, int i) => BitConverter.Int32BitsToSingle(((ushort*)row)[i] << 16);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(nint row, long i, float value) => ((ushort*)row)[i] = FromFloat(value);
-
-    /// <summary>float32 → bfloat16 with round-to-nearest-even, as libtorch's conversion (NaN kept a NaN).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort FromFloat(float f)
-    {
-        uint u = BitConverter.SingleToUInt32Bits(f);
-        if (float.IsNaN(f)) return (ushort)((u >> 16) | 0x40);
-        return (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
-    }
-}
-
-internal readonly unsafe struct F32 : IWeights
-{
-    public static int ElementSize => 4;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load(nint row, int i) => Avx.LoadVector256((float*)row + i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load512(nint row, int i) => Avx512F.LoadVector512((float*)row + i);
-    public static float Scalar(nint row, int i) => ((float*)row)[i];
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(nint row, long i, float value) => ((float*)row)[i] = value;
 }

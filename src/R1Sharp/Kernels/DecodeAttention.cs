@@ -5,34 +5,44 @@ using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace R1Sharp.Models;
+namespace R1Sharp.Kernels;
 
 /// <summary>
 /// Attention of one new token per row over the KV cache, on the CPU without autograd: the decode step's attention in
 /// one pass over the cached keys and values instead of a dozen libtorch operators (two batched matmuls, casts,
 /// scale, mask, softmax, reshapes), whose dispatch cost more than the arithmetic at this size (bench: profile
-/// --parts). Same formula and rounding points as the libtorch path in <see cref="Attention"/>: scores = q·k rounded to
+/// --parts). Same formula and rounding points as the libtorch path of <see cref="Ops.Attention"/>: scores = q·k rounded to
 /// the model dtype, then in float32 scaled, masked and softmaxed, probabilities rounded to the model dtype, output
 /// accumulated in float32 and rounded once.
 /// </summary>
 public static unsafe class DecodeAttention
 {
-    /// <summary>Whether <see cref="Run"/> applies: one query per row, float32 or bfloat16 on the CPU, no autograd.</summary>
-    public static bool Applies(Tensor q, Tensor keys, int headDim) =>
-        q.size(2) == 1 && (q.dtype == ScalarType.Float32 || q.dtype == ScalarType.BFloat16) && keys.dtype == q.dtype
-        && q.device_type == DeviceType.CPU && keys.is_contiguous() && headDim % 8 == 0 && Avx2.IsSupported && Fma.IsSupported
-        && !(is_grad_enabled() && q.requires_grad);
+    /// <summary>Whether <see cref="Run"/> applies: one query per row, float32 or bfloat16 on the CPU, keys and values
+    /// laid out as a cache's rows (each position's head_dim values contiguous, positions one after another), no autograd.</summary>
+    public static bool Applies(Tensor q, Tensor keys, Tensor values)
+    {
+        long hd = q.size(3);
+        return q.size(2) == 1 && (q.dtype == ScalarType.Float32 || q.dtype == ScalarType.BFloat16) && keys.dtype == q.dtype
+            && values.dtype == q.dtype && q.device_type == DeviceType.CPU && keys.device_type == DeviceType.CPU
+            && hd % 8 == 0 && keys.size(3) == hd && values.size(3) == hd && CacheLayout(keys) && CacheLayout(values)
+            && keys.stride(0) == values.stride(0) && keys.stride(1) == values.stride(1)
+            && Avx2.IsSupported && Fma.IsSupported && !(is_grad_enabled() && q.requires_grad);
+    }
+
+    // [B, KV, L, D] with D and L packed (a cache's rows narrowed to their first L positions); rows and heads strided.
+    static bool CacheLayout(Tensor t) => t.dim() == 4 && t.stride(3) == 1 && t.stride(2) == t.size(3);
 
     /// <param name="q">[B, heads, 1, headDim] after RoPE</param>
-    /// <param name="keys">a layer's whole key cache [B, kvHeads, capacity, headDim] (contiguous); the first
-    /// <paramref name="length"/> positions are attended</param>
+    /// <param name="keys">[B, kvHeads, L, headDim]: every position attended; a view of a cache (strided rows and heads)</param>
     /// <param name="values">the same for values</param>
-    /// <param name="mask">additive float32 [B, 1, 1, 1, length]</param>
+    /// <param name="mask">additive float32 [B, 1, 1, 1, L]</param>
+    /// <param name="scale">the softmax scale (1/√headDim for standard attention)</param>
     /// <returns>[B, 1, heads·headDim] in q's dtype</returns>
-    public static Tensor Run(Tensor q, Tensor keys, Tensor values, int length, Tensor mask)
+    public static Tensor Run(Tensor q, Tensor keys, Tensor values, Tensor mask, double scale)
     {
         int b = (int)q.size(0), heads = (int)q.size(1), hd = (int)q.size(3);
-        int kvHeads = (int)keys.size(1), capacity = (int)keys.size(2);
+        int kvHeads = (int)keys.size(1), length = (int)keys.size(2);
+        long rowStride = keys.stride(0), headStride = keys.stride(1);
         bool bf16 = q.dtype == ScalarType.BFloat16;
         using var scope = NewDisposeScope();
         var qc = q.contiguous();
@@ -40,22 +50,23 @@ public static unsafe class DecodeAttention
         var o = empty([b, 1, heads * hd], dtype: q.dtype);
         nint qp = TensorMemory.Address(qc), kp = TensorMemory.Address(keys), vp = TensorMemory.Address(values), mp = TensorMemory.Address(m), op = TensorMemory.Address(o);
         int es = bf16 ? 2 : 4, groups = heads / kvHeads;
-        float scale = (float)(1.0 / Math.Sqrt(hd));
+        float s = (float)scale;
         void Head(int bh)
         {
             int row = bh / heads, h = bh % heads;
-            long cacheOffset = ((long)row * kvHeads + h / groups) * capacity * hd;
+            long cacheOffset = row * rowStride + (h / groups) * headStride;
             nint qh = qp + (nint)((long)bh * hd * es), kh = kp + (nint)(cacheOffset * es), vh = vp + (nint)(cacheOffset * es);
             nint oh = op + (nint)((long)bh * hd * es);
             float* mr = (float*)mp + (long)row * length;
-            if (bf16) One<Bf16>(qh, kh, vh, mr, oh, length, hd, scale);
-            else One<F32>(qh, kh, vh, mr, oh, length, hd, scale);
+            if (bf16) One<Bf16>(qh, kh, vh, mr, oh, length, hd, s);
+            else One<F32>(qh, kh, vh, mr, oh, length, hd, s);
         }
         // Threads only pay off once there is real work: a 0.5B shape at batch 1 is 14 heads × a few hundred keys.
         if ((long)b * heads * length * hd >= 1 << 17 && get_num_threads() > 1)
             KernelThreads.For(b * heads, get_num_threads(), Head);
         else
             for (int bh = 0; bh < b * heads; bh++) Head(bh);
+        GC.KeepAlive(keys); GC.KeepAlive(values); // read only through their addresses above
         return o.MoveToOuterDisposeScope();
     }
 

@@ -1,4 +1,4 @@
-namespace R1Sharp.Models;
+namespace R1Sharp.Kernels;
 
 /// <summary>What this CPU can do that changes which path is fastest.</summary>
 public static class CpuFeatures

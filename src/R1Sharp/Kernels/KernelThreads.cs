@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace R1Sharp.Models;
+namespace R1Sharp.Kernels;
 
 /// <summary>
 /// Worker threads for the decode kernels (<see cref="Gemv"/>, <see cref="DecodeAttention"/>). A decode step calls

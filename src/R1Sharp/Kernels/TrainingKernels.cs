@@ -5,7 +5,7 @@ using R1Sharp.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace R1Sharp.Models;
+namespace R1Sharp.Kernels;
 
 /// <summary>
 /// Fused float32 CPU kernels for the element-wise parts of a decoder layer: RMSNorm, RoPE (with the head transpose),

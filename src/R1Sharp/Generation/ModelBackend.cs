@@ -1,0 +1,143 @@
+using R1Sharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Generation;
+
+/// <summary>
+/// The model side of the decode engine: a <see cref="CausalLM"/> and its cache, whose rows serve the engine's slots.
+/// A step is one rectangular forward pass over the busy slots only: their rows are kept packed at the front of the
+/// cache (a slot that is released hands its row to the last busy one), so finished sequences cost nothing. Every row
+/// gets T = the longest feed, its real tokens first and filler after them; the filler's keys sit past the row's length,
+/// where the per-row causal mask hides them and the next step overwrites them, so setting the row's length afterwards
+/// is all the cleanup needed. Only the last real position of each row goes through the vocabulary projection.
+/// Without a cache (the reference the cache is tested against) every step recomputes each slot's whole sequence.
+/// </summary>
+public sealed class ModelBackend : IDecodeBackend
+{
+    CausalLM model;
+    readonly bool ownsModel;
+    readonly ModelCache? cache;
+    readonly List<int>?[]? history; // without a cache: each slot's tokens so far
+    readonly int[] rowOf, slotOf;   // slot → cache row (−1: none), row → slot
+    int busyRows;
+    readonly Device device;
+    readonly ScalarType dtype;
+
+    /// <param name="model">owned (disposed on a weight swap or with the backend) when ownsModel</param>
+    public ModelBackend(CausalLM model, int slots, int capacity, bool ownsModel = true, bool useCache = true)
+    {
+        if (capacity > model.Config.MaxPositionEmbeddings)
+            throw new R1SharpException($"context {capacity} exceeds the model's max_position_embeddings {model.Config.MaxPositionEmbeddings}");
+        this.model = model; this.ownsModel = ownsModel;
+        device = model.Device; dtype = model.DType;
+        Slots = slots; Capacity = capacity;
+        rowOf = Enumerable.Repeat(-1, slots).ToArray();
+        slotOf = new int[slots];
+        if (useCache) cache = model.CreateCache(slots, capacity);
+        else history = new List<int>?[slots];
+    }
+
+    public CausalLM Model => model;
+    public int Slots { get; }
+    public int Capacity { get; }
+    public int RowLength(int slot) => cache is null ? history![slot]?.Count ?? 0 : rowOf[slot] < 0 ? 0 : cache.RowLength(rowOf[slot]);
+
+    public Tensor Step(IReadOnlyList<int[]?> feeds)
+    {
+        var busy = new List<int>();
+        for (int s = 0; s < Slots; s++)
+        {
+            if (feeds[s] is null || feeds[s]!.Length == 0) continue;
+            busy.Add(s);
+            if (cache != null && rowOf[s] < 0) { rowOf[s] = busyRows; slotOf[busyRows] = s; cache.SetRowLength(busyRows++, 0); }
+        }
+        if (busy.Count == 0) throw new ArgumentException("a step needs at least one busy slot");
+        return cache is null ? StepWithoutCache(busy, feeds) : StepWithCache(busy, feeds, cache);
+    }
+
+    Tensor StepWithCache(List<int> busy, IReadOnlyList<int[]?> feeds, ModelCache c)
+    {
+        if (busy.Count != busyRows) throw new InvalidOperationException("every busy slot must be fed in each step");
+        int b = busyRows;
+        c.SetBatch(b);
+        int t = busy.Max(s => feeds[s]!.Length);
+        int[] starts = c.RowLengths();
+        var ids = new long[b * t];
+        for (int r = 0; r < b; r++)
+        {
+            var f = feeds[slotOf[r]]!;
+            for (int j = 0; j < t; j++) ids[r * t + j] = f[Math.Min(j, f.Length - 1)];
+        }
+        var pad = new int[b]; // rows hold no left padding: a slot's sequence starts at index 0
+        var hidden = model.Hidden(tensor(ids, [b, t], device: device), AttentionMask.Positions(pad, starts, t, device),
+            AttentionMask.Build(pad, starts, t, starts.Max() + t, device), c);
+        for (int r = 0; r < b; r++) c.SetRowLength(r, starts[r] + feeds[slotOf[r]]!.Length); // drop the filler
+        return LastLogits(hidden, busy.Select(s => (long)rowOf[s]).ToArray(), busy.Select(s => (long)feeds[s]!.Length - 1).ToArray());
+    }
+
+    Tensor StepWithoutCache(List<int> busy, IReadOnlyList<int[]?> feeds)
+    {
+        foreach (int s in busy) (history![s] ??= []).AddRange(feeds[s]!);
+        int b = busy.Count, t = busy.Max(s => history![s]!.Count);
+        var ids = new long[b * t];
+        for (int i = 0; i < b; i++)
+        {
+            var h = history![busy[i]]!;
+            for (int j = 0; j < t; j++) ids[i * t + j] = h[Math.Min(j, h.Count - 1)];
+        }
+        var pad = new int[b];
+        var hidden = model.Hidden(tensor(ids, [b, t], device: device), AttentionMask.Positions(pad, 0, t, device),
+            AttentionMask.Build(pad, 0, t, t, device), cache: null);
+        return LastLogits(hidden, Enumerable.Range(0, b).Select(i => (long)i).ToArray(), busy.Select(s => (long)history![s]!.Count - 1).ToArray());
+    }
+
+    Tensor LastLogits(Tensor hidden, long[] rows, long[] columns)
+    {
+        var last = hidden.index(tensor(rows, device: device), tensor(columns, device: device));
+        return model.Logits(last);
+    }
+
+    public void Release(int slot)
+    {
+        if (cache is null) { history![slot] = null; return; }
+        int row = rowOf[slot];
+        if (row < 0) return;
+        int lastRow = busyRows - 1;
+        if (row != lastRow)
+        {
+            cache.MoveRow(lastRow, row);
+            slotOf[row] = slotOf[lastRow];
+            rowOf[slotOf[row]] = row;
+        }
+        rowOf[slot] = -1;
+        busyRows--;
+        cache.SetRowLength(lastRow, 0);
+    }
+
+    public IDisposable PrepareWeights(string modelPath)
+    {
+        var next = ModelFolder.Load(modelPath, device, dtype);
+        var (a, b) = (model.StateDict(), next.StateDict());
+        if (next.Config.ModelType != model.Config.ModelType || a.Count != b.Count
+            || a.Any(p => !b.TryGetValue(p.Key, out var q) || !q.shape.SequenceEqual(p.Value.shape)))
+        {
+            next.Dispose();
+            throw new R1SharpException($"{modelPath}: the model's shape differs from the one being served (weights can be swapped only for the same architecture)");
+        }
+        return next;
+    }
+
+    public void SwapWeights(IDisposable prepared)
+    {
+        var old = model;
+        model = (CausalLM)prepared;
+        if (ownsModel) old.Dispose();
+    }
+
+    public void Dispose()
+    {
+        cache?.Dispose();
+        if (ownsModel) model.Dispose();
+    }
+}

@@ -1,0 +1,211 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using R1Sharp.Models;
+
+namespace R1Sharp.IO;
+
+/// <summary>
+/// How one model family is laid out in llama.cpp's GGUF: its general.architecture name, tensor names, whether its q/k
+/// rows are permuted for llama.cpp's interleaved RoPE, the metadata it writes, the config.json it reads back, and
+/// tensors that are no parameter (Llama 3's rope_freqs).
+/// </summary>
+public sealed record GgufArchitecture(
+    string Name,
+    string ModelType,
+    IReadOnlyList<(string Hf, string Gguf)> LayerTensors,
+    IReadOnlyList<(string Hf, string Gguf)> GlobalTensors,
+    bool InterleavedRope,
+    Action<GgufWriter, ModelConfig, GgmlType> WriteMetadata,
+    Func<GgufFile, JsonObject> ReadConfig,
+    Func<ModelConfig, IReadOnlyList<GgufTensorSpec>> ExtraTensors)
+{
+    /// <summary>Tensors the architecture writes that have no HF parameter (checked on import, then skipped).</summary>
+    public IReadOnlySet<string> NonParameterTensors { get; init; } = new HashSet<string>();
+
+    /// <summary>Heads to permute a q/k tensor's rows by (HF name), or null when it is left as it is.</summary>
+    public int? RopePermuteHeads(string hf, ModelConfig c)
+    {
+        if (!InterleavedRope || c is not LlamaConfig l) return null;
+        if (hf.EndsWith("self_attn.q_proj.weight") || hf.EndsWith("self_attn.q_proj.bias")) return l.NumAttentionHeads;
+        if (hf.EndsWith("self_attn.k_proj.weight") || hf.EndsWith("self_attn.k_proj.bias")) return l.NumKeyValueHeads;
+        return null;
+    }
+}
+
+/// <summary>
+/// The GGUF tables of the families in <see cref="ModelRegistry"/>, by llama.cpp's architecture name. The dense
+/// decoders (qwen2, llama, qwen3) share llama.cpp's keys ({arch}.block_count, …) and tensor names; qwen3 adds its q/k
+/// norms, and llama.cpp's "llama" graph uses interleaved RoPE while qwen2/qwen3 use the NEOX (rotate_half) layout.
+/// </summary>
+public static class GgufArchitectures
+{
+    static readonly (string Hf, string Gguf)[] DenseLayer =
+    [
+        ("input_layernorm.weight", "attn_norm.weight"),
+        ("self_attn.q_proj.weight", "attn_q.weight"), ("self_attn.q_proj.bias", "attn_q.bias"),
+        ("self_attn.k_proj.weight", "attn_k.weight"), ("self_attn.k_proj.bias", "attn_k.bias"),
+        ("self_attn.v_proj.weight", "attn_v.weight"), ("self_attn.v_proj.bias", "attn_v.bias"),
+        ("self_attn.o_proj.weight", "attn_output.weight"), ("self_attn.o_proj.bias", "attn_output.bias"),
+        ("post_attention_layernorm.weight", "ffn_norm.weight"),
+        ("mlp.gate_proj.weight", "ffn_gate.weight"), ("mlp.gate_proj.bias", "ffn_gate.bias"),
+        ("mlp.up_proj.weight", "ffn_up.weight"), ("mlp.up_proj.bias", "ffn_up.bias"),
+        ("mlp.down_proj.weight", "ffn_down.weight"), ("mlp.down_proj.bias", "ffn_down.bias"),
+    ];
+
+    static readonly (string Hf, string Gguf)[] Globals =
+    [
+        ("model.embed_tokens.weight", "token_embd.weight"),
+        ("model.norm.weight", "output_norm.weight"),
+        ("lm_head.weight", "output.weight"),
+    ];
+
+    public static IReadOnlyList<GgufArchitecture> All { get; } =
+    [
+        Dense("qwen2", "qwen2", DenseLayer, interleavedRope: false),
+        Dense("llama", "llama", DenseLayer, interleavedRope: true),
+        Dense("qwen3", "qwen3", [.. DenseLayer, ("self_attn.q_norm.weight", "attn_q_norm.weight"), ("self_attn.k_norm.weight", "attn_k_norm.weight")], interleavedRope: false),
+    ];
+
+    public static GgufArchitecture ForModelType(string modelType) =>
+        All.FirstOrDefault(a => a.ModelType == modelType) ?? throw new R1SharpException($"model type \"{modelType}\" has no GGUF architecture (supported: {string.Join(", ", All.Select(a => a.ModelType))})");
+
+    public static GgufArchitecture ForFile(GgufFile g)
+    {
+        string a = g.GetString("general.architecture");
+        return All.FirstOrDefault(x => x.Name == a)
+            ?? throw new R1SharpException($"{g.Path}: general.architecture \"{Excerpt(a)}\" is not supported (expected one of {string.Join(", ", All.Select(x => x.Name))})");
+    }
+
+    static string Excerpt(string s) => s.Length <= 40 ? s : s[..40] + "…";
+
+    static GgufArchitecture Dense(string name, string modelType, (string, string)[] layer, bool interleavedRope) =>
+        new(name, modelType, layer, Globals, interleavedRope, DenseMetadata.Write, g => DenseMetadata.ReadConfig(g, name, modelType), DenseMetadata.ExtraTensors)
+        {
+            NonParameterTensors = new HashSet<string> { "rope_freqs.weight" },
+        };
+}
+
+/// <summary>llama.cpp's metadata for the dense decoders ({arch}.context_length, …), both ways, and Llama 3's rope
+/// scaling as a rope_freqs tensor, as convert_hf_to_gguf.py writes it.</summary>
+static class DenseMetadata
+{
+    /// <summary>Keys under "r1sharp." carry what GGUF has no key for, so import can rebuild config.json exactly.</summary>
+    public const string RopeScalingPrefix = "r1sharp.rope_scaling.";
+
+    public static void Write(GgufWriter w, ModelConfig config, GgmlType type)
+    {
+        var c = (LlamaConfig)config;
+        string a = GgufArchitectures.ForModelType(c.ModelType).Name;
+        w.Add("general.architecture", GgufValue.Str(a));
+        w.Add("general.file_type", GgufValue.U32(GgmlTypeInfo.FileType(type)));
+        w.Add($"{a}.context_length", GgufValue.U32((uint)c.MaxPositionEmbeddings));
+        w.Add($"{a}.embedding_length", GgufValue.U32((uint)c.HiddenSize));
+        w.Add($"{a}.block_count", GgufValue.U32((uint)c.NumHiddenLayers));
+        w.Add($"{a}.feed_forward_length", GgufValue.U32((uint)c.IntermediateSize));
+        w.Add($"{a}.attention.head_count", GgufValue.U32((uint)c.NumAttentionHeads));
+        w.Add($"{a}.attention.head_count_kv", GgufValue.U32((uint)c.NumKeyValueHeads));
+        w.Add($"{a}.attention.key_length", GgufValue.U32((uint)c.HeadDim));
+        w.Add($"{a}.attention.value_length", GgufValue.U32((uint)c.HeadDim));
+        w.Add($"{a}.rope.dimension_count", GgufValue.U32((uint)c.HeadDim));
+        w.Add($"{a}.rope.freq_base", GgufValue.F32((float)c.RopeTheta));
+        w.Add($"{a}.attention.layer_norm_rms_epsilon", GgufValue.F32((float)c.RmsNormEps));
+        if (c.RopeScaling is { Type: "llama3" } rs)
+        {
+            // Not rope.scaling.*: llama.cpp would apply those as linear scaling on top of rope_freqs.
+            w.Add(RopeScalingPrefix + "type", GgufValue.Str(rs.Type));
+            w.Add(RopeScalingPrefix + "factor", new GgufValue(GgufValueType.Float64, rs.Factor));
+            w.Add(RopeScalingPrefix + "low_freq_factor", new GgufValue(GgufValueType.Float64, rs.LowFreqFactorOrDefault));
+            w.Add(RopeScalingPrefix + "high_freq_factor", new GgufValue(GgufValueType.Float64, rs.HighFreqFactorOrDefault));
+            w.Add(RopeScalingPrefix + "original_max_position_embeddings", GgufValue.U32((uint)rs.OriginalMaxPositionEmbeddingsOrDefault));
+        }
+    }
+
+    public static IReadOnlyList<GgufTensorSpec> ExtraTensors(ModelConfig config)
+    {
+        if (config is not LlamaConfig { RopeScaling: { Type: "llama3" } rs } c) return [];
+        var factors = Llama3RopeFactors(c.HeadDim, c.RopeTheta, rs);
+        return [new GgufTensorSpec("rope_freqs.weight", [factors.Length], GgmlType.F32, s => s.Write(MemoryMarshal.AsBytes(factors.AsSpan())))];
+    }
+
+    public static JsonObject ReadConfig(GgufFile g, string a, string modelType)
+    {
+        long U(string k) => g.GetInt($"{a}.{k}");
+        static double Tidy(double v) => double.Parse(((float)v).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        var embd = g.Tensor("token_embd.weight");
+        long hidden = U("embedding_length"), heads = U("attention.head_count");
+        if (heads <= 0) throw new R1SharpException($"{g.Path}: {a}.attention.head_count is {heads}");
+        long headDim = g.TryInt($"{a}.attention.key_length") ?? hidden / heads;
+        var raw = new JsonObject
+        {
+            ["architectures"] = new JsonArray(ModelRegistry.Get(modelType).Architecture),
+            ["model_type"] = modelType,
+            ["vocab_size"] = embd.Dims.Length > 1 ? embd.Dims[1] : 0,
+            ["hidden_size"] = hidden,
+            ["intermediate_size"] = U("feed_forward_length"),
+            ["num_hidden_layers"] = U("block_count"),
+            ["num_attention_heads"] = heads,
+            ["num_key_value_heads"] = g.TryInt($"{a}.attention.head_count_kv") ?? heads,
+            ["max_position_embeddings"] = g.TryInt($"{a}.context_length") ?? 32768,
+            ["rms_norm_eps"] = Tidy(g.TryFloat($"{a}.attention.layer_norm_rms_epsilon") ?? 1e-6),
+            ["rope_theta"] = Tidy(g.TryFloat($"{a}.rope.freq_base") ?? 10000),
+            ["tie_word_embeddings"] = !g.HasTensor("output.weight"),
+            ["hidden_act"] = "silu",
+            ["rope_scaling"] = null,
+        };
+        // The keys this family's config.json has (Qwen3 always states head_dim; Qwen2 has no attention_bias).
+        var keys = ModelRegistry.Get(modelType).Preset("tiny", 1).ToJson();
+        if (headDim != hidden / heads || keys.ContainsKey("head_dim")) raw["head_dim"] = headDim;
+        if (keys.ContainsKey("attention_bias")) raw["attention_bias"] = g.HasTensor("blk.0.attn_q.bias");
+        if (keys.ContainsKey("mlp_bias")) raw["mlp_bias"] = g.HasTensor("blk.0.ffn_up.bias");
+        if (g.TryInt("tokenizer.ggml.bos_token_id") is { } bos) raw["bos_token_id"] = bos;
+        if (g.TryInt("tokenizer.ggml.eos_token_id") is { } eos) raw["eos_token_id"] = eos;
+        if (g.HasTensor("rope_freqs.weight")) raw["rope_scaling"] = ReadRopeScaling(g, (int)headDim, raw["rope_theta"]!.GetValue<double>());
+        return raw;
+    }
+
+    /// <summary>Llama 3 scaling from our r1sharp.rope_scaling.* keys, else Llama 3.1's published parameters (factor 8,
+    /// low 1, high 4, original context 8192), accepted only when they reproduce the file's rope_freqs.</summary>
+    static JsonObject ReadRopeScaling(GgufFile g, int headDim, double theta)
+    {
+        string p = RopeScalingPrefix;
+        var rs = RopeScaling.Llama3(g.TryFloat(p + "factor") ?? 8, g.TryFloat(p + "low_freq_factor") ?? 1,
+            g.TryFloat(p + "high_freq_factor") ?? 4, (int)(g.TryInt(p + "original_max_position_embeddings") ?? 8192));
+        var expected = Llama3RopeFactors(headDim, theta, rs);
+        var info = g.Tensor("rope_freqs.weight");
+        if (info.Type != GgmlType.F32 || info.Elements != expected.Length)
+            throw new R1SharpException($"{g.Path}: rope_freqs.weight should be {expected.Length} float32 values, found {info.Type} × {info.Elements}");
+        var actual = new float[expected.Length];
+        g.ReadData(info, 0, MemoryMarshal.AsBytes(actual.AsSpan()));
+        for (int i = 0; i < actual.Length; i++)
+            if (Math.Abs(actual[i] - expected[i]) > 1e-4 * Math.Abs(expected[i]))
+                throw new R1SharpException($"{g.Path}: rope_freqs.weight[{i}] is {actual[i]} but llama3 scaling ({rs.Factor}, {rs.LowFreqFactor}, {rs.HighFreqFactor}, {rs.OriginalMaxPositionEmbeddings}) gives {expected[i]}");
+        return new JsonObject
+        {
+            ["rope_type"] = "llama3", ["factor"] = rs.Factor, ["low_freq_factor"] = rs.LowFreqFactor,
+            ["high_freq_factor"] = rs.HighFreqFactor, ["original_max_position_embeddings"] = rs.OriginalMaxPositionEmbeddings,
+        };
+    }
+
+    /// <summary>llama.cpp's rope_freqs for Llama 3 scaling: per frequency, the divisor convert_hf_to_gguf.py's
+    /// LlamaModel computes (1 for short wavelengths, factor for long ones, a smooth blend between).</summary>
+    public static float[] Llama3RopeFactors(int headDim, double theta, RopeScaling rs)
+    {
+        var result = new float[headDim / 2];
+        double low = rs.LowFreqFactorOrDefault, high = rs.HighFreqFactorOrDefault, original = rs.OriginalMaxPositionEmbeddingsOrDefault;
+        double lowWavelen = original / low, highWavelen = original / high;
+        for (int i = 0; i < result.Length; i++)
+        {
+            double freq = 1.0 / Math.Pow(theta, 2.0 * i / headDim);
+            double wavelen = 2 * Math.PI / freq;
+            if (wavelen < highWavelen) result[i] = 1;
+            else if (wavelen > lowWavelen) result[i] = (float)rs.Factor;
+            else
+            {
+                double smooth = (original / wavelen - low) / (high - low);
+                result[i] = (float)(1 / ((1 - smooth) / rs.Factor + smooth));
+            }
+        }
+        return result;
+    }
+}

@@ -1,0 +1,108 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace R1Sharp.Kernels;
+
+/// <summary>
+/// One dispatch function per operation a model is written in: linear, RMSNorm, RoPE, attention, SwiGLU. Each picks a
+/// CPU kernel where one applies (decode rows: <see cref="Gemv"/>, <see cref="SmallOps"/>, <see cref="DecodeAttention"/>;
+/// float32 training and prefill: <see cref="TrainingKernels"/>) and otherwise computes the formula with libtorch's
+/// operators, which is also the definition every kernel is tested against and the path GPUs and autograd take. Model
+/// files call only these, so they read as their papers' formulas (as DeepSeek-V3's reference keeps kernel.py behind
+/// linear()). The choice depends on the tensors alone (device, dtype, size, whether a gradient is wanted).
+/// </summary>
+public static class Ops
+{
+    /// <summary>x · weightᵀ + bias.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        long rows = LinearKernels.Rows(x);
+        if (LinearKernels.UsesGemv(x, weight, bias, rows)) return LinearKernels.DecodeProducts(x, [weight], [bias], rows)[0];
+        if (LinearKernels.Bf16Inference(x, weight, bias, rows))
+            return rows <= LinearKernels.Bf16ChunkedMaxRows ? LinearKernels.DecodeProducts(x, [weight], [bias], rows)[0] : LinearKernels.ViaFloat32(x, weight, bias);
+        return F.linear(x, weight, bias);
+    }
+
+    /// <summary>
+    /// Several projections of the same x (q/k/v; gate/up). On the decode path they are one kernel call: one dispatch
+    /// and one conversion of x, the threads' shares balanced over all the weights. Otherwise each is its own
+    /// <see cref="Linear"/>, the same autograd graph as separate calls. The weights stay separate parameters with their
+    /// Hugging Face names, so nothing needs re-packing after a load or an optimizer step.
+    /// </summary>
+    public static Tensor[] Linears(Tensor x, Tensor[] weights, Tensor?[] biases)
+    {
+        long rows = LinearKernels.Rows(x);
+        bool gemv = true, chunks = rows <= LinearKernels.Bf16ChunkedMaxRows;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            gemv &= LinearKernels.UsesGemv(x, weights[i], biases[i], rows);
+            chunks &= LinearKernels.Bf16Inference(x, weights[i], biases[i], rows);
+        }
+        if (gemv || chunks) return LinearKernels.DecodeProducts(x, weights, biases, rows);
+        var outputs = new Tensor[weights.Length];
+        for (int i = 0; i < weights.Length; i++) outputs[i] = Linear(x, weights[i], biases[i]);
+        return outputs;
+    }
+
+    /// <summary>RMSNorm (Zhang &amp; Sennrich 2019) as Qwen2RMSNorm/LlamaRMSNorm: normalise in float32, cast back to
+    /// x's dtype, then scale by the weight, over the last dimension.</summary>
+    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps)
+    {
+        if (SmallInference.Applies(x, weight)) return SmallOps.RmsNorm(x, weight, eps);
+        if (TrainingKernels.Applies(x, weight)) return TrainingKernels.RmsNorm(x, weight, eps);
+        using var scope = NewDisposeScope();
+        var h = x.to(ScalarType.Float32);
+        h = h * (h.pow(2).mean([-1L], keepdim: true) + eps).rsqrt();
+        return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rotary position embedding (Su et al. 2021) in Hugging Face's rotate_half layout, x·cos +
+    /// rotate_half(x)·sin with rotate_half(x) = (−x₂, x₁), of x [B, T, H, D] (a projection viewed per head); returns
+    /// [B, H, T, D], the layout attention reads. cos and sin are [B, 1, T, D] (<see cref="Models.Rope"/>).</summary>
+    public static Tensor Rope(Tensor x, Tensor cos, Tensor sin)
+    {
+        if (TrainingKernels.AppliesToRope(x, cos, sin)) return TrainingKernels.Rope(x, cos, sin);
+        var heads = x.transpose(1, 2);
+        if (SmallOps.AppliesToRope(heads, cos, sin)) return SmallOps.Rope(heads, cos, sin);
+        long half = heads.size(-1) / 2;
+        var rotated = cat([heads.narrow(-1, half, half).neg(), heads.narrow(-1, 0, half)], dim: -1);
+        return heads * cos + rotated * sin;
+    }
+
+    /// <summary>
+    /// Scaled dot-product attention, softmax(q·kᵀ·scale + mask)·v, with grouped-query heads (GQA, Ainslie et al. 2023:
+    /// the H query heads share the KV key/value heads in groups of H/KV). q [B, H, T, D]; k and v [B, KV, L, D] (a
+    /// cache's rows may be strided views); mask additive float32 [B, 1, 1, T, L]. Returns [B, T, H·D].
+    /// </summary>
+    public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask, double scale)
+    {
+        if (DecodeAttention.Applies(q, k, v)) return DecodeAttention.Run(q, k, v, mask, scale);
+        long b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3), kvHeads = k.size(1), keys = k.size(2);
+        long groups = heads / kvHeads;
+        // The query heads of one kv-head stacked as extra query rows: one batched matmul per kv-head reads each key
+        // once (eager attention in HF repeats K/V instead).
+        var qg = q.reshape(b, kvHeads, groups * t, d);
+        bool viaFloat32 = q.dtype == ScalarType.BFloat16 && q.device_type == DeviceType.CPU && !is_grad_enabled();
+        var scores = Matmul(qg, k.transpose(2, 3), viaFloat32).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
+        Tensor probs;
+        if (TrainingKernels.Applies(q) && TrainingKernels.AppliesToSoftmax(scores, mask))
+            probs = TrainingKernels.MaskedSoftmax(scores, mask, scale).view(b, kvHeads, groups * t, keys);
+        else
+            probs = scores.mul_(scale).add_(mask).softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        return Matmul(probs, v, viaFloat32).view(b, heads, t, d).transpose(1, 2).reshape(b, t, heads * d);
+    }
+
+    /// <summary>a·b, or for bfloat16 inference on the CPU the same product taken in float32 and rounded to bfloat16
+    /// once, as libtorch's bfloat16 matmul does (it accumulates in float32), whose CPU bf16 matmul runs several times
+    /// below float32 at attention's shapes. Training keeps the plain product.</summary>
+    static Tensor Matmul(Tensor a, Tensor b, bool viaFloat32) =>
+        viaFloat32 ? matmul(a.to(ScalarType.Float32), b.to(ScalarType.Float32)).to(a.dtype) : matmul(a, b);
+
+    /// <summary>SwiGLU (Shazeer 2020): silu(gate) ⊙ up.</summary>
+    public static Tensor SwiGlu(Tensor gate, Tensor up)
+    {
+        if (TrainingKernels.Applies(gate, up)) return TrainingKernels.SwiGlu(gate, up);
+        return F.silu(gate).mul_(up);
+    }
+}

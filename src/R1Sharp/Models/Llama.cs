@@ -1,0 +1,262 @@
+using System.Text.Json.Serialization;
+using R1Sharp.Kernels;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Models;
+
+// Llama 3 (Grattafiori et al. 2024; transformers' modeling_llama.py): the architecture of DeepSeek-R1-Distill-Llama,
+// and the base the Qwen families derive from. A pre-norm decoder: x + attn(norm(x)), then h + mlp(norm(h)), with
+// RMSNorm, rotary position embeddings, grouped-query attention and a SwiGLU feed-forward. Field names are the Hugging
+// Face parameter names, so a state dict loads and saves without a mapping table.
+
+/// <summary>config.json of model_type "llama"; defaults are Llama-3.1-8B's (the base of DeepSeek-R1-Distill-Llama-8B).</summary>
+public record LlamaConfig : ModelConfig
+{
+    public LlamaConfig()
+    {
+        ModelType = "llama";
+        VocabSize = 128256; HiddenSize = 4096; NumHiddenLayers = 32; MaxPositionEmbeddings = 131072;
+    }
+
+    public int IntermediateSize { get; init; } = 14336;
+    public int NumAttentionHeads { get; init; } = 32;
+    public int NumKeyValueHeads { get; init; } = 8;
+    public double RmsNormEps { get; init; } = 1e-5;
+    public double RopeTheta { get; init; } = 500000.0;
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)] public RopeScaling? RopeScaling { get; init; } = RopeScaling.Llama3();
+    public string HiddenAct { get; init; } = "silu";
+    /// <summary>Bias on the q/k/v and o projections (HF's attention_bias; families without the key leave it null).</summary>
+    public bool? AttentionBias { get; init; } = false;
+    /// <summary>Bias on the MLP's projections (Llama's mlp_bias; families without the key leave it null).</summary>
+    public bool? MlpBias { get; init; } = false;
+    [JsonIgnore] public bool HasMlpBias => MlpBias ?? false;
+
+    /// <summary>config.json's head_dim when given; otherwise hidden_size / num_attention_heads.</summary>
+    [JsonPropertyName("head_dim"), JsonInclude] protected int? HeadDimKey { get; init; }
+    [JsonIgnore] public int HeadDim { get => HeadDimKey ?? (NumAttentionHeads > 0 ? HiddenSize / NumAttentionHeads : 0); init => HeadDimKey = value; }
+
+    [JsonIgnore] public virtual bool QkvBias => AttentionBias ?? false;
+    [JsonIgnore] public virtual bool OutputBias => AttentionBias ?? false;
+    [JsonIgnore] public int NumKeyValueGroups => NumAttentionHeads / NumKeyValueHeads;
+    [JsonIgnore] public override string ArchitectureName => "LlamaForCausalLM";
+
+    public static IReadOnlyList<string> DenseSizes { get; } = ["tiny", "small", "0.5b", "1.5b", "7b", "8b"];
+
+    public static ModelFamily Family { get; } = new("llama", "LlamaForCausalLM", FromJson<LlamaConfig>,
+        (c, dtype) => new LlamaForCausalLM((LlamaConfig)c, dtype), (size, vocab) => Preset(size, vocab), DenseSizes, "llama");
+
+    /// <summary>(hidden, layers, heads, kv heads, intermediate, tied) of the named shapes: tiny and small for tests, and
+    /// Qwen2.5-0.5B, R1-Distill-Qwen-1.5B/7B and R1-Distill-Llama-8B (random weights, for benchmarks).</summary>
+    public static (int Hidden, int Layers, int Heads, int KvHeads, int Intermediate, bool Tied) DenseShape(string size) => size switch
+    {
+        "tiny" => (64, 2, 4, 2, 176, true),
+        "small" => (256, 4, 8, 2, 704, true),
+        "0.5b" => (896, 24, 14, 2, 4864, true),
+        "1.5b" => (1536, 28, 12, 2, 8960, false),
+        "7b" => (3584, 28, 28, 4, 18944, false),
+        "8b" => (4096, 32, 32, 8, 14336, false),
+        _ => throw new R1SharpException($"unknown size \"{size}\" (expected one of {string.Join(", ", DenseSizes)})"),
+    };
+
+    public static LlamaConfig Preset(string size, int vocabSize)
+    {
+        var (h, l, nh, kv, ff, tied) = DenseShape(size);
+        return new LlamaConfig
+        {
+            VocabSize = vocabSize, HiddenSize = h, NumHiddenLayers = l, NumAttentionHeads = nh, NumKeyValueHeads = kv,
+            IntermediateSize = ff, TieWordEmbeddings = tied, Architectures = ["LlamaForCausalLM"],
+        };
+    }
+
+    public override void Validate(string source)
+    {
+        base.Validate(source);
+        Positive(source, "intermediate_size", IntermediateSize);
+        Positive(source, "num_attention_heads", NumAttentionHeads);
+        Positive(source, "num_key_value_heads", NumKeyValueHeads);
+        Positive(source, "head_dim", HeadDim);
+        PositiveFinite(source, "rms_norm_eps", RmsNormEps);
+        PositiveFinite(source, "rope_theta", RopeTheta);
+        if (NumAttentionHeads % NumKeyValueHeads != 0)
+            throw new R1SharpException($"{source}: num_attention_heads {NumAttentionHeads} is not a multiple of num_key_value_heads {NumKeyValueHeads}");
+        if (HeadDim % 2 != 0) throw new R1SharpException($"{source}: head_dim {HeadDim} must be even for RoPE");
+        if (HiddenAct != "silu") throw new R1SharpException($"{source}: hidden_act \"{HiddenAct}\" is not supported (expected silu)");
+        if (RopeScaling is { } rs)
+        {
+            if (rs.Type is not ("default" or "llama3")) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for {ModelType} (expected llama3)");
+            rs.Validate(source);
+        }
+    }
+
+    public override long ParameterCount()
+    {
+        long h = HiddenSize, q = (long)NumAttentionHeads * HeadDim, kv = (long)NumKeyValueHeads * HeadDim;
+        long layer = h * q + 2 * h * kv + q * h + 3 * h * IntermediateSize + 2 * h + LayerExtraParameters()
+            + (QkvBias ? q + 2 * kv : 0) + (OutputBias ? h : 0) + (HasMlpBias ? 2L * IntermediateSize + h : 0);
+        return (long)VocabSize * h * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * layer + h;
+    }
+
+    /// <summary>Per-layer parameters a derived family adds (Qwen3's q/k norms).</summary>
+    protected virtual long LayerExtraParameters() => 0;
+
+    public override double ForwardFlops(long rows, long length, long logitColumns)
+    {
+        double d = HiddenSize, q = NumAttentionHeads * (double)HeadDim, kv = NumKeyValueHeads * (double)HeadDim;
+        double projections = d * q + 2 * d * kv + q * d + 3 * d * IntermediateSize;
+        double attention = 2 * q * length; // scores and weighted values over all keys (training computes the full T×T)
+        return 2 * (rows * length * NumHiddenLayers * (projections + attention) + rows * logitColumns * d * VocabSize);
+    }
+}
+
+/// <summary>Grouped-query self-attention with RoPE (LlamaAttention).</summary>
+public class LlamaAttention : nn.Module
+{
+    protected readonly int heads, kvHeads, headDim, layer;
+    readonly double scale;
+    public readonly Linear q_proj, k_proj, v_proj, o_proj;
+
+    public LlamaAttention(LlamaConfig c, int layer, ScalarType dtype) : base("Attention")
+    {
+        heads = c.NumAttentionHeads; kvHeads = c.NumKeyValueHeads; headDim = c.HeadDim; this.layer = layer;
+        scale = 1.0 / Math.Sqrt(headDim);
+        q_proj = new Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias, dtype);
+        k_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype);
+        v_proj = new Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype);
+        o_proj = new Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype);
+        RegisterComponents();
+    }
+
+    /// <param name="x">[B, T, hidden]</param>
+    /// <param name="mask">additive float32 [B, 1, 1, T, L]</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    {
+        var (q, k, v) = Project(x);
+        q = Ops.Rope(q, cos, sin);                 // [B, H, T, D]
+        k = Ops.Rope(k, cos, sin);                 // [B, KV, T, D]
+        v = v.transpose(1, 2);
+        if (cache != null) (k, v) = cache.Append(layer, k, v);
+        return o_proj.forward(Ops.Attention(q, k, v, mask, scale));
+    }
+
+    /// <summary>q [B, T, H, D], k and v [B, T, KV, D]: the projections viewed per head.</summary>
+    protected virtual (Tensor Q, Tensor K, Tensor V) Project(Tensor x)
+    {
+        long b = x.size(0), t = x.size(1);
+        var qkv = Linear.ApplyMany(x, q_proj, k_proj, v_proj);
+        return (qkv[0].view(b, t, heads, headDim), qkv[1].view(b, t, kvHeads, headDim), qkv[2].view(b, t, kvHeads, headDim));
+    }
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) ⊙ up(x)) (LlamaMLP).</summary>
+public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
+{
+    public readonly Linear gate_proj, up_proj, down_proj;
+
+    public LlamaMlp(LlamaConfig c, ScalarType dtype) : base("MLP")
+    {
+        gate_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.HasMlpBias, dtype);
+        up_proj = new Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.HasMlpBias, dtype);
+        down_proj = new Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.HasMlpBias, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var gateUp = Linear.ApplyMany(x, gate_proj, up_proj);
+        return down_proj.forward(Ops.SwiGlu(gateUp[0], gateUp[1]));
+    }
+}
+
+/// <summary>Pre-norm decoder layer: x + attn(norm(x)), then h + mlp(norm(h)).</summary>
+public sealed class LlamaDecoderLayer : nn.Module
+{
+    public readonly LlamaAttention self_attn;
+    public readonly LlamaMlp mlp;
+    public readonly RmsNorm input_layernorm, post_attention_layernorm;
+
+    public LlamaDecoderLayer(LlamaConfig c, LlamaAttention attention, ScalarType dtype) : base("DecoderLayer")
+    {
+        self_attn = attention;
+        mlp = new LlamaMlp(c, dtype);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    {
+        var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache);
+        return h + mlp.forward(post_attention_layernorm.forward(h));
+    }
+}
+
+/// <summary>The decoder stack ("model." in HF names): embeddings, layers, final norm.</summary>
+public sealed class LlamaModel : nn.Module
+{
+    public readonly Embedding embed_tokens;
+    public readonly ModuleList<LlamaDecoderLayer> layers;
+    public readonly RmsNorm norm;
+
+    public LlamaModel(LlamaConfig c, Func<int, LlamaAttention> attention, ScalarType dtype) : base("Model")
+    {
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, attention(i), dtype)).ToArray());
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
+        RegisterComponents();
+    }
+}
+
+/// <summary>LlamaForCausalLM: the decoder stack plus the language-model head (tied to the embeddings when
+/// tie_word_embeddings).</summary>
+public class LlamaForCausalLM : CausalLM
+{
+    public readonly LlamaModel model;
+    public readonly Linear? lm_head;
+    readonly Rope rope;
+
+    public LlamaForCausalLM(LlamaConfig config, ScalarType dtype = ScalarType.Float32)
+        : this(config, i => new LlamaAttention(config, i, dtype), dtype) { }
+
+    /// <param name="attention">the attention of layer i: where a derived family's layers differ (Qwen3's q/k norms)</param>
+    protected LlamaForCausalLM(LlamaConfig config, Func<int, LlamaAttention> attention, ScalarType dtype) : base(config.ArchitectureName, config)
+    {
+        // Parameters are created directly in the target dtype, each with its dtype given explicitly: libtorch's default
+        // dtype is one setting for the whole process, and a model built on another thread meanwhile would take it.
+        model = new LlamaModel(config, attention, dtype);
+        if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize, hasBias: false, dtype);
+        rope = new Rope(config.HeadDim, config.RopeTheta, config.RopeScaling, config.MaxPositionEmbeddings);
+        RegisterComponents();
+    }
+
+    public override Tensor EmbeddingWeight => model.embed_tokens.weight!;
+    public override Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
+
+    public override ModelCache CreateCache(int maxBatch, int capacity)
+    {
+        var c = (LlamaConfig)Config;
+        return new KvCache(c.NumHiddenLayers, c.NumKeyValueHeads, c.HeadDim, maxBatch, capacity, DType, Device);
+    }
+
+    public override Tensor Hidden(Tensor inputIds, Tensor positions, Tensor mask, ModelCache? cache)
+    {
+        var (cos, sin) = rope.Gather(positions, DType, Device);
+        var kv = (KvCache?)cache;
+        var h = model.embed_tokens.forward(inputIds);
+        foreach (var layer in model.layers)
+        {
+            // A scope per layer: a layer's intermediates are released as soon as the next layer starts, instead of
+            // piling up until the caller's scope ends (for a long prefill that pile was as large as the weights).
+            using var scope = NewDisposeScope();
+            h = layer.Forward(h, cos, sin, mask, kv).MoveToOuterDisposeScope();
+        }
+        return model.norm.forward(h);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) rope.Dispose();
+        base.Dispose(disposing);
+    }
+}
