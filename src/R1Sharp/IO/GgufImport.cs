@@ -19,7 +19,7 @@ public static class GgufImport
         using var g = GgufFile.Open(ggufPath);
         foreach (var t in g.Tensors)
             if (!GgmlTypeInfo.IsKnown(t.Type))
-                throw new R1SharpException($"{g.Path}: tensor '{t.Name}' is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K");
+                throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(t.Name)} is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K");
         var cfg = ReadConfig(g);
         var dtype = ChooseDType(g);
         using var model = new CausalLM(cfg, dtype: dtype);
@@ -47,7 +47,7 @@ public static class GgufImport
     public static ModelConfig ReadConfig(GgufFile g)
     {
         string a = g.GetString("general.architecture");
-        if (a is not ("qwen2" or "llama")) throw new R1SharpException($"{g.Path}: general.architecture \"{a}\" is not supported (expected qwen2 or llama)");
+        if (a is not ("qwen2" or "llama")) throw new R1SharpException($"{g.Path}: general.architecture {Excerpt.Quote(a)} is not supported (expected qwen2 or llama)");
         long U(string k) => g.GetInt($"{a}.{k}");
         static double Tidy(double v) => double.Parse(((float)v).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var embd = g.Tensor("token_embd.weight");
@@ -113,10 +113,10 @@ public static class GgufImport
         foreach (var info in g.Tensors)
         {
             if (info.Name == "rope_freqs.weight") continue;
-            string hf = GgufNames.ToHf(info.Name) ?? throw new R1SharpException($"{g.Path}: tensor '{info.Name}' has no Hugging Face counterpart in {c.ModelType}");
-            if (!parameters.TryGetValue(hf, out var p)) throw new R1SharpException($"{g.Path}: tensor '{info.Name}' ({hf}) is not a parameter of this {c.ModelType} configuration");
+            string hf = GgufNames.ToHf(info.Name) ?? throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(info.Name)} has no Hugging Face counterpart in {c.ModelType}");
+            if (!parameters.TryGetValue(hf, out var p)) throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(info.Name)} ({hf}) is not a parameter of this {c.ModelType} configuration");
             if (!info.TorchShape.SequenceEqual(p.shape))
-                throw new R1SharpException($"{g.Path}: tensor '{info.Name}' has shape [{string.Join(", ", info.TorchShape)}], expected [{string.Join(", ", p.shape)}] for {hf}");
+                throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(info.Name)} has shape [{string.Join(", ", info.TorchShape)}], expected [{string.Join(", ", p.shape)}] for {hf}");
             using var scope = NewDisposeScope();
             var x = ReadFloat32(g, info);
             if (GgufNames.RopePermuteHeads(hf, c.ModelType, c.NumAttentionHeads, c.NumKeyValueHeads) is { } h)

@@ -24,7 +24,7 @@ public class EvalEndToEndTests
     }
 
     [Fact]
-    public void WithoutMaxTokens_ASampleMayRunToTheEndOfTheContext()
+    public async Task WithoutMaxTokens_ASampleMayRunToTheEndOfTheContext()
     {
         // A model whose context holds the prompt and a few tokens more: DeepSeek's 32768-token budget would not fit it
         // (nor any model `r1 init` makes, whose context is 32768), so the default is what the context leaves.
@@ -44,7 +44,7 @@ public class EvalEndToEndTests
         }
         using var backend = new LocalBackend(R1Sharp.Generation.LocalModel.Load(path), 1);
         using var log = new ResultsLog(dir.File("samples.jsonl"));
-        var records = EvalRunner.RunAsync([problem], 1, settings, backend, log).GetAwaiter().GetResult();
+        var records = await EvalRunner.RunAsync([problem], 1, settings, backend, log);
         var r = Assert.Single(records);
         Assert.InRange(r.CompletionTokens, 1, 5);
     }
