@@ -42,6 +42,13 @@ public static class CliCommon
         return value;
     }
 
+    /// <summary>A sampling number from the command line must be a number: "Infinity" and "NaN" parse as floats but would
+    /// sample garbage (or nothing) rather than fail.</summary>
+    public static void CheckFinite(double? value, string option)
+    {
+        if (value is double v && !double.IsFinite(v)) throw new R1SharpException($"{option} must be a finite number, got {v}");
+    }
+
     public static void PrintJson(object value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
 
     public static Option<string> Model() => new("--model") { Description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)", Required = true };
@@ -64,13 +71,25 @@ public sealed class SamplingArgs
         foreach (var o in new Option[] { Temperature, TopP, TopK, MaxTokens, Seed, Stop }) c.Options.Add(o);
     }
 
-    public SamplingOptions Resolve(ParseResult p, SamplingOptions defaults) => defaults with
+    /// <summary>What can be refused before a model loads: numbers that are not finite, budgets below one token.</summary>
+    public void Check(ParseResult p)
     {
+        CliCommon.CheckFinite(p.GetValue(Temperature), "--temperature");
+        CliCommon.CheckFinite(p.GetValue(TopP), "--top-p");
+        if (p.GetValue(MaxTokens) < 1) throw new R1SharpException($"--max-tokens must be ≥ 1, got {p.GetValue(MaxTokens)}");
+    }
+
+    public SamplingOptions Resolve(ParseResult p, SamplingOptions defaults)
+    {
+        Check(p);
+        return defaults with
+        {
         Temperature = p.GetValue(Temperature) ?? defaults.Temperature,
         TopP = p.GetValue(TopP) ?? defaults.TopP,
         TopK = p.GetValue(TopK) ?? defaults.TopK,
         MaxTokens = p.GetValue(MaxTokens),
         Seed = p.GetValue(Seed),
         Stop = p.GetValue(Stop) ?? [],
-    };
+        };
+    }
 }

@@ -18,4 +18,7 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
-return root.Parse(args).Invoke();
+var parse = root.Parse(args);
+// A mistyped option is one line naming it (and a "did you mean"), like every other error; --help shows the usage.
+if (parse.Action is System.CommandLine.Invocation.ParseErrorAction onError) onError.ShowHelp = false;
+return parse.Invoke();

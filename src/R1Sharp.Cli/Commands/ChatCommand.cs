@@ -20,6 +20,7 @@ public static class ChatCommand
         sampling.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
+            sampling.Check(p); // before the model loads
             using var lm = LocalModel.Load(p.GetValue(model)!, p.GetValue(device), p.GetValue(dtype));
             var options = sampling.Resolve(p, lm.DefaultSampling());
             var history = new List<ChatMessage>();

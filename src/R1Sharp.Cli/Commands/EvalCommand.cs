@@ -21,7 +21,9 @@ public static class EvalCommand
         var k = new Option<int>("--k") { Description = "samples per problem (pass@1 is their mean correctness)", DefaultValueFactory = _ => 4 };
         var temperature = new Option<float>("--temperature") { Description = "sampling temperature (DeepSeek: 0.6)", DefaultValueFactory = _ => 0.6f };
         var topP = new Option<float>("--top-p") { Description = "nucleus mass (DeepSeek: 0.95)", DefaultValueFactory = _ => 0.95f };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "completion tokens at most (DeepSeek: 32768)", DefaultValueFactory = _ => 32768 };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "completion tokens at most (DeepSeek: 32768; default: what the context leaves after the prompt)" };
+        var requestTimeout = new Option<double>("--request-timeout")
+            { Description = "endpoint backend: seconds one request may take before it fails", DefaultValueFactory = _ => EndpointPolicy.DefaultRequestTimeout.TotalSeconds };
         var seed = new Option<long>("--seed") { Description = "base seed; sample j of problem p uses a seed derived from it", DefaultValueFactory = _ => 0 };
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N problems" };
         var output = new Option<string?>("--out") { Description = "output folder (default: eval-BENCH-MODEL); an existing one resumes" };
@@ -32,14 +34,18 @@ public static class EvalCommand
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var cmd = new Command("eval", "Evaluate on MATH-500, AIME 2024/2025, AMC 2023 or GSM8K with DeepSeek-R1's protocol (pass@1 over k samples, pass@k, cons@k)")
-            { bench, benchDir, model, endpoint, modelName, apiKeyEnv, k, temperature, topP, maxTokens, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
+            { bench, benchDir, model, endpoint, modelName, apiKeyEnv, k, temperature, topP, maxTokens, requestTimeout, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
+            CliCommon.CheckFinite(p.GetValue(temperature), "--temperature");
+            CliCommon.CheckFinite(p.GetValue(topP), "--top-p");
+            if (p.GetValue(maxTokens) is < 1 and var m) throw new R1SharpException($"--max-tokens must be ≥ 1, got {m}");
+            var policy = new EndpointPolicy { RequestTimeout = EndpointPolicy.Seconds(p.GetValue(requestTimeout), "--request-timeout") };
             var (benchName, all) = Benchmark.Load(p.GetValue(bench)!, p.GetValue(benchDir));
             if (p.GetValue(limit) is { } n && n < 1) throw new R1SharpException($"--limit must be ≥ 1, got {n}");
             var problems = p.GetValue(limit) is { } lim ? all.Take(lim).ToList() : all;
             using var backend = CreateBackend(p.GetValue(model), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
-                p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype));
+                p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype), policy);
             var settings = new EvalSettings
             {
                 Model = backend.ModelName, Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), MaxTokens = p.GetValue(maxTokens),
@@ -54,7 +60,7 @@ public static class EvalCommand
             ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCtrlC;
             IReadOnlyList<SampleRecord> records;
-            try { records = WithProgress(benchName, progress => EvalRunner.RunAsync(problems, p.GetValue(k), settings, backend, log, progress, cancel.Token)); }
+            try { records = WithProgress(benchName, backend is EndpointBackend eb ? eb.Waiting : null, progress => EvalRunner.RunAsync(problems, p.GetValue(k), settings, backend, log, progress, cancel.Token)); }
             catch (OperationCanceledException)
             {
                 Console.Error.WriteLine($"interrupted: {log.Records.Count} samples are in {log.Path}; run the same command again to resume");
@@ -76,24 +82,30 @@ public static class EvalCommand
         return cmd;
     }
 
-    static IEvalBackend CreateBackend(string? model, string? endpoint, string? modelName, string? apiKeyEnv, int maxBatch, int concurrency, string? device, string? dtype)
+    static IEvalBackend CreateBackend(string? model, string? endpoint, string? modelName, string? apiKeyEnv, int maxBatch, int concurrency, string? device, string? dtype,
+        EndpointPolicy policy)
     {
         if ((model is null) == (endpoint is null)) throw new R1SharpException("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)");
         if (model is not null) return new LocalBackend(LocalModel.Load(model, device, dtype), maxBatch);
         if (string.IsNullOrEmpty(modelName)) throw new R1SharpException("--endpoint needs --model-name (the model id the server serves)");
         string? key = apiKeyEnv is null ? null : CliCommon.RequiredEnv(apiKeyEnv);
-        return new EndpointBackend(endpoint!, modelName, key, concurrency);
+        return new EndpointBackend(endpoint!, modelName, key, concurrency, policy);
     }
 
     /// <summary>Runs the eval under a Spectre progress bar on stderr (rate and ETA from this run's own samples, not the
-    /// resumed ones); when stderr is not a terminal, a plain line every tenth of the work instead.</summary>
-    static T WithProgress<T>(string name, Func<Action<EvalProgress>, Task<T>> run)
+    /// resumed ones); when stderr is not a terminal, a plain line every tenth of the work instead. While an endpoint
+    /// keeps requests waiting, what they wait for is shown (in the bar's description, or a line every 30 s).</summary>
+    static T WithProgress<T>(string name, Func<TimeSpan, string?>? waiting, Func<Action<EvalProgress>, Task<T>> run)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         if (!console.Profile.Capabilities.Interactive)
         {
             var sw = Stopwatch.StartNew();
             int lastTenth = -1;
+            using var heartbeat = waiting is null ? null : new Timer(_ =>
+            {
+                if (waiting(TimeSpan.FromSeconds(30)) is { } w) Console.Error.WriteLine($"{name}: {w}");
+            }, null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
             return run(e =>
             {
                 int tenth = e.Total == 0 ? 10 : 10 * e.Done / e.Total;
@@ -109,11 +121,15 @@ public static class EvalCommand
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask(name);
+                string description = name;
+                using var heartbeat = waiting is null ? null : new Timer(_ =>
+                    task.Description = waiting(TimeSpan.FromSeconds(10)) is { } w ? $"{description}: {w}" : description,
+                    null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
                 return await run(e =>
                 {
                     task.MaxValue = Math.Max(1, e.Total - e.Resumed); // the rate (hence ETA) counts only samples this run makes
                     task.Value = e.Done - e.Resumed;
-                    task.Description = $"{name} {e.Done}/{e.Total} ({e.Correct} correct)";
+                    task.Description = description = $"{name} {e.Done}/{e.Total} ({e.Correct} correct)";
                 });
             }).GetAwaiter().GetResult();
     }

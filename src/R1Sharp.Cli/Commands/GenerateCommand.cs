@@ -22,6 +22,7 @@ public static class GenerateCommand
         sampling.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
+            sampling.Check(p); // before the model loads
             using var lm = LocalModel.Load(p.GetValue(model)!, p.GetValue(device), p.GetValue(dtype));
             var options = sampling.Resolve(p, lm.DefaultSampling());
             string text = p.GetValue(prompt)!;

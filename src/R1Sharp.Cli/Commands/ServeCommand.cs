@@ -16,20 +16,28 @@ public static class ServeCommand
         var maxContext = new Option<int?>("--max-context") { Description = "tokens per sequence, prompt included (default: the model's, at most 4096)" };
         var apiKeyEnv = new Option<string?>("--api-key-env") { Description = "environment variable holding the API key clients must send as a bearer token" };
         var name = new Option<string?>("--served-model-name") { Description = "model id for clients (default: the folder's name)" };
+        var maxRequestBytes = new Option<long>("--max-request-bytes") { Description = "largest request body accepted; larger ones get HTTP 413", DefaultValueFactory = _ => new ServeOptions().MaxRequestBytes };
+        var requestTimeout = new Option<double>("--request-timeout")
+            { Description = "seconds a completion request may take; then its sequences are cancelled and the client gets 504", DefaultValueFactory = _ => new ServeOptions().RequestTimeout.TotalSeconds };
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var cmd = new Command("serve", "Serve a model folder over the OpenAI API (chat/completions with reasoning_content, completions, models)")
-            { model, host, port, maxBatch, maxQueue, maxContext, apiKeyEnv, name, device, dtype };
+            { model, host, port, maxBatch, maxQueue, maxContext, apiKeyEnv, name, maxRequestBytes, requestTimeout, device, dtype };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             string? key = p.GetValue(apiKeyEnv) is { } env ? CliCommon.RequiredEnv(env) : null;
-            if (p.GetValue(maxBatch) < 1) throw new R1SharpException("--max-batch must be ≥ 1");
-            if (p.GetValue(maxQueue) < 0) throw new R1SharpException("--max-queue must be ≥ 0");
+            double timeout = p.GetValue(requestTimeout);
+            if (!double.IsFinite(timeout) || timeout <= 0 || timeout > 86400)
+                throw new R1SharpException($"--request-timeout must be a number of seconds between 0 and 86400, got {timeout}");
             var options = new ServeOptions
             {
                 Host = p.GetValue(host)!, Port = p.GetValue(port), MaxBatch = p.GetValue(maxBatch), MaxQueue = p.GetValue(maxQueue),
                 MaxContext = p.GetValue(maxContext), ApiKey = key, ModelName = p.GetValue(name),
+                MaxRequestBytes = p.GetValue(maxRequestBytes), RequestTimeout = TimeSpan.FromSeconds(timeout),
             };
+            options.Validate(); // before the model loads
+            if (options.Host != "localhost" && !System.Net.IPAddress.TryParse(options.Host, out _))
+                throw new R1SharpException($"--host {Excerpt.Quote(options.Host)} is not an IP address");
             var server = OpenAiServer.FromFolder(p.GetValue(model)!, options, p.GetValue(device), p.GetValue(dtype));
             try
             {

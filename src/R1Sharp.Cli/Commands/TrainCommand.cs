@@ -30,6 +30,16 @@ public static class TrainCommand
         return new Command("train", "Train a model") { grpo };
     }
 
+    /// <summary>A completion of max_completion_length tokens after at least one prompt token must fit the model's context:
+    /// said up front with the recipe key rather than by the engine at the first generation.</summary>
+    static void CheckFitsContext(GrpoConfig cfg, string recipePath, LocalModel lm)
+    {
+        int context = lm.Model.Config.MaxPositionEmbeddings;
+        if (cfg.MaxCompletionLength >= context)
+            throw new R1SharpException($"{recipePath}: max_completion_length {cfg.MaxCompletionLength} does not fit the model's context of {context} tokens " +
+                $"(max_position_embeddings in {Path.Combine(cfg.ModelNameOrPath, "config.json")}); lower it below {context}");
+    }
+
     static int RunGrpo(string recipePath, bool resume, bool json, string? endpoints, string? weightsDir, string? apiKeyEnv)
     {
         var cfg = RecipeLoader.Load(recipePath);
@@ -39,6 +49,7 @@ public static class TrainCommand
         if (cfg.ModelNameOrPath.Length == 0) throw new R1SharpException($"{recipePath}: model_name_or_path is required");
         if (cfg.DatasetPath.Length == 0) throw new R1SharpException($"{recipePath}: dataset_path is required");
         using var lm = LocalModel.Load(cfg.ModelNameOrPath);
+        CheckFitsContext(cfg, recipePath, lm);
         var data = PromptDataset.Load(cfg.DatasetPath, cfg.PromptField, cfg.AnswerField);
         Func<string, string> template = cfg.PromptTemplate switch
         {
@@ -51,7 +62,8 @@ public static class TrainCommand
         var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         using var remote = cfg.RolloutEndpoints.Count == 0 ? null
             : new EndpointRolloutSource(cfg.RolloutEndpoints, cfg.RolloutWeightsDir.Length > 0 ? cfg.RolloutWeightsDir : Path.Combine(cfg.OutputDir, "rollout-weights"),
-                lm.Tokenizer, cfg.ModelNameOrPath, apiKey, cfg.RolloutConcurrency)
+                lm.Tokenizer, cfg.ModelNameOrPath, apiKey, cfg.RolloutConcurrency,
+                new R1Sharp.Eval.EndpointPolicy { RequestTimeout = TimeSpan.FromSeconds(cfg.RolloutRequestTimeout) })
             {
                 OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]"),
             };

@@ -18,7 +18,13 @@ public static class VerifyCommand
         var cmd = new Command("verify", "Decide whether a prediction equals the gold answer (LaTeX or plain text); exit code 0 equal, 3 not equal") { gold, pred, file, json };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
-            if (p.GetValue(file) is { } path) return VerifyFile(path);
+            if (p.GetValue(file) is { } path)
+            {
+                // Silently ignoring the pair given beside a file would grade something other than the user asked.
+                if (p.GetValue(gold) is not null || p.GetValue(pred) is not null)
+                    throw new R1SharpException("give either --file or --gold with --pred, not both");
+                return VerifyFile(path);
+            }
             string g = p.GetValue(gold) ?? throw new R1SharpException("give --gold and --pred, or --file");
             string pr = p.GetValue(pred) ?? throw new R1SharpException("give --gold and --pred, or --file");
             var v = MathVerifier.Verify(g, pr);

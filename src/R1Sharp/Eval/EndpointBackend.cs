@@ -1,6 +1,8 @@
-#pragma warning disable OPENAI001 // ChatCompletionOptions.Seed is marked experimental in the SDK
 using System.ClientModel;
 using System.ClientModel.Primitives;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using OpenAI;
 using OpenAI.Chat;
@@ -10,37 +12,53 @@ namespace R1Sharp.Eval;
 
 /// <summary>
 /// Samples from any OpenAI-compatible chat endpoint (r1 serve, vLLM, SGLang, DeepSeek's API) through the official
-/// OpenAI .NET SDK. At most <c>concurrency</c> requests are in flight. Retries are the SDK's own pipeline policy,
-/// given more attempts: exponential backoff with jitter, honouring Retry-After, on 408/429/500/502/503/504 and on
-/// network errors and timeouts. Each sample is its own request (n=1) with its own seed, so a resumed run asks for
-/// exactly the missing samples. The server renders the chat template, so whether the assistant turn opens with
-/// &lt;think&gt; is the server's choice (R1 servers do).
+/// OpenAI .NET SDK's pipeline. At most <c>concurrency</c> requests are in flight. Retries and the request timeout are
+/// the SDK's own pipeline policies, configured by <see cref="EndpointPolicy"/>: a few quick retries on network errors
+/// and 408/429/5xx, none after a timeout. The body is sent and read as JSON by us (the SDK's protocol method), so an
+/// answer that is not a chat completion is an error naming the endpoint rather than an empty sample graded wrong.
+/// Each sample is its own request (n=1) with its own seed, so a resumed run asks for exactly the missing samples. The
+/// server renders the chat template, so whether the assistant turn opens with &lt;think&gt; is the server's choice.
 /// </summary>
 public sealed class EndpointBackend : IEvalBackend
 {
     readonly ChatClient client;
     readonly int concurrency;
+    readonly EndpointPolicy policy;
+    // Start times (Stopwatch ticks) of the requests in flight, for the progress line that shows a long wait.
+    readonly ConcurrentDictionary<long, long> inFlight = new();
+    long nextRequest;
     public string ModelName { get; }
     public Uri Endpoint { get; }
 
     /// <param name="endpoint">base URL; a bare host (no path) gets "/v1" appended, as servers mount the API there</param>
     /// <param name="apiKey">bearer token; servers without authentication accept any</param>
-    public EndpointBackend(string endpoint, string modelName, string? apiKey = null, int concurrency = 8, int maxRetries = 6, TimeSpan? timeout = null)
+    public EndpointBackend(string endpoint, string modelName, string? apiKey = null, int concurrency = 8, EndpointPolicy? policy = null)
     {
         if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
-            throw new R1SharpException($"--endpoint \"{endpoint}\": expected an http(s) URL such as http://127.0.0.1:8000/v1");
+            throw new R1SharpException($"--endpoint {Excerpt.Quote(endpoint)}: expected an http(s) URL such as http://127.0.0.1:8000/v1");
         if (uri.AbsolutePath is "" or "/") uri = new Uri(uri, "/v1");
         if (concurrency < 1) throw new R1SharpException($"concurrency must be ≥ 1, got {concurrency}");
+        this.policy = policy ?? new EndpointPolicy();
+        this.policy.Validate("--request-timeout");
         Endpoint = uri;
         ModelName = modelName;
         this.concurrency = concurrency;
         client = new ChatClient(modelName, new ApiKeyCredential(string.IsNullOrEmpty(apiKey) ? "none" : apiKey), new OpenAIClientOptions
         {
             Endpoint = uri,
-            RetryPolicy = new ClientRetryPolicy(maxRetries),
-            // A reasoning model may think for many minutes; the SDK's 100 s default would cut long samples off.
-            NetworkTimeout = timeout ?? TimeSpan.FromMinutes(30),
+            RetryPolicy = this.policy.CreateRetryPolicy(),
+            NetworkTimeout = this.policy.RequestTimeout,
         });
+    }
+
+    /// <summary>What the requests in flight are waiting for, once the oldest has waited <paramref name="after"/>;
+    /// null while answers come in time.</summary>
+    public string? Waiting(TimeSpan after)
+    {
+        if (inFlight.IsEmpty) return null;
+        var oldest = Stopwatch.GetElapsedTime(inFlight.Values.DefaultIfEmpty(Stopwatch.GetTimestamp()).Min());
+        if (oldest < after) return null;
+        return $"waiting for {Endpoint}: {inFlight.Count} request(s) in flight, the oldest for {oldest.TotalSeconds:F0} s (request timeout {policy.RequestTimeout.TotalSeconds:0.#} s)";
     }
 
     public async Task RunAsync(IReadOnlyList<SampleJob> jobs, EvalSettings settings, Action<SampleJob, BackendCompletion> onCompletion, CancellationToken cancel)
@@ -51,7 +69,12 @@ public sealed class EndpointBackend : IEvalBackend
         {
             await gate.WaitAsync(stop.Token);
             try { onCompletion(job, await CompleteAsync(job, settings, stop.Token)); }
-            catch when (!stop.IsCancellationRequested) { stop.Cancel(); throw; } // one hard failure stops the rest; finished samples are kept
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                stop.Cancel(); // one hard failure stops the rest; finished samples are kept
+                // Described here, where a timeout (an OperationCanceledException too) is still told from the stop it causes.
+                throw Describe(e);
+            }
             finally { gate.Release(); }
         }).ToArray();
         try { await Task.WhenAll(tasks); }
@@ -62,23 +85,51 @@ public sealed class EndpointBackend : IEvalBackend
             if (first != null) throw Describe(first);
             throw;
         }
-        catch (Exception e) when (e is not OperationCanceledException && e is not R1SharpException) { throw Describe(e); }
+        catch (Exception e) when (e is not R1SharpException && !cancel.IsCancellationRequested) { throw Describe(e); }
     }
 
     async Task<BackendCompletion> CompleteAsync(SampleJob job, EvalSettings settings, CancellationToken cancel)
     {
-        var options = new ChatCompletionOptions
+        var body = new JsonObject
         {
-            Temperature = settings.Temperature,
-            TopP = settings.TopP,
-            MaxOutputTokenCount = settings.MaxTokens,
-            Seed = job.Seed,
+            ["model"] = ModelName,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = job.UserTurn }),
+            ["temperature"] = settings.Temperature,
+            ["top_p"] = settings.TopP,
+            ["seed"] = job.Seed,
         };
-        var result = await client.CompleteChatAsync([new UserChatMessage(job.UserTurn)], options, cancel);
-        var c = result.Value;
-        string content = string.Concat(c.Content.Select(p => p.Text));
-        string? reasoning = ReasoningField(result.GetRawResponse().Content.ToString());
-        return Split(content, reasoning, FinishReason(c.FinishReason), c.Usage?.OutputTokenCount ?? 0);
+        // No budget given: the server's default, which for vLLM, SGLang and r1 serve is what the context leaves.
+        if (settings.MaxTokens is int max) body["max_completion_tokens"] = max;
+        long id = Interlocked.Increment(ref nextRequest);
+        inFlight[id] = Stopwatch.GetTimestamp();
+        ClientResult result;
+        try { result = await client.CompleteChatAsync(BinaryContent.Create(BinaryData.FromString(body.ToJsonString())), new RequestOptions { CancellationToken = cancel }); }
+        finally { inFlight.TryRemove(id, out _); }
+        return Parse(result.GetRawResponse().Content.ToString());
+    }
+
+    /// <summary>The first choice of a chat completion; any other shape is the endpoint's error, named.</summary>
+    BackendCompletion Parse(string text)
+    {
+        JsonNode? json;
+        try { json = JsonNode.Parse(text); }
+        catch (JsonException) { throw new R1SharpException($"endpoint {Endpoint}: answered HTTP 200 with a body that is not JSON: {Excerpt.Quote(text)}"); }
+        try
+        {
+            var choice = json?["choices"] is JsonArray { Count: > 0 } choices ? choices[0] as JsonObject : null;
+            var message = choice?["message"] as JsonObject
+                ?? throw new R1SharpException($"endpoint {Endpoint}: the answer is not a chat completion (no choices[0].message): {Excerpt.Quote(text)}");
+            string content = message["content"] is null ? "" : message["content"]!.GetValue<string>();
+            // reasoning_content (DeepSeek, r1 serve, SGLang) or reasoning (newer vLLM)
+            string? reasoning = (message["reasoning_content"] ?? message["reasoning"])?.GetValue<string>();
+            string finish = choice!["finish_reason"]?.GetValue<string>() ?? "stop";
+            int tokens = json!["usage"]?["completion_tokens"]?.GetValue<int>() ?? 0;
+            return Split(content, reasoning, finish, tokens);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
+        {
+            throw new R1SharpException($"endpoint {Endpoint}: the answer is not a chat completion ({e.Message}): {Excerpt.Quote(text)}");
+        }
     }
 
     /// <summary>The answer to grade. A server that splits reasoning out (reasoning_content) leaves the answer in content;
@@ -93,31 +144,7 @@ public sealed class EndpointBackend : IEvalBackend
         return new BackendCompletion(content, split.Reasoning, split.Answer, finishReason, tokens);
     }
 
-    /// <summary>reasoning_content (DeepSeek, r1 serve, SGLang) or reasoning (newer vLLM) of the first choice.</summary>
-    static string? ReasoningField(string rawJson)
-    {
-        try
-        {
-            var message = JsonNode.Parse(rawJson)?["choices"]?[0]?["message"];
-            return (string?)message?["reasoning_content"] ?? (string?)message?["reasoning"];
-        }
-        catch (Exception) { return null; }
-    }
-
-    static string FinishReason(ChatFinishReason r) => r switch
-    {
-        ChatFinishReason.Stop => "stop",
-        ChatFinishReason.Length => "length",
-        ChatFinishReason.ContentFilter => "content_filter",
-        _ => r.ToString().ToLowerInvariant(),
-    };
-
-    Exception Describe(Exception e) => e switch
-    {
-        ClientResultException c => new R1SharpException($"endpoint {Endpoint}: HTTP {c.Status}: {c.Message.Split('\n')[0]}"),
-        HttpRequestException or IOException or TaskCanceledException => new R1SharpException($"endpoint {Endpoint}: {e.Message}"),
-        _ => e,
-    };
+    Exception Describe(Exception e) => e is R1SharpException ? e : new R1SharpException($"endpoint {Endpoint}: {policy.Describe(e)}");
 
     public void Dispose() { }
 }

@@ -40,7 +40,7 @@ public static class EvalReport
         var md = new StringBuilder();
         var st = s.Settings;
         md.AppendLine($"# {s.Bench}: {st.Model}").AppendLine();
-        md.AppendLine($"{s.Problems} problems × {s.K} samples (settings {s.SettingsKey}: temperature {st.Temperature.ToString(CultureInfo.InvariantCulture)}, top-p {st.TopP.ToString(CultureInfo.InvariantCulture)}, max tokens {st.MaxTokens}, seed {st.Seed}).").AppendLine();
+        md.AppendLine($"{s.Problems} problems × {s.K} samples (settings {s.SettingsKey}: temperature {st.Temperature.ToString(CultureInfo.InvariantCulture)}, top-p {st.TopP.ToString(CultureInfo.InvariantCulture)}, max tokens {st.MaxTokens?.ToString() ?? "up to the context"}, seed {st.Seed}).").AppendLine();
         md.AppendLine("| metric | value |").AppendLine("|---|---|");
         md.AppendLine($"| pass@1 (mean of {s.K} samples) | {Pct(s.Pass1)} ± {Pct(s.Pass1StdErr)} |");
         foreach (var (k, v) in s.PassAtK.Skip(1)) md.AppendLine($"| pass@{k} | {Pct(v)} |"); // pass@1 by the estimator is the row above

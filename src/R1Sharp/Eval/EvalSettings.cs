@@ -19,7 +19,9 @@ public sealed record EvalSettings
     public required string Model { get; init; }
     public float Temperature { get; init; } = 0.6f;
     public float TopP { get; init; } = 0.95f;
-    public int MaxTokens { get; init; } = 32768;
+    /// <summary>Completion tokens at most; null: whatever the context leaves after the prompt (the server's default
+    /// for an endpoint).</summary>
+    public int? MaxTokens { get; init; }
     /// <summary>Sample j of problem number p samples with seed Seed + p·SeedStride + j (local backend, and endpoints
     /// that honour the seed field), so a redone or resumed sample is the one it would have been.</summary>
     public long Seed { get; init; }
@@ -34,7 +36,8 @@ public sealed record EvalSettings
 
     public long SeedFor(int problemIndex, int sample) => Seed + problemIndex * SeedStride + sample;
 
-    public SamplingOptions Sampling() => new() { Temperature = Temperature, TopP = TopP, MaxTokens = MaxTokens, Seed = Seed };
+    /// <param name="fits">the completion budget when <see cref="MaxTokens"/> is not set: what the context leaves</param>
+    public SamplingOptions Sampling(int fits = 1) => new() { Temperature = Temperature, TopP = TopP, MaxTokens = MaxTokens ?? fits, Seed = Seed };
 
     /// <summary>A short stable hash of the settings (12 hex digits of SHA-256 over a canonical text).</summary>
     public string Key

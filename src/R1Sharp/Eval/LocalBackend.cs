@@ -32,7 +32,11 @@ public sealed class LocalBackend(LocalModel model, int maxBatch = 8, bool ownsMo
         {
             cancel.ThrowIfCancellationRequested();
             var (prompt, opens) = Prompt(batch[0].UserTurn, settings.ForceThink);
-            var options = settings.Sampling() with { Seed = batch[0].Seed };
+            // Without --max-tokens, a sample may run to the end of the context, as an endpoint's default does.
+            int fits = Model.Model.Config.MaxPositionEmbeddings - Model.Tokenizer.Encode(prompt).Count;
+            if (settings.MaxTokens is null && fits < 1)
+                throw new R1SharpException($"problem {batch[0].Problem.Id}: the prompt alone fills the model's context of {Model.Model.Config.MaxPositionEmbeddings} tokens");
+            var options = settings.Sampling(fits) with { Seed = batch[0].Seed };
             var outs = Model.Generator.Generate(Enumerable.Repeat(prompt, batch.Count).ToArray(), options, opens);
             for (int i = 0; i < batch.Count; i++)
                 onCompletion(batch[i], new BackendCompletion(outs[i].Text, outs[i].Reasoning, outs[i].Answer, outs[i].FinishReason, outs[i].TokenIds.Length));

@@ -74,10 +74,8 @@ public static class GgufArchitectures
     {
         string a = g.GetString("general.architecture");
         return All.FirstOrDefault(x => x.Name == a)
-            ?? throw new R1SharpException($"{g.Path}: general.architecture \"{Excerpt(a)}\" is not supported (expected one of {string.Join(", ", All.Select(x => x.Name))})");
+            ?? throw new R1SharpException($"{g.Path}: general.architecture {Excerpt.Quote(a)} is not supported (expected one of {string.Join(", ", All.Select(x => x.Name))})");
     }
-
-    static string Excerpt(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
     static GgufArchitecture Dense(string name, string modelType, (string, string)[] layer, bool interleavedRope) =>
         new(name, modelType, layer, Globals, interleavedRope, DenseMetadata.Write, g => DenseMetadata.ReadConfig(g, name, modelType), DenseMetadata.ExtraTensors)

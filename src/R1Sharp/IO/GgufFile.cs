@@ -36,7 +36,7 @@ public sealed class GgufFile : IDisposable
         Path = path; _file = file; Version = version; MetadataList = kv; Tensors = tensors; DataStart = dataStart; Alignment = alignment;
         var d = new Dictionary<string, GgufValue>(StringComparer.Ordinal);
         foreach (var (k, v) in kv)
-            if (!d.TryAdd(k, v)) throw new R1SharpException($"{path}: metadata key '{k}' appears twice");
+            if (!d.TryAdd(k, v)) throw new R1SharpException($"{path}: metadata key {Excerpt.Quote(k)} appears twice");
         Metadata = d;
     }
 
@@ -62,7 +62,7 @@ public sealed class GgufFile : IDisposable
             var kv = new List<KeyValuePair<string, GgufValue>>();
             for (ulong i = 0; i < nKv; i++)
             {
-                string key = r.Str();
+                string key = r.Str(GgufReader.MaxNameBytes, "metadata key");
                 var type = (GgufValueType)r.U32();
                 kv.Add(new(key, r.Value(type, key)));
             }
@@ -76,21 +76,21 @@ public sealed class GgufFile : IDisposable
             var tensors = new List<GgufTensorInfo>();
             for (ulong i = 0; i < nTensors; i++)
             {
-                string name = r.Str();
+                string name = r.Str(GgufReader.MaxNameBytes, "tensor name");
                 uint nDims = r.U32();
-                if (nDims is 0 or > 4) throw new R1SharpException($"{path}: tensor '{name}' has {nDims} dimensions (expected 1 to 4)");
+                if (nDims is 0 or > 4) throw new R1SharpException($"{path}: tensor {Excerpt.Quote(name)} has {nDims} dimensions (expected 1 to 4)");
                 var dims = new long[nDims];
                 for (int d = 0; d < nDims; d++) dims[d] = checked((long)r.U64());
                 var type = (GgmlType)r.U32();
                 ulong offset = r.U64();
-                if (offset % (ulong)alignment != 0) throw new R1SharpException($"{path}: tensor '{name}' data offset {offset} is not {alignment}-byte aligned");
+                if (offset % (ulong)alignment != 0) throw new R1SharpException($"{path}: tensor {Excerpt.Quote(name)} data offset {offset} is not {alignment}-byte aligned");
                 tensors.Add(new GgufTensorInfo(name, dims, type, offset));
             }
             long dataStart = (stream.Position + alignment - 1) / alignment * alignment;
             long length = RandomAccess.GetLength(file);
             foreach (var t in tensors)
                 if (GgmlTypeInfo.IsKnown(t.Type) && dataStart + (long)t.Offset + t.ByteSize > length)
-                    throw new R1SharpException($"{path}: tensor '{t.Name}' ends at byte {dataStart + (long)t.Offset + t.ByteSize}, past the end of the file ({length} bytes); the file is truncated");
+                    throw new R1SharpException($"{path}: tensor {Excerpt.Quote(t.Name)} ends at byte {dataStart + (long)t.Offset + t.ByteSize}, past the end of the file ({length} bytes); the file is truncated");
             return new GgufFile(path, file, version, kv, tensors, dataStart, alignment);
         }
         catch (EndOfStreamException)
@@ -102,7 +102,7 @@ public sealed class GgufFile : IDisposable
     }
 
     public GgufTensorInfo Tensor(string name) =>
-        Tensors.FirstOrDefault(t => t.Name == name) ?? throw new R1SharpException($"{Path}: no tensor named '{name}'");
+        Tensors.FirstOrDefault(t => t.Name == name) ?? throw new R1SharpException($"{Path}: no tensor named {Excerpt.Quote(name)}");
 
     public bool HasTensor(string name) => Tensors.Any(t => t.Name == name);
 
@@ -122,9 +122,9 @@ public sealed class GgufFile : IDisposable
     public bool? TryBool(string key) => Metadata.TryGetValue(key, out var v) && v.Value is bool b ? b : null;
     public GgufArray? TryArray(string key) => Metadata.TryGetValue(key, out var v) ? v.Value as GgufArray : null;
 
-    GgufValue Get(string key) => Metadata.TryGetValue(key, out var v) ? v : throw new R1SharpException($"{Path}: metadata key '{key}' is missing");
+    GgufValue Get(string key) => Metadata.TryGetValue(key, out var v) ? v : throw new R1SharpException($"{Path}: metadata key {Excerpt.Quote(key)} is missing");
     R1SharpException WrongType(string key, string what) =>
-        new($"{Path}: metadata key '{key}' should be {what}, found {(Metadata.TryGetValue(key, out var v) ? v.Type.ToString() : "nothing")}");
+        new($"{Path}: metadata key {Excerpt.Quote(key)} should be {what}, found {(Metadata.TryGetValue(key, out var v) ? v.Type.ToString() : "nothing")}");
 
     public void Dispose() => _file.Dispose();
 }
@@ -134,13 +134,22 @@ internal sealed class GgufReader(Stream s, string path)
 {
     readonly BinaryReader _r = new(s, Encoding.UTF8, leaveOpen: true);
 
+    /// <summary>GGUF's limit on a key's length (the spec's 2^16 − 1 bytes); tensor names are far shorter in practice.</summary>
+    public const int MaxNameBytes = 65535;
+
     public uint U32() => _r.ReadUInt32();
     public ulong U64() => _r.ReadUInt64();
 
-    public string Str()
+    /// <summary>A length-prefixed UTF-8 string. A corrupt length is refused before anything is read (a key cannot
+    /// exceed 64 KB, no string the rest of the file), so garbage never becomes a multi-megabyte "key" in a message.</summary>
+    public string Str(long maxBytes = long.MaxValue, string what = "string")
     {
+        long at = s.Position;
         ulong n = _r.ReadUInt64();
-        if (n > 1 << 30) throw new R1SharpException($"{path}: string of {n} bytes in the header; the file is corrupt");
+        long left = s.Length - s.Position;
+        if (n > (ulong)Math.Min(maxBytes, 1 << 30) || n > (ulong)left)
+            throw new R1SharpException($"{path}: {what} at byte {at} claims {n:N0} bytes" +
+                (n > (ulong)left ? $", past the end of the file ({left:N0} bytes left)" : $" (at most {Math.Min(maxBytes, 1 << 30):N0})") + "; the file is corrupt");
         return Encoding.UTF8.GetString(_r.ReadBytes((int)n) is { } b && b.Length == (int)n ? b : throw new EndOfStreamException());
     }
 
@@ -149,8 +158,8 @@ internal sealed class GgufReader(Stream s, string path)
         if (type != GgufValueType.Array) return new GgufValue(type, Scalar(type, key));
         var et = (GgufValueType)_r.ReadUInt32();
         ulong n = _r.ReadUInt64();
-        if (et == GgufValueType.Array) throw new R1SharpException($"{path}: metadata '{key}' is an array of arrays, which GGUF readers here do not support");
-        if (n > 100_000_000) throw new R1SharpException($"{path}: metadata '{key}' claims {n} items; the file is corrupt");
+        if (et == GgufValueType.Array) throw new R1SharpException($"{path}: metadata {Excerpt.Quote(key)} is an array of arrays, which GGUF readers here do not support");
+        if (n > 100_000_000) throw new R1SharpException($"{path}: metadata {Excerpt.Quote(key)} claims {n} items; the file is corrupt");
         var items = new object[n];
         for (ulong i = 0; i < n; i++) items[i] = Scalar(et, key);
         return new GgufValue(type, new GgufArray(et, items));
@@ -170,6 +179,6 @@ internal sealed class GgufReader(Stream s, string path)
         GgufValueType.UInt64 => _r.ReadUInt64(),
         GgufValueType.Int64 => _r.ReadInt64(),
         GgufValueType.Float64 => _r.ReadDouble(),
-        _ => throw new R1SharpException($"{path}: metadata '{key}' has unknown value type {(uint)t}"),
+        _ => throw new R1SharpException($"{path}: metadata {Excerpt.Quote(key)} has unknown value type {(uint)t}"),
     };
 }

@@ -20,7 +20,7 @@ public static class GgufImport
         using var g = GgufFile.Open(ggufPath);
         foreach (var t in g.Tensors)
             if (!GgmlTypeInfo.IsKnown(t.Type))
-                throw new R1SharpException($"{g.Path}: tensor '{t.Name}' is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K");
+                throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(t.Name)} is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K");
         var cfg = ReadConfig(g);
         var dtype = ChooseDType(g);
         using var model = CausalLM.Create(cfg, dtype);
@@ -61,10 +61,10 @@ public static class GgufImport
         foreach (var info in g.Tensors)
         {
             if (arch.NonParameterTensors.Contains(info.Name)) continue;
-            string hf = GgufNames.ToHf(info.Name, arch) ?? throw new R1SharpException($"{g.Path}: tensor '{info.Name}' has no Hugging Face counterpart in {c.ModelType}");
-            if (!parameters.TryGetValue(hf, out var p)) throw new R1SharpException($"{g.Path}: tensor '{info.Name}' ({hf}) is not a parameter of this {c.ModelType} configuration");
+            string hf = GgufNames.ToHf(info.Name, arch) ?? throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(info.Name)} has no Hugging Face counterpart in {c.ModelType}");
+            if (!parameters.TryGetValue(hf, out var p)) throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(info.Name)} ({hf}) is not a parameter of this {c.ModelType} configuration");
             if (!info.TorchShape.SequenceEqual(p.shape))
-                throw new R1SharpException($"{g.Path}: tensor '{info.Name}' has shape [{string.Join(", ", info.TorchShape)}], expected [{string.Join(", ", p.shape)}] for {hf}");
+                throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(info.Name)} has shape [{string.Join(", ", info.TorchShape)}], expected [{string.Join(", ", p.shape)}] for {hf}");
             using var scope = NewDisposeScope();
             var x = ReadFloat32(g, info);
             if (arch.RopePermuteHeads(hf, c) is { } h)

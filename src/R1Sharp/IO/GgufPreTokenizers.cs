@@ -55,7 +55,7 @@ public static class GgufPreTokenizers
     public static (JsonNode? Normalizer, JsonNode PreTokenizer) ForName(string name, string source)
     {
         var k = Known.FirstOrDefault(x => x.Name == name);
-        if (k.Name == null) throw new R1SharpException($"{source}: tokenizer.ggml.pre \"{name}\" is not supported for import (supported: {string.Join(", ", Names)})");
+        if (k.Name == null) throw new R1SharpException($"{source}: tokenizer.ggml.pre {Excerpt.Quote(name)} is not supported for import (supported: {string.Join(", ", Names)})");
         var steps = new JsonArray();
         foreach (var p in k.Patterns)
             steps.Add(new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = p }, ["behavior"] = "Isolated", ["invert"] = false });

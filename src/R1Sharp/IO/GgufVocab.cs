@@ -26,7 +26,7 @@ public static class GgufVocab
         for (int i = 0; i < modelVocab; i++) { tokens[i] = $"[PAD{i}]"; types[i] = Unused; }
         void Set(int id, string text, int type)
         {
-            if (id >= modelVocab) throw new R1SharpException($"{jsonPath}: token id {id} ('{text}') is outside the model's vocab_size {modelVocab}");
+            if (id >= modelVocab) throw new R1SharpException($"{jsonPath}: token id {id} ({Excerpt.Quote(text)}) is outside the model's vocab_size {modelVocab}");
             tokens[id] = text; types[id] = type;
         }
         foreach (var (text, id) in tj.Vocab) Set(id, text, Normal);
@@ -93,7 +93,7 @@ public static class GgufVocab
     public static void WriteTokenizerFiles(GgufFile g, string dir)
     {
         string model = g.TryString("tokenizer.ggml.model") ?? throw new R1SharpException($"{g.Path}: no tokenizer (tokenizer.ggml.model is missing)");
-        if (model != "gpt2") throw new R1SharpException($"{g.Path}: tokenizer.ggml.model \"{model}\" is not supported (expected gpt2, byte-level BPE)");
+        if (model != "gpt2") throw new R1SharpException($"{g.Path}: tokenizer.ggml.model {Excerpt.Quote(model)} is not supported (expected gpt2, byte-level BPE)");
         var tokens = Strings(g, "tokenizer.ggml.tokens");
         var types = g.TryArray("tokenizer.ggml.token_type")?.Items.Select(Convert.ToInt32).ToList() ?? Enumerable.Repeat(Normal, tokens.Count).ToList();
         if (types.Count != tokens.Count) throw new R1SharpException($"{g.Path}: {types.Count} token types for {tokens.Count} tokens");
@@ -146,5 +146,5 @@ public static class GgufVocab
 
     static List<string> Strings(GgufFile g, string key) =>
         g.TryArray(key) is { ElementType: GgufValueType.String } a ? a.Items.Cast<string>().ToList()
-            : throw new R1SharpException($"{g.Path}: metadata '{key}' should be an array of strings");
+            : throw new R1SharpException($"{g.Path}: metadata {Excerpt.Quote(key)} should be an array of strings");
 }

@@ -13,11 +13,14 @@ public readonly record struct SequenceEvent(int Choice, string Text, string Weig
 /// <summary>
 /// Runs one /v1/chat/completions or /v1/completions request: queues its n sequences in the shared batch, then either
 /// streams server-sent events as text is released or answers once every choice has finished. Whatever way the request
-/// ends (done, client gone, error), its unfinished sequences are cancelled so their slots go back to the batch.
+/// ends (done, client gone, deadline passed, error), its unfinished sequences are cancelled so their slots go back to
+/// the batch.
 /// </summary>
-public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batcher)
+public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batcher, TimeSpan requestTimeout)
 {
-    public async Task RunAsync(HttpContext ctx, GenerationRequest req, bool chat)
+    /// <param name="deadline">fires when the request has had its time (ServeOptions.RequestTimeout): its sequences are
+    /// cancelled and the client gets 504, or an error event and [DONE] when the stream had started</param>
+    public async Task RunAsync(HttpContext ctx, GenerationRequest req, bool chat, CancellationToken deadline = default)
     {
         var channel = Channel.CreateUnbounded<SequenceEvent>(); // multi-reader flavour: its Count tells when a burst ends
         var seqs = Enumerable.Range(0, req.N).Select(i => new Sequence(req.PromptIds, req.Options, model.EosIds, index: i, model.Tokenizer)
@@ -34,18 +37,29 @@ public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batch
             batcher.Nudge();
         }
         using var onAbort = ctx.RequestAborted.Register(CancelAll);
+        using var onDeadline = deadline.Register(CancelAll);
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, deadline);
         var rsp = new ResponseShape(chat, model.Name);
         try
         {
-            if (req.Stream) await StreamAsync(ctx, req, channel.Reader, seqs, choices, rsp);
-            else await WholeAsync(ctx, req, channel.Reader, seqs, choices, rsp);
+            if (req.Stream) await StreamAsync(ctx, req, channel.Reader, seqs, choices, rsp, ended.Token);
+            else await WholeAsync(ctx, req, channel.Reader, seqs, choices, rsp, ended.Token);
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { } // the client left
         catch (IOException) when (ctx.RequestAborted.IsCancellationRequested) { }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            CancelAll();
+            string message = $"the request did not finish within the server's request timeout of {requestTimeout.TotalSeconds:0.#} s; its sequences were cancelled";
+            if (!ctx.Response.HasStarted) throw new ApiError(504, message, "server_error", code: "request_timeout");
+            await Send(ctx, ApiError.Body(message, "server_error", null, "request_timeout"), ctx.RequestAborted);
+            await ctx.Response.Body.WriteAsync("data: [DONE]\n\n"u8.ToArray(), ctx.RequestAborted);
+        }
         finally { CancelAll(); }
     }
 
-    async Task StreamAsync(HttpContext ctx, GenerationRequest req, ChannelReader<SequenceEvent> events, Sequence[] seqs, ChoiceText[] choices, ResponseShape rsp)
+    async Task StreamAsync(HttpContext ctx, GenerationRequest req, ChannelReader<SequenceEvent> events, Sequence[] seqs, ChoiceText[] choices, ResponseShape rsp,
+        CancellationToken cancel)
     {
         var r = ctx.Response;
         r.ContentType = "text/event-stream";
@@ -54,47 +68,48 @@ public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batch
         string version = batcher.WeightVersion;
         if (rsp.Chat)
             for (int i = 0; i < seqs.Length; i++)
-                await Send(ctx, rsp.Chunk(i, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null, version));
-        await r.Body.FlushAsync(ctx.RequestAborted);
+                await Send(ctx, rsp.Chunk(i, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null, version), cancel);
+        await r.Body.FlushAsync(cancel);
         int open = seqs.Length;
         while (open > 0)
         {
-            var e = await events.ReadAsync(ctx.RequestAborted);
+            var e = await events.ReadAsync(cancel);
             var c = choices[e.Choice];
             c.WeightVersion = e.WeightVersion;
             bool last = e.FinishReason != null;
             foreach (var (isReasoning, text) in c.Push(e.Text, last))
-                await Send(ctx, rsp.Delta(e.Choice, isReasoning, text, e.WeightVersion));
+                await Send(ctx, rsp.Delta(e.Choice, isReasoning, text, e.WeightVersion), cancel);
             if (e.Error != null)
             {
                 // Headers are gone, so a failure mid-stream travels as an error event, as OpenAI's API sends it.
-                await Send(ctx, ApiError.Body(e.Error, "server_error", null, null));
+                await Send(ctx, ApiError.Body(e.Error, "server_error", null, null), cancel);
                 break;
             }
             if (last)
             {
                 open--;
-                await Send(ctx, rsp.Chunk(e.Choice, rsp.Chat ? new JsonObject() : null, e.FinishReason, e.WeightVersion));
+                await Send(ctx, rsp.Chunk(e.Choice, rsp.Chat ? new JsonObject() : null, e.FinishReason, e.WeightVersion), cancel);
             }
-            if (events.Count == 0) await r.Body.FlushAsync(ctx.RequestAborted); // one flush per burst of events
+            if (events.Count == 0) await r.Body.FlushAsync(cancel); // one flush per burst of events
         }
         if (open == 0 && req.IncludeUsage)
         {
             var usage = rsp.WithCommon(new JsonObject { ["choices"] = new JsonArray(), ["usage"] = Usage(req, seqs, rsp.Chat) }, batcher.WeightVersion, chunk: true);
-            await Send(ctx, usage);
+            await Send(ctx, usage, cancel);
         }
-        await r.Body.WriteAsync("data: [DONE]\n\n"u8.ToArray(), ctx.RequestAborted);
-        await r.Body.FlushAsync(ctx.RequestAborted);
+        await r.Body.WriteAsync("data: [DONE]\n\n"u8.ToArray(), cancel);
+        await r.Body.FlushAsync(cancel);
     }
 
-    async Task WholeAsync(HttpContext ctx, GenerationRequest req, ChannelReader<SequenceEvent> events, Sequence[] seqs, ChoiceText[] choices, ResponseShape rsp)
+    async Task WholeAsync(HttpContext ctx, GenerationRequest req, ChannelReader<SequenceEvent> events, Sequence[] seqs, ChoiceText[] choices, ResponseShape rsp,
+        CancellationToken cancel)
     {
         int open = seqs.Length;
         // The version of the weights that produced the last token (after a reload mid-request, the newer one).
         string version = batcher.WeightVersion;
         while (open > 0)
         {
-            var e = await events.ReadAsync(ctx.RequestAborted);
+            var e = await events.ReadAsync(cancel);
             var c = choices[e.Choice];
             version = c.WeightVersion = e.WeightVersion;
             c.Push(e.Text, e.FinishReason != null);
@@ -130,8 +145,8 @@ public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batch
         };
     }
 
-    static Task Send(HttpContext ctx, JsonObject chunk) =>
-        ctx.Response.Body.WriteAsync(Encoding.UTF8.GetBytes("data: " + chunk.ToJsonString() + "\n\n"), ctx.RequestAborted).AsTask();
+    static Task Send(HttpContext ctx, JsonObject chunk, CancellationToken cancel) =>
+        ctx.Response.Body.WriteAsync(Encoding.UTF8.GetBytes("data: " + chunk.ToJsonString() + "\n\n"), cancel).AsTask();
 }
 
 /// <summary>The fields every response and chunk of one request shares (id, object, created, model, weight_version).</summary>

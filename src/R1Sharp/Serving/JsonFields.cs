@@ -14,7 +14,38 @@ public static class JsonFields
         JsonNode? node;
         try { node = JsonNode.Parse(body); }
         catch (JsonException e) { throw ApiError.BadRequest($"the request body is not valid JSON: {e.Message}", code: "invalid_json"); }
-        return node as JsonObject ?? throw ApiError.BadRequest("the request body must be a JSON object", code: "invalid_json");
+        var o = node as JsonObject ?? throw ApiError.BadRequest("the request body must be a JSON object", code: "invalid_json");
+        CheckText(o);
+        return o;
+    }
+
+    /// <summary>JSON may escape a lone UTF-16 surrogate ("a\ud800b"), which is no Unicode text: System.Text.Json parses
+    /// it lazily and throws only when the string is read, deep inside a handler. Every string and key is read once
+    /// here, so such a body is a 400 naming the field, not a 500.</summary>
+    static void CheckText(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                List<KeyValuePair<string, JsonNode?>> members;
+                try { members = [.. o]; }
+                catch (InvalidOperationException) { throw NotUnicode(o.GetPath(), "a key"); }
+                foreach (var (_, v) in members) CheckText(v);
+                break;
+            case JsonArray a:
+                foreach (var v in a) CheckText(v);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                try { v.GetValue<string>(); }
+                catch (InvalidOperationException) { throw NotUnicode(v.GetPath(), "the string"); }
+                break;
+        }
+    }
+
+    static ApiError NotUnicode(string path, string what)
+    {
+        string name = path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path;
+        return ApiError.BadRequest($"'{name}': {what} is not valid Unicode text (a lone UTF-16 surrogate such as \\ud800)", name, "invalid_unicode");
     }
 
     public static bool Has(JsonObject o, string name) => o[name] is not null;

@@ -33,14 +33,19 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// <param name="backend">owned from now on</param>
     public OpenAiServer(ServedModel model, IDecodeBackend backend, ServeOptions options)
     {
+        options.Validate();
         Model = model; this.backend = backend; this.options = options;
         Batcher = new ContinuousBatcher(backend, options.MaxQueue);
-        handler = new CompletionHandler(model, Batcher);
+        handler = new CompletionHandler(model, Batcher, options.RequestTimeout);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         var address = options.Host == "localhost" ? IPAddress.Loopback
             : IPAddress.TryParse(options.Host, out var ip) ? ip : throw new R1SharpException($"--host \"{options.Host}\" is not an IP address");
-        builder.WebHost.ConfigureKestrel(k => k.Listen(address, options.Port));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(address, options.Port);
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+        });
         app = builder.Build();
         Map();
     }
@@ -88,10 +93,17 @@ public sealed class OpenAiServer : IAsyncDisposable
                 ["owned_by"] = "r1sharp", ["max_model_len"] = Batcher.Capacity,
             }),
         })));
+        // The deadline runs from the first byte of the body: a client trickling it in spends the request's time too.
         app.MapPost("/v1/chat/completions", Guard(async ctx =>
-            await handler.RunAsync(ctx, RequestParser.Chat(await ReadBody(ctx), Model, Batcher.Capacity, maxN), chat: true)));
+        {
+            using var deadline = new CancellationTokenSource(options.RequestTimeout);
+            await handler.RunAsync(ctx, RequestParser.Chat(await ReadBody(ctx, deadline.Token), Model, Batcher.Capacity, maxN), chat: true, deadline.Token);
+        }));
         app.MapPost("/v1/completions", Guard(async ctx =>
-            await handler.RunAsync(ctx, RequestParser.Completion(await ReadBody(ctx), Model, Batcher.Capacity, maxN), chat: false)));
+        {
+            using var deadline = new CancellationTokenSource(options.RequestTimeout);
+            await handler.RunAsync(ctx, RequestParser.Completion(await ReadBody(ctx, deadline.Token), Model, Batcher.Capacity, maxN), chat: false, deadline.Token);
+        }));
         app.MapPost("/update_weights_from_disk", Guard(UpdateWeights));
         app.MapFallback(Guard(ctx => throw new ApiError(404, $"no route {ctx.Request.Method} {ctx.Request.Path}", code: "not_found")));
     }
@@ -118,7 +130,7 @@ public sealed class OpenAiServer : IAsyncDisposable
     {
         try
         {
-            if (options.ApiKey is { } key && ctx.Request.Headers.Authorization.ToString() != "Bearer " + key)
+            if (options.ApiKey is { } key && !BearerMatches(ctx.Request.Headers.Authorization.ToString(), key))
                 throw new ApiError(401, "incorrect or missing API key: send Authorization: Bearer <key>", code: "invalid_api_key");
             ctx.Response.Headers[WeightVersionHeader] = Batcher.WeightVersion;
             await route(ctx);
@@ -144,11 +156,32 @@ public sealed class OpenAiServer : IAsyncDisposable
         }
     };
 
-    static async Task<JsonObject> ReadBody(HttpContext ctx)
+    /// <summary>"Bearer &lt;key&gt;": the scheme is case-insensitive (RFC 7235 §2.1), the key compared in constant time.</summary>
+    static bool BearerMatches(string header, string key)
     {
-        using var reader = new StreamReader(ctx.Request.Body);
-        return JsonFields.ParseObject(await reader.ReadToEndAsync(ctx.RequestAborted));
+        const string scheme = "Bearer ";
+        if (header.Length <= scheme.Length || !header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return false;
+        var sent = System.Text.Encoding.UTF8.GetBytes(header[scheme.Length..].Trim());
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(sent, System.Text.Encoding.UTF8.GetBytes(key));
     }
+
+    async Task<JsonObject> ReadBody(HttpContext ctx) => await ReadBody(ctx, CancellationToken.None);
+
+    async Task<JsonObject> ReadBody(HttpContext ctx, CancellationToken deadline)
+    {
+        if (ctx.Request.ContentLength > options.MaxRequestBytes) throw TooLarge();
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, deadline);
+        using var reader = new StreamReader(ctx.Request.Body);
+        try { return JsonFields.ParseObject(await reader.ReadToEndAsync(both.Token)); }
+        catch (BadHttpRequestException e) when (e.StatusCode == 413) { throw TooLarge(); }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            throw new ApiError(408, $"the request body did not arrive within the server's request timeout of {options.RequestTimeout.TotalSeconds:0.#} s", code: "request_timeout");
+        }
+    }
+
+    ApiError TooLarge() => new(413, $"the request body is larger than this server's limit of {options.MaxRequestBytes:N0} bytes (r1 serve --max-request-bytes)",
+        code: "request_too_large");
 
     internal static async Task WriteJson(HttpContext ctx, int status, JsonObject body)
     {

@@ -1,17 +1,21 @@
 using System.Collections.Concurrent;
-using Microsoft.ML.Tokenizers;
 
 namespace R1Sharp.Text;
 
 /// <summary>
 /// The BPE model of tokenizer.json: turns one pre-token into ids by applying the ranked merges to its byte-level
-/// spelling. The merge loop itself is Microsoft.ML.Tokenizers' BpeTokenizer, created with no pre-tokenizer and no
-/// normalizer so that it sees exactly the pieces our <see cref="HfPreTokenizer"/> produced; we do the byte-level
-/// mapping ourselves (<see cref="ByteLevel"/>) so every input character is in the vocabulary's alphabet.
+/// spelling. We do the byte-level mapping ourselves (<see cref="ByteLevel"/>) so every input character is in the
+/// vocabulary's alphabet, then merge as Hugging Face tokenizers' <c>Word::merge_all</c> does: the word is a linked
+/// list of symbols and a min-heap holds every adjacent pair that has a merge, ordered by (rank, position). Each pop
+/// merges one pair and pushes at most two new neighbour pairs, so a pre-token of n bytes costs O(n log n) however long
+/// it is: a 5 MB run of letters or CJK without a space is one pre-token, and a loop that rescans the word for its
+/// best pair after every merge (O(n²)) would take minutes on it.
 /// </summary>
 public sealed class BytePairEncoder
 {
-    readonly BpeTokenizer _bpe;
+    // (left id, right id) → (rank, merged id); the key packs both ids in one long.
+    readonly Dictionary<long, (int Rank, int Id)> _merges;
+    readonly int[] _byteIds; // id of each byte's character, -1 when the vocabulary lacks it
     readonly IReadOnlyDictionary<string, int>? _wholeWords; // set when the model has ignore_merges (Llama 3 style)
 
     // Pre-token text → ids. Natural text repeats a small set of words, so most pieces are served from here.
@@ -25,41 +29,179 @@ public sealed class BytePairEncoder
         bool ignoreMerges = false)
     {
         _wholeWords = ignoreMerges ? vocab : null;
-        try
+        _byteIds = new int[256];
+        for (int b = 0; b < 256; b++) _byteIds[b] = vocab.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out int id) ? id : -1;
+        _merges = new Dictionary<long, (int, int)>(merges.Count, PairComparer.Instance);
+        for (int rank = 0; rank < merges.Count; rank++)
         {
-            _bpe = BpeTokenizer.Create(new BpeOptions(vocab)
-            {
-                Merges = merges.Select(m => m.Left + " " + m.Right),
-                PreTokenizer = null,
-                Normalizer = null,
-            });
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
-        {
-            throw new R1SharpException($"{file}: the BPE model could not be built: {e.Message}", e);
+            var (left, right) = merges[rank];
+            // Hugging Face refuses a merge whose parts or result are not tokens: so do we, naming it.
+            if (!vocab.TryGetValue(left, out int l) || !vocab.TryGetValue(right, out int r))
+                throw new R1SharpException($"{file}: merge #{rank} \"{left} {right}\" uses a token that is not in the vocabulary");
+            if (!vocab.TryGetValue(left + right, out int merged))
+                throw new R1SharpException($"{file}: merge #{rank} \"{left} {right}\" makes \"{left + right}\", which is not in the vocabulary");
+            _merges[Key(l, r)] = (rank, merged); // a repeated pair keeps its last rank, as Hugging Face's map (built by collect) does
         }
         _lookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    static long Key(int left, int right) => ((long)left << 32) | (uint)right;
+
+    /// <summary>long's own hash is high ^ low, which for a pair of ids below 2^18 leaves 2^18 buckets and long chains
+    /// of pairs whose ids xor alike: a Fibonacci multiply spreads them.</summary>
+    sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long a, long b) => a == b;
+        public int GetHashCode(long x) => (int)(((ulong)x * 0x9E3779B97F4A7C15UL) >> 32);
     }
 
     /// <summary>Appends the ids of one pre-token (raw text, before byte-level mapping).</summary>
     public void Encode(ReadOnlySpan<char> piece, List<int> ids)
     {
         if (_lookup.TryGetValue(piece, out var cached)) { ids.AddRange(cached); return; }
-        var result = EncodeUncached(piece);
-        if (piece.Length <= MaxCachedLength)
-        {
-            if (_cache.Count >= MaxCacheEntries) _cache.Clear();
-            _lookup.TryAdd(piece, result);
-        }
-        ids.AddRange(result);
+        if (piece.Length > MaxCachedLength) { EncodeUncached(piece, ids); return; }
+        int start = ids.Count;
+        EncodeUncached(piece, ids);
+        if (_cache.Count >= MaxCacheEntries) _cache.Clear();
+        _lookup.TryAdd(piece, ids.GetRange(start, ids.Count - start).ToArray());
     }
 
-    int[] EncodeUncached(ReadOnlySpan<char> piece)
+    void EncodeUncached(ReadOnlySpan<char> piece, List<int> ids)
     {
-        string symbols = ByteLevel.Encode(piece);
-        // ignore_merges: a pre-token that is itself in the vocabulary is taken whole, whatever the merges would do.
-        if (_wholeWords != null && _wholeWords.TryGetValue(symbols, out int whole)) return [whole];
-        var result = _bpe.EncodeToIds(symbols, considerPreTokenization: false, considerNormalization: false);
-        return result as int[] ?? result.ToArray();
+        int max = System.Text.Encoding.UTF8.GetMaxByteCount(piece.Length);
+        byte[]? rented = max > 1024 ? System.Buffers.ArrayPool<byte>.Shared.Rent(max) : null;
+        Span<byte> bytes = rented ?? stackalloc byte[max];
+        // Lone surrogates become EF BF BD (U+FFFD), the same bytes Rust would see after lossy conversion.
+        int n = System.Text.Encoding.UTF8.GetBytes(piece, bytes);
+        try
+        {
+            // ignore_merges: a pre-token that is itself in the vocabulary is taken whole, whatever the merges would do.
+            if (_wholeWords != null && _wholeWords.TryGetValue(ByteLevel.Encode(piece), out int whole)) { ids.Add(whole); return; }
+            Merge(bytes[..n], ids);
+        }
+        finally { if (rented != null) System.Buffers.ArrayPool<byte>.Shared.Return(rented); }
+    }
+
+    /// <summary>Hugging Face's Word::merge_all over the byte symbols of one pre-token.</summary>
+    void Merge(ReadOnlySpan<byte> bytes, List<int> ids)
+    {
+        // A byte whose character the vocabulary lacks is dropped, as Hugging Face does for a BPE without unk_token.
+        var w = Word.Rent(bytes.Length);
+        var sym = w.Symbols;
+        int n = 0;
+        foreach (byte b in bytes)
+            if (_byteIds[b] >= 0) { sym[n] = new Symbol(_byteIds[b], n - 1, n + 1); n++; }
+        if (n == 0) return;
+        if (n == 1) { ids.Add(sym[0].Id); return; }
+        sym[n - 1].Next = -1;
+
+        // Lowest rank first, then the leftmost position: the order of Hugging Face's (rank, pos) min-heap. A rank
+        // names one pair, so an entry holds just (rank, pos) and is checked against the pair now at pos when popped.
+        var heap = w.Heap;
+        heap.Clear();
+        for (int i = 0; i + 1 < n; i++)
+            if (_merges.TryGetValue(Key(sym[i].Id, sym[i + 1].Id), out var m)) heap.Add(Priority(m.Rank, i));
+        heap.Heapify();
+        while (heap.Count > 0)
+        {
+            long top = heap.Pop();
+            int rank = (int)(top >> 32), pos = (int)(uint)top;
+            ref var s = ref sym[pos];
+            if (s.Id < 0 || s.Next < 0) continue; // merged into its left neighbour, or now the last symbol
+            int right = s.Next;
+            // A stale entry: one side has merged since it was pushed, so the pair here is not the one it names.
+            if (!_merges.TryGetValue(Key(s.Id, sym[right].Id), out var now) || now.Rank != rank) continue;
+            s.Id = now.Id;
+            sym[right].Id = -1;
+            int after = sym[right].Next;
+            s.Next = after;
+            if (after >= 0) sym[after].Prev = pos;
+            int before = s.Prev;
+            if (before >= 0 && _merges.TryGetValue(Key(sym[before].Id, s.Id), out var ml)) heap.Push(Priority(ml.Rank, before));
+            if (after >= 0 && _merges.TryGetValue(Key(s.Id, sym[after].Id), out var mr)) heap.Push(Priority(mr.Rank, pos));
+        }
+        for (int i = 0; i >= 0; i = sym[i].Next) ids.Add(sym[i].Id);
+    }
+
+    static long Priority(int rank, int pos) => ((long)rank << 32) | (uint)pos;
+
+    /// <summary>A symbol of the word: its token id (-1 once merged into its left neighbour) and its neighbours.</summary>
+    struct Symbol(int id, int prev, int next)
+    {
+        public int Id = id, Prev = prev, Next = next;
+    }
+
+    /// <summary>The symbols of the word being merged and its heap, reused per thread so a short pre-token allocates nothing.</summary>
+    sealed class Word
+    {
+        public Symbol[] Symbols = [];
+        public readonly MinHeap Heap = new();
+        [ThreadStatic] static Word? t_word;
+
+        public static Word Rent(int length)
+        {
+            // A huge word's arrays are not kept for the life of the thread.
+            if (length > 1 << 16) return new Word { Symbols = new Symbol[length] };
+            var w = t_word ??= new Word();
+            if (w.Symbols.Length < length) w.Symbols = new Symbol[Math.Max(length, 64)];
+            return w;
+        }
+    }
+
+    /// <summary>A binary min-heap of longs (rank in the high half, position in the low half).</summary>
+    sealed class MinHeap
+    {
+        long[] items = new long[64];
+        public int Count { get; private set; }
+
+        public void Clear() => Count = 0;
+
+        /// <summary>Appends without ordering; <see cref="Heapify"/> orders them all in O(n) before the first pop.</summary>
+        public void Add(long x)
+        {
+            if (Count == items.Length) Array.Resize(ref items, items.Length * 2);
+            items[Count++] = x;
+        }
+
+        public void Heapify()
+        {
+            for (int i = Count / 2 - 1; i >= 0; i--) SiftDown(i, items[i]);
+        }
+
+        public void Push(long x)
+        {
+            if (Count == items.Length) Array.Resize(ref items, items.Length * 2);
+            int i = Count++;
+            while (i > 0)
+            {
+                int parent = (i - 1) >> 1;
+                if (items[parent] <= x) break;
+                items[i] = items[parent];
+                i = parent;
+            }
+            items[i] = x;
+        }
+
+        public long Pop()
+        {
+            long top = items[0], last = items[--Count];
+            if (Count > 0) SiftDown(0, last);
+            return top;
+        }
+
+        void SiftDown(int i, long x)
+        {
+            while (true)
+            {
+                int child = 2 * i + 1;
+                if (child >= Count) break;
+                if (child + 1 < Count && items[child + 1] < items[child]) child++;
+                if (items[child] >= x) break;
+                items[i] = items[child];
+                i = child;
+            }
+            items[i] = x;
+        }
     }
 }

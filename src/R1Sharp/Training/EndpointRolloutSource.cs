@@ -1,8 +1,10 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using R1Sharp.Eval;
 using R1Sharp.Generation;
 using R1Sharp.Models;
 using R1Sharp.Text;
@@ -17,8 +19,9 @@ namespace R1Sharp.Training;
 /// /update_weights_from_disk {"model_path", "weight_version"} to every server; each rollout records the version the
 /// server says produced it, and a server answering with any other version is an error, not silent off-policy data.
 /// Groups go to whichever server has a free request slot, so a mixed fleet shares the work by speed.
-/// Transport: System.ClientModel's pipeline (the OpenAI SDK's), which retries 408/429/5xx and network failures with
-/// exponential backoff and honours Retry-After.
+/// Transport: System.ClientModel's pipeline (the OpenAI SDK's) configured by <see cref="EndpointPolicy"/>: a few quick
+/// retries on 408/429/5xx and network failures (Retry-After honoured), a request timeout without retry, and every
+/// failure one line naming the server, the route and the cause. A request waiting long is reported through OnLog.
 /// </summary>
 public sealed class EndpointRolloutSource : IRolloutSource
 {
@@ -29,6 +32,10 @@ public sealed class EndpointRolloutSource : IRolloutSource
     readonly HfTokenizer tokenizer;
     readonly string? apiKey;
     readonly int concurrency;
+    readonly EndpointPolicy policy;
+    // Start times (Stopwatch ticks) of the requests in flight, for the log line that shows a long wait.
+    readonly ConcurrentDictionary<long, (long Start, string What)> inFlight = new();
+    long nextRequest;
     public string WeightVersion { get; private set; } = "";
     /// <summary>Messages for the user: weight hand-overs and retries.</summary>
     public Action<string>? OnLog { get; set; }
@@ -45,8 +52,10 @@ public sealed class EndpointRolloutSource : IRolloutSource
     /// <param name="tokenizerDir">tokenizer files copied into each published checkpoint</param>
     /// <param name="tokenizer">decodes nothing; encodes a completion's text when a server does not return token ids</param>
     public EndpointRolloutSource(IReadOnlyList<string> endpoints, string weightsDir, HfTokenizer tokenizer, string? tokenizerDir = null,
-        string? apiKey = null, int concurrencyPerServer = 4, int maxRetries = 6, TimeSpan? timeout = null)
+        string? apiKey = null, int concurrencyPerServer = 4, EndpointPolicy? policy = null)
     {
+        this.policy = policy ?? new EndpointPolicy();
+        this.policy.Validate("rollout_request_timeout");
         if (endpoints.Count == 0) throw new R1SharpException("--rollout-endpoints: give at least one server URL");
         if (concurrencyPerServer < 1) throw new R1SharpException($"concurrency per server must be ≥ 1, got {concurrencyPerServer}");
         servers = endpoints.Select(Parse).ToArray();
@@ -54,8 +63,8 @@ public sealed class EndpointRolloutSource : IRolloutSource
         this.tokenizer = tokenizer; this.tokenizerDir = tokenizerDir; this.apiKey = apiKey; concurrency = concurrencyPerServer;
         pipeline = ClientPipeline.Create(new ClientPipelineOptions
         {
-            RetryPolicy = new ClientRetryPolicy(maxRetries),
-            NetworkTimeout = timeout ?? TimeSpan.FromMinutes(30), // long reasoning rollouts outlast the 100 s default
+            RetryPolicy = this.policy.CreateRetryPolicy(),
+            NetworkTimeout = this.policy.RequestTimeout, // long reasoning rollouts outlast the SDK's 100 s default
         }, ReadOnlySpan<PipelinePolicy>.Empty, ReadOnlySpan<PipelinePolicy>.Empty, ReadOnlySpan<PipelinePolicy>.Empty);
     }
 
@@ -63,7 +72,7 @@ public sealed class EndpointRolloutSource : IRolloutSource
     {
         string u = url.Trim();
         if (!Uri.TryCreate(u, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
-            throw new R1SharpException($"--rollout-endpoints \"{url}\": expected an http(s) URL such as http://10.0.0.2:8000");
+            throw new R1SharpException($"--rollout-endpoints {Excerpt.Quote(url)}: expected an http(s) URL such as http://10.0.0.2:8000");
         string path = uri.AbsolutePath.TrimEnd('/');
         if (path.EndsWith("/v1", StringComparison.Ordinal)) path = path[..^3];
         var root = new UriBuilder(uri) { Path = path + "/" }.Uri;
@@ -89,6 +98,8 @@ public sealed class EndpointRolloutSource : IRolloutSource
             }
         }
         var workers = servers.SelectMany(s => Enumerable.Range(0, concurrency).Select(_ => Worker(s))).ToArray();
+        using var heartbeat = OnLog is null ? null : new Timer(_ => { if (Waiting(TimeSpan.FromSeconds(30)) is { } w) OnLog?.Invoke(w); },
+            null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
         try { await Task.WhenAll(workers); }
         catch
         {
@@ -121,6 +132,15 @@ public sealed class EndpointRolloutSource : IRolloutSource
         };
         if (o.TopK > 0) body["top_k"] = o.TopK;
         var (json, header) = await SendAsync(s, "v1/completions", body, cancel);
+        try { return ReadChoices(s, json, header, n, eosIds); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException or OverflowException)
+        {
+            throw new R1SharpException($"rollout server {s}: POST /v1/completions answered a body that is not a completion ({e.Message}): {Excerpt.Quote(json.ToJsonString())}");
+        }
+    }
+
+    RolloutSample[] ReadChoices(Server s, JsonObject json, string? header, int n, IReadOnlyCollection<int> eosIds)
+    {
         string version = (string?)json["weight_version"] ?? (string?)json["metadata"]?["weight_version"] ?? header ?? WeightVersion;
         if (version != WeightVersion)
             throw new R1SharpException($"rollout server {s} answered with weight version \"{version}\" but the trainer published \"{WeightVersion}\": is another trainer reloading it, or did a reload fail?");
@@ -132,7 +152,10 @@ public sealed class EndpointRolloutSource : IRolloutSource
             int index = (int?)c["index"] ?? throw new R1SharpException($"rollout server {s}: a choice has no index");
             if (index < 0 || index >= n || samples[index] != null) throw new R1SharpException($"rollout server {s}: choice index {index} is out of range or repeated");
             string finish = (string?)c["finish_reason"] ?? FinishReason.Length;
-            int[] ids = c["token_ids"] is JsonArray t ? t.Select(x => (int)x!).ToArray() : FromText((string?)c["text"] ?? "", finish, eosIds);
+            int[] ids = c["token_ids"] is JsonArray t ? t.Select(x => (int)(x ?? throw new FormatException("a token id is null"))).ToArray()
+                : FromText((string?)c["text"] ?? "", finish, eosIds);
+            if (ids.Any(id => id < 0 || id >= tokenizer.VocabSize))
+                throw new R1SharpException($"rollout server {s}: choice {index} has token ids outside this tokenizer's vocabulary (0..{tokenizer.VocabSize - 1}): does it serve another model?");
             samples[index] = new RolloutSample(ids, finish == FinishReason.Length, version, s.ToString());
         }
         if (samples.Any(x => x is null)) throw new R1SharpException($"rollout server {s}: a choice is missing or not an object");
@@ -151,7 +174,19 @@ public sealed class EndpointRolloutSource : IRolloutSource
     async Task<string> ModelNameAsync(Server s, CancellationToken cancel)
     {
         var (json, _) = await SendAsync(s, "v1/models", null, cancel);
-        return (string?)json["data"]?[0]?["id"] ?? throw new R1SharpException($"rollout server {s}: GET /v1/models lists no model");
+        string? id = json["data"] is JsonArray { Count: > 0 } data && data[0] is JsonObject m && m["id"] is JsonValue v && v.TryGetValue(out string? x) ? x : null;
+        return id ?? throw new R1SharpException($"rollout server {s}: GET /v1/models lists no model: {Excerpt.Quote(json.ToJsonString())}");
+    }
+
+    /// <summary>What the requests in flight wait for, once the oldest has waited <paramref name="after"/>.</summary>
+    string? Waiting(TimeSpan after)
+    {
+        var snapshot = inFlight.Values.ToArray();
+        if (snapshot.Length == 0) return null;
+        var oldest = snapshot.MinBy(x => x.Start);
+        var waited = Stopwatch.GetElapsedTime(oldest.Start);
+        if (waited < after) return null;
+        return $"waiting for {oldest.What}: {snapshot.Length} request(s) in flight, the oldest for {waited.TotalSeconds:F0} s (rollout_request_timeout {policy.RequestTimeout.TotalSeconds:0.#} s)";
     }
 
     /// <summary>Saves the policy as an HF folder under the shared weights folder and has every server load it. Older
@@ -165,8 +200,8 @@ public sealed class EndpointRolloutSource : IRolloutSource
         {
             var (json, _) = await SendAsync(s, "update_weights_from_disk", new JsonObject { ["model_path"] = dir, ["weight_version"] = version }, CancellationToken.None);
             if (json["success"] is JsonValue ok && ok.GetValueKind() == JsonValueKind.False)
-                throw new R1SharpException($"rollout server {s} refused the weights in {dir}: {(string?)json["message"]}");
-            string? served = (string?)json["weight_version"];
+                throw new R1SharpException($"rollout server {s} refused the weights in {dir}: {Excerpt.Quote(Str(json["message"]) ?? "")}");
+            string? served = Str(json["weight_version"]);
             if (served != null && served != version)
                 throw new R1SharpException($"rollout server {s} reports weight version \"{served}\" after loading \"{version}\"");
         }).ToArray();
@@ -192,25 +227,29 @@ public sealed class EndpointRolloutSource : IRolloutSource
             request.Content = BinaryContent.Create(BinaryData.FromString(body.ToJsonString()));
         }
         message.Apply(new RequestOptions { CancellationToken = cancel });
+        long id = Interlocked.Increment(ref nextRequest);
+        inFlight[id] = (Stopwatch.GetTimestamp(), $"rollout server {s} ({request.Method} /{path})");
         try { await pipeline.SendAsync(message); }
-        catch (Exception e) when (e is HttpRequestException or IOException or ClientResultException || (e is TaskCanceledException && !cancel.IsCancellationRequested))
+        catch (Exception e) when (!cancel.IsCancellationRequested)
         {
-            throw new R1SharpException($"rollout server {s}: {request.Method} /{path} failed: {e.Message}");
+            throw new R1SharpException($"rollout server {s}: {request.Method} /{path} failed: {policy.Describe(e)}");
         }
+        finally { inFlight.TryRemove(id, out _); }
         var response = message.Response!;
+        if (response.IsError)
+            throw new R1SharpException($"rollout server {s}: {request.Method} /{path} answered HTTP {response.Status}: {EndpointPolicy.ServerMessage(response)}");
         string text = response.Content.ToString();
-        JsonObject? json = null;
-        try { json = JsonNode.Parse(text) as JsonObject; } catch (JsonException) { }
-        if (response.IsError || json is null)
-        {
-            string detail = (string?)json?["error"]?["message"] ?? (string?)json?["message"] ?? Truncate(text);
-            throw new R1SharpException($"rollout server {s}: {request.Method} /{path} answered HTTP {response.Status}: {detail}");
-        }
+        JsonObject? json;
+        try { json = JsonNode.Parse(text) as JsonObject; }
+        catch (JsonException) { throw new R1SharpException($"rollout server {s}: {request.Method} /{path} answered HTTP {response.Status} with a body that is not JSON: {Excerpt.Quote(text)}"); }
+        if (json is null)
+            throw new R1SharpException($"rollout server {s}: {request.Method} /{path} answered HTTP {response.Status} with JSON that is not an object: {Excerpt.Quote(text)}");
         response.Headers.TryGetValue("X-Weight-Version", out string? header);
         return (json, header);
     }
 
-    static string Truncate(string s) => s.Length <= 200 ? s : s[..200] + "…";
+    /// <summary>A field as text whatever its JSON type (a version sent as a number still compares as a mismatch).</summary>
+    static string? Str(JsonNode? n) => n is JsonValue v && v.TryGetValue(out string? x) ? x : n?.ToJsonString();
 
     public void Dispose() { }
 }

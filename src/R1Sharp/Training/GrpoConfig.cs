@@ -28,6 +28,8 @@ public sealed class GrpoConfig
     public string RolloutWeightsDir { get; set; } = "";
     /// <summary>Requests in flight per rollout server (each asks for one prompt's num_generations completions).</summary>
     public int RolloutConcurrency { get; set; } = 4;
+    /// <summary>Seconds one request to a rollout server may take (a whole group of completions) before the step fails.</summary>
+    public double RolloutRequestTimeout { get; set; } = 600;
     /// <summary>Completions per micro-batch (TRL); prompts per step = this × gradient_accumulation_steps / num_generations.</summary>
     public int PerDeviceTrainBatchSize { get; set; } = 16;
     public int GradientAccumulationSteps { get; set; } = 1;
@@ -94,6 +96,9 @@ public sealed class GrpoConfig
         Check(LearningRate > 0, $"learning_rate must be > 0, got {LearningRate}");
         Check(MaxSteps >= 1, $"max_steps must be ≥ 1, got {MaxSteps}");
         Check(RolloutConcurrency >= 1, $"rollout_concurrency must be ≥ 1, got {RolloutConcurrency}");
+        Check(RolloutRequestTimeout > 0 && RolloutRequestTimeout <= 86400, $"rollout_request_timeout must be between 0 and 86400 seconds, got {RolloutRequestTimeout}");
+        Check(double.IsFinite(Temperature) && Temperature >= 0, $"temperature must be a finite number ≥ 0, got {Temperature}");
+        Check(TopP > 0 && TopP <= 1, $"top_p must be in (0, 1], got {TopP}");
         Check(RewardWeights is null || RewardWeights.Count == RewardFuncs.Count,
             $"reward_weights has {RewardWeights?.Count} entries for {RewardFuncs.Count} reward_funcs");
     }

@@ -69,14 +69,15 @@ public static class RecipeLoader
         if (inner == typeof(string)) return s;
         if (inner == typeof(bool)) return s.ToLowerInvariant() switch { "true" or "yes" => true, "false" or "no" => false, _ => throw new FormatException() };
         if (inner == typeof(int)) return int.Parse(s, CultureInfo.InvariantCulture);
-        if (inner == typeof(double)) return double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
+        // Infinity, NaN and 1e999 parse as doubles, but no recipe number means them (temperature: Infinity would sample noise).
+        if (inner == typeof(double)) return double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture) is var d && double.IsFinite(d) ? d : throw new FormatException();
         throw new InvalidCastException();
     }
 
     static string TypeName(Type t) => (Nullable.GetUnderlyingType(t) ?? t) switch
     {
         var x when x == typeof(int) => "an integer",
-        var x when x == typeof(double) => "a number",
+        var x when x == typeof(double) => "a finite number",
         var x when x == typeof(bool) => "true or false",
         var x when x == typeof(string) => "a string",
         _ => "a list",

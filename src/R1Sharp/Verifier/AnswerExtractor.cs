@@ -202,16 +202,20 @@ public static partial class AnswerExtractor
 
     static readonly HashSet<string> Harmless = ["percent", "percentage", "pct", "and", "or", "cm", "m", "km", "units", "degrees"];
 
-    /// <summary>A short text without sentence words is an answer on its own ("7,425,000", "28 percent").</summary>
+    /// <summary>A text without sentence words is an answer on its own ("7,425,000", "28 percent", "1+1+…+1" of any
+    /// length up to what the verifier parses); only prose falls back to its last number.</summary>
     internal static bool LooksLikeAnswer(string text)
     {
-        if (text.Length > 300) return false;
+        if (text.Length > MaxPlainAnswer) return false;
         var bare = Commands().Replace(text, " ");
         int words = 0;
         foreach (Match w in Word().Matches(bare)) if (w.Length >= 3 && !Harmless.Contains(w.Value.ToLowerInvariant())) words++;
-        // A single token ("Evelyn", "7,425,000") is an answer; more than that with words is a sentence.
-        return words == 0 || !text.Trim().Any(char.IsWhiteSpace);
+        // A single short token ("Evelyn", "7,425,000") is an answer; more than that with words is a sentence.
+        return words == 0 || (text.Length <= 300 && !text.Trim().Any(char.IsWhiteSpace));
     }
+
+    /// <summary>The longest plain text taken whole as an answer (the verifier parses at most this much).</summary>
+    internal const int MaxPlainAnswer = 4000;
 
     [GeneratedRegex(@"(?<![a-zA-Z\d.,/])-?\d+/\d+(?![\d/])|(?<![a-zA-Z\d.,])-?\d+,\d{2}(?![\d,])|(?<![a-zA-Z\d.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![a-zA-Z\d])-?\.\d+")]
     private static partial Regex Number();

@@ -38,7 +38,7 @@ public sealed record VerifyOptions
 public static class MathVerifier
 {
     /// <summary>Longest extracted answer we parse; longer ones are not answers a grader should read.</summary>
-    const int MaxAnswerLength = 4000;
+    const int MaxAnswerLength = AnswerExtractor.MaxPlainAnswer;
 
     public static Verdict Verify(string gold, string prediction, VerifyOptions? options = null)
     {
@@ -50,6 +50,10 @@ public static class MathVerifier
             var g = AnswerExtractor.ExtractCore(gold ?? "", numbers) ?? gold?.Trim() ?? "";
             var p = AnswerExtractor.ExtractCore(prediction ?? "", numbers);
             if (p is null) return new Verdict(false, "no answer found in prediction");
+            // U+FFFD is what bytes that were not UTF-8 decode to: two different byte strings read alike, so such an
+            // answer says nothing that can be compared.
+            if (g.Contains('\uFFFD') || p.Contains('\uFFFD'))
+                return new Verdict(false, "not comparable: the answer holds bytes that were not valid UTF-8 text (U+FFFD)");
             // Fast path: the same characters (up to surrounding spaces) need no parsing.
             if (g.AsSpan().Trim().SequenceEqual(p.AsSpan().Trim()) && g.Length <= MaxAnswerLength && !string.IsNullOrWhiteSpace(g))
                 return new Verdict(true, "identical");

@@ -23,6 +23,32 @@ public class EvalEndToEndTests
         return path;
     }
 
+    [Fact]
+    public async Task WithoutMaxTokens_ASampleMayRunToTheEndOfTheContext()
+    {
+        // A model whose context holds the prompt and a few tokens more: DeepSeek's 32768-token budget would not fit it
+        // (nor any model `r1 init` makes, whose context is 32768), so the default is what the context leaves.
+        using var dir = new TempDir();
+        string tokDir = SharedData.Path("tokenizers", "qwen3");
+        var tok = HfTokenizer.FromFolder(tokDir);
+        var problem = new BenchProblem("p0", "What is 1+1?", "2");
+        var settings = new EvalSettings { Model = "tiny", Temperature = 0 };
+        string path = dir.File("tiny");
+        using (var probe = new LocalBackend(R1Sharp.Generation.LocalModel.Load(TinyModel(dir)), 1))
+        {
+            int promptTokens = tok.Encode(probe.Prompt(settings.UserTurn(problem.Problem), true).Prompt).Count;
+            var cfg = ModelPresets.Create("qwen2", "tiny", tok.VocabSize, eosTokenIds: [tok.EosTokenId!.Value]) with { MaxPositionEmbeddings = promptTokens + 5 };
+            using var model = CausalLM.Create(cfg);
+            model.InitializeRandom(7);
+            ModelFolder.Save(model, path, tokDir);
+        }
+        using var backend = new LocalBackend(R1Sharp.Generation.LocalModel.Load(path), 1);
+        using var log = new ResultsLog(dir.File("samples.jsonl"));
+        var records = await EvalRunner.RunAsync([problem], 1, settings, backend, log);
+        var r = Assert.Single(records);
+        Assert.InRange(r.CompletionTokens, 1, 5);
+    }
+
     static string[] Lines(string outDir) => File.ReadAllLines(Path.Combine(outDir, EvalReport.ResultsFile));
 
     static (string Id, int Sample, long Seed) KeyOf(string line)

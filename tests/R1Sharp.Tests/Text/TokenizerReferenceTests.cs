@@ -46,3 +46,25 @@ public class TokenizerMixedTextTests
         Assert.Equal(normalized, tok.Decode(ids));
     }
 }
+
+/// <summary>Long runs without a space (one pre-token of thousands of bytes) from Fixtures/tokenizer/long_run_ids.json:
+/// the heap-ordered byte-pair merge must give exactly the reference's ids on words far longer than natural text has.</summary>
+public class TokenizerLongRunTests
+{
+    static readonly IReadOnlyList<(string Text, Dictionary<string, int[]> Ids)> Cases =
+        TokenizerTestData.LoadCases(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tokenizer", "long_run_ids.json"));
+
+    public static IEnumerable<object[]> CaseIndices() =>
+        from name in TokenizerTestData.Names from i in Enumerable.Range(0, Cases.Count) select new object[] { name, i };
+
+    [Theory]
+    [MemberData(nameof(CaseIndices))]
+    public void Encode_matches_reference_and_round_trips(string tokenizer, int caseIndex)
+    {
+        var (text, expected) = Cases[caseIndex];
+        var tok = TokenizerTestData.Get(tokenizer);
+        var ids = tok.Encode(text);
+        Assert.Equal(expected[tokenizer], ids);
+        Assert.Equal(text, tok.Decode(ids));
+    }
+}

@@ -132,7 +132,7 @@ public class RemoteRolloutTests
         listener.Start();
         int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        using var remote = new EndpointRolloutSource([$"http://127.0.0.1:{port}/v1"], Path.Combine(dir.Path, "w"), tok, maxRetries: 0);
+        using var remote = new EndpointRolloutSource([$"http://127.0.0.1:{port}/v1"], Path.Combine(dir.Path, "w"), tok, policy: new R1Sharp.Eval.EndpointPolicy { MaxRetries = 0 });
         var e = Assert.Throws<R1SharpException>(() => remote.PublishWeights(model, 0));
         Assert.Contains($"rollout server http://127.0.0.1:{port}: POST /update_weights_from_disk failed", e.Message);
     }

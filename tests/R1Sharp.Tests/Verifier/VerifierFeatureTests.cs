@@ -84,4 +84,38 @@ public class VerifierFeatureTests
 
     [Fact]
     public void NeverThrowsOnNull() => Assert.False(MathVerifier.Verify(null!, null!).Equal);
+
+    [Theory]
+    [InlineData(200, "200", true)]
+    [InlineData(200, "1", false)]      // the last number of the expression is not its value
+    [InlineData(200, "199", false)]
+    [InlineData(1000, "1000", true)]
+    public void ALongPlainExpressionIsComparedAsAnExpression(int terms, string pred, bool equal)
+    {
+        string sum = string.Join("+", Enumerable.Repeat("1", terms)); // 399 characters for 200 terms
+        Assert.Equal(equal, MathVerifier.Verify(sum, pred).Equal);
+        Assert.Equal(equal, MathVerifier.Verify(pred, sum).Equal);
+        if (terms <= 200) Assert.Equal(equal, MathVerifier.Verify(sum.Replace("+", " + "), pred).Equal); // spaced, 999 characters
+    }
+
+    [Fact]
+    public void LongProseStillFallsBackToItsLastNumber()
+    {
+        string prose = string.Concat(Enumerable.Repeat("We carry the one and add the next column of digits carefully. ", 8)) + "So there are 42 apples.";
+        Assert.True(prose.Length > 300);
+        Assert.True(MathVerifier.Verify("42", prose).Equal, MathVerifier.Verify("42", prose).Reason);
+    }
+
+    [Theory]
+    [InlineData("\uFFFD", "\uFFFD")]
+    [InlineData("\uFFFD\uFFFD", "\uFFFD\uFFFD")]
+    [InlineData("12\uFFFD", "12\uFFFD")]
+    public void TextThatWasNotUtf8IsNeverJudgedIdentical(string gold, string pred)
+    {
+        // Invalid UTF-8 (two different byte strings alike) decodes to U+FFFD: what it stood for is unknown.
+        gold = System.Text.RegularExpressions.Regex.Unescape(gold); pred = System.Text.RegularExpressions.Regex.Unescape(pred);
+        var v = MathVerifier.Verify(gold, pred);
+        Assert.False(v.Equal, v.Reason);
+        Assert.Contains("UTF-8", v.Reason);
+    }
 }
