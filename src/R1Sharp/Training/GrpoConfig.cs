@@ -4,7 +4,7 @@ namespace R1Sharp.Training;
 /// GRPO options. Each property's snake_case name is its recipe key and, where TRL has the option, TRL's name
 /// (GRPOConfig / TrainingArguments), so a TRL recipe reads the same here.
 /// </summary>
-public sealed class GrpoConfig
+public sealed class GrpoConfig : IRecipe
 {
     // Model, data, output
     public string ModelNameOrPath { get; set; } = "";
