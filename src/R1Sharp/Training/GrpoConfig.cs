@@ -51,6 +51,11 @@ public sealed class GrpoConfig : IRecipe
     public List<double>? RewardWeights { get; set; }
     /// <summary>DAPO's L_cache for the overlong reward.</summary>
     public int OverlongBufferLen { get; set; } = 64;
+    /// <summary>The language the chain of thought should be written in, for language_consistency (en, zh, …).</summary>
+    public string LanguageTarget { get; set; } = "en";
+    /// <summary>open-r1's names: n-gram size and the penalty at full repetition for repetition_penalty.</summary>
+    public int RepetitionNGrams { get; set; } = 3;
+    public double RepetitionMaxPenalty { get; set; } = -1.0;
     /// <summary>A reward call still running after this scores 0 and is abandoned; after 3 such calls that reward is
     /// disabled for the rest of the run (RewardSet).</summary>
     public double RewardTimeoutSeconds { get; set; } = 5;
