@@ -34,7 +34,7 @@ public class SftDatasetTests
     public sealed class Row { public List<Message> messages { get; set; } = []; public string source { get; set; } = ""; }
 
     [Fact]
-    public void Parquet_NestedMessages_AndAFolderOfShards()
+    public async Task Parquet_NestedMessages_AndAFolderOfShards()
     {
         using var dir = new TempDir();
         Directory.CreateDirectory(dir.File("data"));
@@ -44,9 +44,9 @@ public class SftDatasetTests
             source = "synthetic",
         };
         // Two shards, the first with two row groups (rows are numbered across them in errors).
-        ParquetSerializer.SerializeAsync(Enumerable.Range(0, 5).Select(Make), dir.File("data/train-00000-of-00002.parquet"),
-            new Parquet.ParquetOptions { RowGroupSize = 3 }).GetAwaiter().GetResult();
-        ParquetSerializer.SerializeAsync(Enumerable.Range(5, 2).Select(Make), dir.File("data/train-00001-of-00002.parquet")).GetAwaiter().GetResult();
+        await ParquetSerializer.SerializeAsync(Enumerable.Range(0, 5).Select(Make), dir.File("data/train-00000-of-00002.parquet"),
+            new Parquet.ParquetOptions { RowGroupSize = 3 });
+        await ParquetSerializer.SerializeAsync(Enumerable.Range(5, 2).Select(Make), dir.File("data/train-00001-of-00002.parquet"));
         var rows = SftDataset.Load(dir.File("data"));
         Assert.Equal(7, rows.Count);
         for (int i = 0; i < 7; i++)
