@@ -10,6 +10,8 @@ return args.FirstOrDefault() switch
     "verifier" => VerifierBench.Run(args.Length > 1 ? args[1] : FindShared()),
     "serve" => ServeBench.Run(args[1..]),
     "grpo" => GrpoBench.Run(args[1..]),
+    "sft" => SftBench.Run(args[1..]),
+    "sample" => SftBench.RunSample(args[1..]),
     "llamacpp" => LlamaCppBench.Run(args[1..]),
     "profile" => DecodeProfile.Run(args[1..]),
     "tokenizer" => TokenizerBench.Run(args[1..]),
@@ -29,6 +31,8 @@ static int Usage()
     Console.Error.WriteLine("       R1Sharp.Bench verifier [SHARED_DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench grpo [--size demo|50m] [--steps N] [--threads N[,N]] [--micro-batch ROWS] [--unfused]");
+    Console.Error.WriteLine("       R1Sharp.Bench sft [--size demo|50m] [--steps N] [--max-length T] [--threads N]");
+    Console.Error.WriteLine("       R1Sharp.Bench sample [--prompts N] [--k K] [--max-tokens N] [--rounds N]   (r1 sample vs raw generation)");
     Console.Error.WriteLine("       R1Sharp.Bench profile [--dtype f32|bf16] [--size 0.5b] [--steps N]   (decode step: projections vs the rest)");
     Console.Error.WriteLine("       R1Sharp.Bench tokenizer [--tokenizer DIR] [--lengths 10000,100000,...]   (ns/char vs run length)");
     Console.Error.WriteLine("       R1Sharp.Bench llamacpp [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--threads N]");

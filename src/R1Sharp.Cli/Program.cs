@@ -15,6 +15,7 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(ZeroCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());

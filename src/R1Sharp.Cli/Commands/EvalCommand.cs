@@ -82,7 +82,7 @@ public static class EvalCommand
         return cmd;
     }
 
-    static IEvalBackend CreateBackend(string? model, string? endpoint, string? modelName, string? apiKeyEnv, int maxBatch, int concurrency, string? device, string? dtype,
+    internal static IEvalBackend CreateBackend(string? model, string? endpoint, string? modelName, string? apiKeyEnv, int maxBatch, int concurrency, string? device, string? dtype,
         EndpointPolicy policy)
     {
         if ((model is null) == (endpoint is null)) throw new R1SharpException("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)");
@@ -95,7 +95,7 @@ public static class EvalCommand
     /// <summary>Runs the eval under a Spectre progress bar on stderr (rate and ETA from this run's own samples, not the
     /// resumed ones); when stderr is not a terminal, a plain line every tenth of the work instead. While an endpoint
     /// keeps requests waiting, what they wait for is shown (in the bar's description, or a line every 30 s).</summary>
-    static T WithProgress<T>(string name, Func<TimeSpan, string?>? waiting, Func<Action<EvalProgress>, Task<T>> run)
+    internal static T WithProgress<T>(string name, Func<TimeSpan, string?>? waiting, Func<Action<EvalProgress>, Task<T>> run)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         if (!console.Profile.Capabilities.Interactive)

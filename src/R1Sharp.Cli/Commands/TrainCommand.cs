@@ -27,7 +27,7 @@ public static class TrainCommand
         var grpo = new Command("grpo", "Reinforcement learning with GRPO (and DAPO, Dr. GRPO, GSPO) on verifiable rewards") { config, resume, json, endpoints, weightsDir, apiKeyEnv };
         grpo.SetAction(p => CliCommon.Run(p, () => RunGrpo(p.GetValue(config)!, p.GetValue(resume), p.GetValue(json),
             p.GetValue(endpoints), p.GetValue(weightsDir), p.GetValue(apiKeyEnv))));
-        return new Command("train", "Train a model") { grpo };
+        return new Command("train", "Train a model") { grpo, TrainSftCommand.Create() };
     }
 
     /// <summary>A completion of max_completion_length tokens after at least one prompt token must fit the model's context:

@@ -3,9 +3,15 @@ using R1Sharp.Training;
 namespace R1Sharp.Rewards;
 
 /// <summary>The built-in rewards by the names a recipe's reward_funcs uses, weighted by reward_weights.</summary>
+/// <remarks>
+/// accuracy: 1 when the verifier accepts the answer, else 0. format: 1 for &lt;think&gt;…&lt;/think&gt;&lt;answer&gt;…&lt;/answer&gt;.
+/// overlong: DAPO's soft length penalty (max_completion_length, overlong_buffer_len). language_consistency: the share of
+/// the chain of thought's words in language_target (DeepSeek-R1 §2.3.2). repetition_penalty: (1 − distinct/total
+/// word n-grams) × repetition_max_penalty, n = repetition_n_grams (open-r1).
+/// </remarks>
 public static class RewardRegistry
 {
-    public static readonly string[] Names = ["accuracy", "format", "overlong"];
+    public static readonly string[] Names = ["accuracy", "format", "overlong", "language_consistency", "repetition_penalty"];
 
     /// <param name="equal">the accuracy comparison; the math verifier (MathVerifier) when null</param>
     /// <param name="countTokens">completion length in tokens, for the overlong penalty</param>
@@ -20,6 +26,8 @@ public static class RewardRegistry
                 "accuracy" => AccuracyReward.Create(equal, w),
                 "format" => FormatReward.Create(w),
                 "overlong" => OverlongReward.Create(countTokens ?? (s => s.Length), c.MaxCompletionLength, c.OverlongBufferLen, w),
+                "language_consistency" => LanguageConsistencyReward.Create(c.LanguageTarget, w),
+                "repetition_penalty" => RepetitionPenaltyReward.Create(c.RepetitionNGrams, c.RepetitionMaxPenalty, w),
                 var name => throw new R1SharpException($"reward \"{name}\" is unknown (built in: {string.Join(", ", Names)})"),
             });
         }

@@ -4,7 +4,7 @@ namespace R1Sharp.Training;
 /// GRPO options. Each property's snake_case name is its recipe key and, where TRL has the option, TRL's name
 /// (GRPOConfig / TrainingArguments), so a TRL recipe reads the same here.
 /// </summary>
-public sealed class GrpoConfig
+public sealed class GrpoConfig : IRecipe
 {
     // Model, data, output
     public string ModelNameOrPath { get; set; } = "";
@@ -53,6 +53,11 @@ public sealed class GrpoConfig
     public List<double>? RewardWeights { get; set; }
     /// <summary>DAPO's L_cache for the overlong reward.</summary>
     public int OverlongBufferLen { get; set; } = 64;
+    /// <summary>The language the chain of thought should be written in, for language_consistency (en, zh, …).</summary>
+    public string LanguageTarget { get; set; } = "en";
+    /// <summary>open-r1's names: n-gram size and the penalty at full repetition for repetition_penalty.</summary>
+    public int RepetitionNGrams { get; set; } = 3;
+    public double RepetitionMaxPenalty { get; set; } = -1.0;
     /// <summary>A reward call still running after this scores 0 and is abandoned; after 3 such calls that reward is
     /// disabled for the rest of the run (RewardSet).</summary>
     public double RewardTimeoutSeconds { get; set; } = 5;

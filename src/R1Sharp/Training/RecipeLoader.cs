@@ -6,32 +6,46 @@ using YamlDotNet.RepresentationModel;
 
 namespace R1Sharp.Training;
 
+/// <summary>The options of a trainer that a recipe YAML fills: GRPO's, SFT's.</summary>
+public interface IRecipe
+{
+    string DatasetPath { get; set; }
+    void Validate(string source);
+}
+
 /// <summary>
-/// Reads a recipe YAML into a <see cref="GrpoConfig"/>. Keys are the snake_case property names (TRL's option names);
-/// an unknown key, a wrong type or malformed YAML is an error naming the file, the line and the key.
+/// Reads a recipe YAML into a trainer's options (<see cref="GrpoConfig"/>, <see cref="Sft.SftConfig"/>). Keys are the
+/// snake_case property names (TRL's option names); an unknown key, a wrong type or malformed YAML is an error naming
+/// the file, the line and the key.
 /// </summary>
 public static class RecipeLoader
 {
-    public static GrpoConfig Load(string path)
+    public static GrpoConfig Load(string path) => Load<GrpoConfig>(path);
+
+    public static T Load<T>(string path) where T : IRecipe, new()
     {
         if (!File.Exists(path)) throw new R1SharpException($"{path}: recipe not found");
-        var config = Parse(File.ReadAllText(path), path);
+        var config = Parse<T>(File.ReadAllText(path), path);
         // Relative paths in a recipe are relative to the recipe.
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (config.DatasetPath.Length > 0 && !Path.IsPathRooted(config.DatasetPath)) config.DatasetPath = Path.Combine(dir, config.DatasetPath);
+        if (config is Sft.SftConfig sft && sft.EvalDatasetPath.Length > 0 && !Path.IsPathRooted(sft.EvalDatasetPath))
+            sft.EvalDatasetPath = Path.Combine(dir, sft.EvalDatasetPath);
         return config;
     }
 
-    public static GrpoConfig Parse(string yaml, string source)
+    public static GrpoConfig Parse(string yaml, string source) => Parse<GrpoConfig>(yaml, source);
+
+    public static T Parse<T>(string yaml, string source) where T : IRecipe, new()
     {
         var stream = new YamlStream();
         try { stream.Load(new StringReader(yaml)); }
         catch (YamlException e) { throw new R1SharpException($"{source}:{e.Start.Line}: malformed YAML: {e.Message}"); }
-        var config = new GrpoConfig();
+        var config = new T();
         if (stream.Documents.Count == 0) return config;
         if (stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new R1SharpException($"{source}: expected a mapping of option names to values at the top level");
-        var props = typeof(GrpoConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        var props = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite).ToDictionary(p => SnakeCase(p.Name));
         foreach (var (keyNode, valueNode) in root.Children)
         {

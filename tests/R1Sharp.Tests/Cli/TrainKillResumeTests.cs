@@ -68,17 +68,17 @@ public class TrainKillResumeTests(ITestOutputHelper output)
     }
 
     /// <summary>Kills the run at the named kind of moment; null when it exited on its own first.</summary>
-    sealed record Attempt(string[] Hidden, string Metrics, int Checkpoint);
+    internal sealed record Attempt(string[] Hidden, string Metrics, int Checkpoint);
 
-    static string Metrics(string outDir) => Path.Combine(outDir, "metrics.jsonl");
+    internal static string Metrics(string outDir) => Path.Combine(outDir, "metrics.jsonl");
 
-    static string[] Hidden(string outDir) => Directory.Exists(outDir) ? Directory.GetDirectories(outDir, ".checkpoint-*") : [];
+    internal static string[] Hidden(string outDir) => Directory.Exists(outDir) ? Directory.GetDirectories(outDir, ".checkpoint-*") : [];
 
-    static int NewestCheckpoint(string outDir) => Directory.Exists(outDir)
+    internal static int NewestCheckpoint(string outDir) => Directory.Exists(outDir)
         ? Directory.GetDirectories(outDir, "checkpoint-*").Select(d => int.Parse(Path.GetFileName(d)["checkpoint-".Length..])).DefaultIfEmpty(0).Max()
         : 0;
 
-    static string? KillAt(CliRunner.Running run, string outDir, string moment, Random rng, Attempt before)
+    internal static string? KillAt(CliRunner.Running run, string outDir, string moment, Random rng, Attempt before)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
         bool WaitFor(Func<bool> condition)
@@ -126,9 +126,9 @@ public class TrainKillResumeTests(ITestOutputHelper output)
         return what;
     }
 
-    static int Rows(string outDir) => ReadShared(Metrics(outDir)).Count(c => c == '\n');
+    internal static int Rows(string outDir) => ReadShared(Metrics(outDir)).Count(c => c == '\n');
 
-    static string ReadShared(string path)
+    internal static string ReadShared(string path)
     {
         try { return File.Exists(path) ? File.ReadAllText(path) : ""; }
         catch (IOException) { return ""; }

@@ -1,0 +1,76 @@
+namespace R1Sharp.Training.Sft;
+
+/// <summary>
+/// Supervised fine-tuning options. model_name_or_path, dataset_path and output_dir mean what they mean for
+/// <c>r1 train grpo</c>; every other snake_case name is TRL's (SFTConfig / TrainingArguments), so a TRL or open-r1 SFT
+/// recipe reads the same here.
+/// </summary>
+public sealed class SftConfig : IRecipe
+{
+    // Model, data, output
+    public string ModelNameOrPath { get; set; } = "";
+    public string OutputDir { get; set; } = "runs/sft";
+    public string DatasetPath { get; set; } = "";
+    /// <summary>Held-out rows (same formats) for eval_loss every eval_steps; empty = no evaluation.</summary>
+    public string EvalDatasetPath { get; set; } = "";
+
+    // Data
+    /// <summary>Longest tokenized sample (or packed row); longer samples are truncated at the end, as TRL does.</summary>
+    public int MaxLength { get; set; } = 1024;
+    /// <summary>Several samples per row (best-fit decreasing, as TRL's packing_strategy "bfd"), positions restarting
+    /// and attention confined to each sample.</summary>
+    public bool Packing { get; set; }
+    /// <summary>`messages` rows: loss on the assistant turns only. TRL defaults this to false; here it is true, as
+    /// DeepSeek-R1's SFT trains the responses (see Sft/README.md).</summary>
+    public bool AssistantOnlyLoss { get; set; } = true;
+    /// <summary>`prompt`/`completion` rows: loss on the completion only (TRL: null means true).</summary>
+    public bool? CompletionOnlyLoss { get; set; }
+
+    // Optimisation
+    public double LearningRate { get; set; } = 2e-5;
+    public double NumTrainEpochs { get; set; } = 3;
+    /// <summary>Optimizer steps; ≤ 0 derives them from num_train_epochs (TRL's -1).</summary>
+    public int MaxSteps { get; set; } = -1;
+    public int PerDeviceTrainBatchSize { get; set; } = 8;
+    public int GradientAccumulationSteps { get; set; } = 1;
+    public string LrSchedulerType { get; set; } = "linear";
+    public double WarmupRatio { get; set; }
+    public int WarmupSteps { get; set; }
+    public double WeightDecay { get; set; }
+    public double AdamBeta1 { get; set; } = 0.9;
+    public double AdamBeta2 { get; set; } = 0.999;
+    public double AdamEpsilon { get; set; } = 1e-8;
+    public double MaxGradNorm { get; set; } = 1.0;
+
+    // Bookkeeping
+    public int Seed { get; set; } = 42;
+    /// <summary>Checkpoint every this many steps (0: only at the end).</summary>
+    public int SaveSteps { get; set; } = 500;
+    /// <summary>Held-out loss every this many steps (0: never; needs eval_dataset_path).</summary>
+    public int EvalSteps { get; set; }
+    public int PerDeviceEvalBatchSize { get; set; } = 8;
+    public int LoggingSteps { get; set; } = 1;
+    public int NumThreads { get; set; }
+
+    public int RowsPerStep => PerDeviceTrainBatchSize * GradientAccumulationSteps;
+
+    public void Validate(string source = "config")
+    {
+        void Check(bool ok, string message) { if (!ok) throw new R1SharpException($"{source}: {message}"); }
+        Check(MaxLength >= 2, $"max_length must be ≥ 2, got {MaxLength}");
+        Check(LearningRate > 0, $"learning_rate must be > 0, got {LearningRate}");
+        Check(MaxSteps > 0 || NumTrainEpochs > 0, "set max_steps or num_train_epochs to a positive number");
+        Check(PerDeviceTrainBatchSize >= 1, $"per_device_train_batch_size must be ≥ 1, got {PerDeviceTrainBatchSize}");
+        Check(PerDeviceEvalBatchSize >= 1, $"per_device_eval_batch_size must be ≥ 1, got {PerDeviceEvalBatchSize}");
+        Check(GradientAccumulationSteps >= 1, $"gradient_accumulation_steps must be ≥ 1, got {GradientAccumulationSteps}");
+        Check(LrSchedulerType is "constant" or "constant_with_warmup" or "linear" or "cosine",
+            $"lr_scheduler_type \"{LrSchedulerType}\" is unknown (expected constant, constant_with_warmup, linear or cosine)");
+        Check(WarmupRatio is >= 0 and <= 1, $"warmup_ratio must be in [0, 1], got {WarmupRatio}");
+        Check(SaveSteps >= 0 && EvalSteps >= 0, "save_steps and eval_steps must be ≥ 0");
+    }
+
+    /// <summary>Optimizer steps of the run: max_steps, or num_train_epochs passes over <paramref name="rows"/> rows.</summary>
+    public int TotalSteps(int rows) => MaxSteps > 0 ? MaxSteps : Math.Max(1, (int)Math.Ceiling(NumTrainEpochs * rows / RowsPerStep));
+
+    public int TotalWarmup(int totalSteps) => WarmupSteps > 0 ? WarmupSteps : (int)Math.Ceiling(WarmupRatio * totalSteps);
+}
