@@ -12,6 +12,7 @@ return args.FirstOrDefault() switch
     "grpo" => GrpoBench.Run(args[1..]),
     "llamacpp" => LlamaCppBench.Run(args[1..]),
     "profile" => DecodeProfile.Run(args[1..]),
+    "quant" => QuantKernelBench.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -29,6 +30,7 @@ static int Usage()
     Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench grpo [--size demo|50m] [--steps N] [--threads N[,N]] [--micro-batch ROWS] [--unfused]");
     Console.Error.WriteLine("       R1Sharp.Bench profile [--dtype f32|bf16] [--size 0.5b] [--steps N]   (decode step: projections vs the rest)");
+    Console.Error.WriteLine("       R1Sharp.Bench quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5]   (quantized decode kernels vs bandwidth)");
     Console.Error.WriteLine("       R1Sharp.Bench llamacpp [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--threads N]");
     return 2;
 }

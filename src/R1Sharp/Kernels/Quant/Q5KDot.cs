@@ -23,15 +23,14 @@ internal readonly unsafe struct Q5KAvx2 : IQuantDot
         var m4 = Vector256.Create((byte)0x0F);
         var acc = Vector256<float>.Zero;
         var accm = Vector128<float>.Zero;
-        uint* u = stackalloc uint[4];
         for (int b = 0; b < nb; b++, w += BlockBytes, xq += 256, xbs += 16)
         {
             float dx = xd[b];
-            QuantBits.K4Scales(w + 4, u);
-            var mins = Sse41.ConvertToVector128Int16((byte*)u + 8);
+            var u = QuantBits.K4Scales(w + 4);
+            var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));
             var bsum = Ssse3.HorizontalAdd(Sse2.LoadVector128(xbs), Sse2.LoadVector128(xbs + 8)); // sums of each 32
             accm = Fma.MultiplyAdd(Vector128.Create(-dx * QuantBits.Half(w + 2)), Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(mins, bsum)), accm);
-            var sc128 = Sse41.ConvertToVector128Int16((byte*)u);
+            var sc128 = Sse41.ConvertToVector128Int16(u);
             var sc = Vector256.Create(sc128, sc128).AsByte();
             byte* qs = w + 48;
             var hb = Avx.LoadVector256(w + 16);
@@ -61,11 +60,10 @@ internal readonly unsafe struct Q5KAvx2 : IQuantDot
         var m4 = Vector256.Create((byte)0x0F);
         var acc0 = Vector256<float>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
         var accm = Vector128<float>.Zero; // lane i: row i's mins term
-        uint* u = stackalloc uint[4];
         for (int b = 0; b < nb; b++, w += BlockBytes)
         {
-            QuantBits.K4Scales(w + 4, u);
-            var mins = Sse41.ConvertToVector128Int16((byte*)u + 8);
+            var u = QuantBits.K4Scales(w + 4);
+            var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));
             // Σ_j m_j · bsum_j for each row, as one 4-lane vector
             var m0 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s0 + 16 * b), Sse2.LoadVector128(s0 + 16 * b + 8)));
             var m1 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s1 + 16 * b), Sse2.LoadVector128(s1 + 16 * b + 8)));
@@ -76,7 +74,7 @@ internal readonly unsafe struct Q5KAvx2 : IQuantDot
             var dxs = Vector128.Create(d0[b], d1[b], d2[b], d3[b]);
             accm = Fma.MultiplyAdd(dxs * dmin, Sse2.ConvertToVector128Single(msum), accm);
 
-            var sc128 = Sse41.ConvertToVector128Int16((byte*)u);
+            var sc128 = Sse41.ConvertToVector128Int16(u);
             var sc = Vector256.Create(sc128, sc128).AsByte();
             byte* qs = w + 48;
             var hb = Avx.LoadVector256(w + 16);

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace R1Sharp.Kernels;
 
@@ -33,20 +34,23 @@ internal static unsafe class QuantBits
     }
 
     /// <summary>
-    /// Q4_K/Q5_K's 12 bytes of packed 6-bit scales and mins → u[0..1] = the 8 scales as bytes, u[2..3] = the 8 mins
-    /// (get_scale_min_k4 for all eight at once, with 32-bit masks as llama.cpp's vec_dot_q4_K does): scale j &lt; 4 is
-    /// the low 6 bits of byte j, min j &lt; 4 of byte j + 4; scale/min j ≥ 4 take the low/high nibble of byte j + 4 and
-    /// their top two bits from the top bits of bytes j − 4 / j.
+    /// Q4_K/Q5_K's 12 bytes of packed 6-bit scales and mins → bytes 0-7 the 8 scales, bytes 8-15 the 8 mins
+    /// (get_scale_min_k4 for all eight at once, with llama.cpp's 32-bit masks, in one register: built from scalars
+    /// through the stack, the 8-byte reloads missed store forwarding): scale j &lt; 4 is the low 6 bits of byte j,
+    /// min j &lt; 4 of byte j + 4; scale/min j ≥ 4 take the low/high nibble of byte j + 4 and their top two bits from
+    /// the top bits of bytes j − 4 / j. Reads 16 bytes from s (the block's qs follow its scales).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void K4Scales(byte* s, uint* u)
+    public static Vector128<byte> K4Scales(byte* s)
     {
-        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-        uint a0 = *(uint*)s, a1 = *(uint*)(s + 4), a2 = *(uint*)(s + 8);
-        u[0] = a0 & kmask1;
-        u[1] = (a2 & kmask2) | (((a0 >> 6) & kmask3) << 4);
-        u[2] = a1 & kmask1;
-        u[3] = ((a2 >> 4) & kmask2) | (((a1 >> 6) & kmask3) << 4);
+        // lanes (32-bit) a0 a1 a2: u0 = a0 & 0x3f.., u1 = (a2 & 0x0f..) | ((a0 >> 6) & 0x03..) << 4,
+        // u2 = a1 & 0x3f.., u3 = ((a2 >> 4) & 0x0f..) | ((a1 >> 6) & 0x03..) << 4
+        var v = Sse2.LoadVector128((uint*)s);
+        var lowParts = Avx2.ShiftRightLogicalVariable(Sse2.Shuffle(v, 0b10_01_10_00), Vector128.Create(0u, 0, 0, 4)); // a0 a2 a1 a2>>4
+        var topBits = Sse2.ShiftRightLogical(Sse2.Shuffle(v, 0b01_01_00_00), 2); // (a0 a0 a1 a1) >> 2: bits 6-7 land at 4-5
+        var u = Sse2.Or(Sse2.And(lowParts, Vector128.Create(0x3f3f3f3fu, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+                        Sse2.And(topBits, Vector128.Create(0u, 0x30303030, 0, 0x30303030)));
+        return u.AsByte();
     }
 
     /// <summary>A pshufb pattern that copies 16-bit element j of each 128-bit lane to all eight of its elements.</summary>

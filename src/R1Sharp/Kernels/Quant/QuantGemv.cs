@@ -59,14 +59,13 @@ public static unsafe class QuantGemv
         bool wide = isa == QuantIsa.Avx512;
         switch (t.Weight.Type)
         {
-            case GgmlType.Q4_K: Range<Q4KAvx2>(t, a, rows, start, end); break;
+            case GgmlType.Q4_K: if (wide) Range<Q4KAvx512>(t, a, rows, start, end); else Range<Q4KAvx2>(t, a, rows, start, end); break;
             case GgmlType.Q5_K: Range<Q5KAvx2>(t, a, rows, start, end); break;
             case GgmlType.Q6_K: Range<Q6KAvx2>(t, a, rows, start, end); break;
             case GgmlType.Q8_0: Range<Q8_0Avx2>(t, a, rows, start, end); break;
             case GgmlType.Q4_0: Range<Q4_0Avx2>(t, a, rows, start, end); break;
             default: throw new InvalidOperationException($"no kernel for {t.Weight.Type}");
         }
-        _ = wide;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

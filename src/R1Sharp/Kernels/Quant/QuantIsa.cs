@@ -11,7 +11,7 @@ public enum QuantIsa
     /// <summary>256-bit integer dot products (AVX2 + FMA): vpmaddubsw/vpmaddwd on bytes unpacked in registers, as
     /// llama.cpp's x86 kernels do without VNNI.</summary>
     Avx2,
-    /// <summary>The AVX2 kernels plus 512-bit ones (AVX-512 F/BW) where they measured faster.</summary>
+    /// <summary>The AVX2 kernels plus 512-bit ones (AVX-512 F/BW) where a format has one (Q4_K so far).</summary>
     Avx512,
 }
 
@@ -29,18 +29,33 @@ public static class QuantKernels
         : Avx2.IsSupported && Fma.IsSupported ? QuantIsa.Avx2
         : QuantIsa.Scalar;
 
-    static readonly AsyncLocal<QuantIsa?> narrowed = new();
+    /// <summary>
+    /// The path taken unless one is set: the widest, except that the 512-bit kernels are left to Intel CPUs. AMD's
+    /// Zen 4 runs 512-bit instructions as two 256-bit halves, and there the 512-bit Q4_K kernel measured 5-10 %
+    /// slower than the AVX2 one (bench: quant --cpu-clock, bench/README.md); on Intel's AVX-512 cores the f32 decode
+    /// kernel gained 25-30 % from 512-bit registers (Gemv.Dot4x4Wide).
+    /// </summary>
+    public static QuantIsa Default { get; } = Best == QuantIsa.Avx512 && !IsIntel() ? QuantIsa.Avx2 : Best;
 
-    /// <summary>The path used by calls made from this async flow: <see cref="Best"/>, or a narrower one set here (a
-    /// wider one than the CPU has is refused). Read by the caller of the kernels, not by their worker threads, so
-    /// narrowing it in one test changes nothing for another.</summary>
+    static bool IsIntel()
+    {
+        if (!X86Base.IsSupported) return false;
+        var (_, ebx, ecx, edx) = X86Base.CpuId(0, 0);
+        return (ebx, edx, ecx) == (0x756e6547, 0x49656e69, 0x6c65746e); // "GenuineIntel"
+    }
+
+    static readonly AsyncLocal<QuantIsa?> chosen = new();
+
+    /// <summary>The path used by calls made from this async flow: <see cref="Default"/>, or another one set here (one
+    /// the CPU lacks is refused). Read by the caller of the kernels, not by their worker threads, so setting it in
+    /// one test changes nothing for another.</summary>
     public static QuantIsa Isa
     {
-        get => narrowed.Value is { } n && n < Best ? n : Best;
+        get => chosen.Value is { } n && n <= Best ? n : Default;
         set
         {
             if (value > Best) throw new PlatformNotSupportedException($"this CPU has no {value} path (best: {Best})");
-            narrowed.Value = value;
+            chosen.Value = value;
         }
     }
 }

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Text.Json;
+using R1Sharp.IO;
+using R1Sharp.Kernels;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Bench;
+
+/// <summary>
+/// The quantized decode kernels on the projections of one decode step of R1-Distill-Qwen-1.5B (28 layers: q/k/v as
+/// one call [1536+256+256, 1536], o [1536, 1536], gate/up as one call [2 × 8960, 1536], down [1536, 8960]; then the
+/// lm_head [151936, 1536]), random blocks, each format alone: GB/s of weight bytes read at 1, 4 and 16 rows against the
+/// read bandwidth measured in the same run (the roofline of a batch-1 decode). Each path this CPU has is timed,
+/// alternating, best of several passes.
+/// With --cpu-clock, one thread timed on its own CPU clock: on a machine busy with other work that counts this
+/// kernel's own time only, the fair A/B for compute-bound row counts (the GB/s are then per core, not a roofline).
+/// Usage: quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5] [--threads N] [--cpu-clock]
+/// </summary>
+public static unsafe class QuantKernelBench
+{
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)] struct TimeSpec { public long Sec, NSec; }
+    [System.Runtime.InteropServices.DllImport("libc")] static extern int clock_gettime(int clock, out TimeSpec t);
+    static double ThreadCpuSeconds() { clock_gettime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var t); return t.Sec + t.NSec / 1e9; }
+    static bool cpuClock;
+
+    public static int Run(string[] args)
+    {
+        string Opt(string name, string dflt) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt; }
+        var formats = Opt("--formats", "q4_k,q6_k,q8_0").Split(',').Select(ParseType).ToArray();
+        var rowCounts = Opt("--rows", "1,4,16").Split(',').Select(int.Parse).ToArray();
+        int layers = int.Parse(Opt("--layers", "28")), passes = int.Parse(Opt("--passes", "5"));
+        cpuClock = args.Contains("--cpu-clock");
+        int threads = cpuClock ? 1 : int.Parse(Opt("--threads", get_num_threads().ToString()));
+        var paths = Enum.GetValues<QuantIsa>().Where(i => i > QuantIsa.Scalar && i <= QuantKernels.Best).ToArray();
+        const int hidden = 1536, kv = 256, inter = 8960, vocab = 151936;
+
+        Console.Error.WriteLine($"quant kernels: R1-Distill-Qwen-1.5B projections, {layers} layers + lm_head, {threads} threads, paths {string.Join("/", paths)} (default {QuantKernels.Default})");
+        var results = new List<object>();
+        // The roofline: read bandwidth, measured again before each format (the higher reading: other work on the
+        // machine lowers both it and the kernels).
+        double bandwidth = Roofline.MemoryBandwidth();
+        var x = new float[16 * inter];
+        var rng = new Random(1);
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var y = new float[16 * vocab];
+        foreach (var type in formats)
+        {
+            var calls = new List<QuantMatrix[]>();
+            for (int l = 0; l < layers; l++)
+            {
+                calls.Add([Random(type, hidden, hidden, l * 7), Random(type, kv, hidden, l * 7 + 1), Random(type, kv, hidden, l * 7 + 2)]);
+                calls.Add([Random(type, hidden, hidden, l * 7 + 3)]);
+                calls.Add([Random(type, inter, hidden, l * 7 + 4), Random(type, inter, hidden, l * 7 + 5)]);
+                calls.Add([Random(type, hidden, inter, l * 7 + 6)]);
+            }
+            var head = new[] { Random(type, vocab, hidden, 999) };
+            long layerBytes = calls.Sum(c => c.Sum(m => m.ByteSize)), headBytes = head[0].ByteSize;
+            bandwidth = Math.Max(bandwidth, Roofline.MemoryBandwidth());
+            Console.Error.WriteLine($"read bandwidth (libtorch sum over 1 GB, best so far): {bandwidth / 1e9:F1} GB/s");
+            Console.Error.WriteLine($"{type}: layers {layerBytes / 1e6:F0} MB, lm_head {headBytes / 1e6:F0} MB");
+            foreach (int rows in rowCounts)
+            {
+                var best = paths.ToDictionary(p => p, _ => (layers: double.MaxValue, head: double.MaxValue));
+                for (int pass = 0; pass < passes; pass++)
+                    foreach (var isa in paths)
+                    {
+                        QuantKernels.Isa = isa;
+                        double tl = Time(calls, x, y, rows, threads), th = Time([head], x, y, rows, threads);
+                        var b = best[isa];
+                        best[isa] = (Math.Min(b.layers, tl), Math.Min(b.head, th));
+                    }
+                foreach (var isa in paths)
+                {
+                    var (tl, th) = best[isa];
+                    double gbl = layerBytes / tl / 1e9, gbh = headBytes / th / 1e9;
+                    Console.WriteLine($"{type,-5} {isa,-6} rows {rows,2}: layers {tl * 1e3,7:F1} ms {gbl,6:F1} GB/s ({gbl * 1e9 / bandwidth,4:P0} of bandwidth)   lm_head {th * 1e3,6:F1} ms {gbh,6:F1} GB/s ({gbh * 1e9 / bandwidth,4:P0})");
+                    results.Add(new { type = type.ToString(), isa = isa.ToString(), rows, layers_ms = tl * 1e3, layers_gbps = gbl, lm_head_ms = th * 1e3, lm_head_gbps = gbh, of_bandwidth = gbl * 1e9 / bandwidth });
+                }
+            }
+            QuantKernels.Isa = QuantKernels.Default;
+        }
+        Directory.CreateDirectory("bench/results");
+        File.WriteAllText(cpuClock ? "bench/results/quant-kernels-cpu-clock.json" : "bench/results/quant-kernels.json", JsonSerializer.Serialize(new { bandwidth_gbps = bandwidth / 1e9, threads, cpu_clock = cpuClock, results }, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static GgmlType ParseType(string s) => s.ToLowerInvariant() switch
+    {
+        "q4_k" => GgmlType.Q4_K, "q5_k" => GgmlType.Q5_K, "q6_k" => GgmlType.Q6_K, "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0,
+        _ => throw new ArgumentException($"unknown format {s}"),
+    };
+
+    /// <summary>Random bytes with sane f16 scales: the kernels' speed does not depend on the values.</summary>
+    static QuantMatrix Random(GgmlType type, int rows, int cols, int seed)
+    {
+        var (bs, bb) = GgmlTypeInfo.Geometry(type);
+        var bytes = new byte[(long)rows * (cols / bs) * bb];
+        new Random(seed).NextBytes(bytes);
+        int at = type == GgmlType.Q6_K ? 208 : 0;
+        for (long b = at; b < bytes.Length; b += bb) { bytes[b] = 0; bytes[b + 1] = 0x20; } // d = 2^-7 (f16 0x2000)
+        if (type is GgmlType.Q4_K or GgmlType.Q5_K)
+            for (long b = 2; b < bytes.Length; b += bb) { bytes[b] = 0; bytes[b + 1] = 0x20; }
+        return QuantMatrix.FromBlocks($"{type}", type, rows, cols, bytes);
+    }
+
+    static double Time(List<QuantMatrix[]> calls, float[] x, float[] y, int rows, int threads)
+    {
+        fixed (float* xp = x)
+        fixed (float* yp = y)
+        {
+            nint yAddr = (nint)yp;
+            var targets = calls.Select(c =>
+            {
+                long off = 0;
+                return c.Select(m => { var t = new QuantGemv.Target(m, yAddr + (nint)(off * 4)); off += (long)rows * m.Rows; return t; }).ToArray();
+            }).ToArray();
+            double c0 = ThreadCpuSeconds();
+            var sw = Stopwatch.StartNew();
+            foreach (var t in targets) QuantGemv.Run(t, xp, rows, threads);
+            return cpuClock ? ThreadCpuSeconds() - c0 : sw.Elapsed.TotalSeconds;
+        }
+    }
+}
