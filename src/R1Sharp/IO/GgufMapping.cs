@@ -71,8 +71,22 @@ public sealed unsafe class GgufMapping : IDisposable
             throw new R1SharpException($"{File.Path}: tensor '{name}' has {t.Dims.Length} dimensions [{string.Join(", ", t.Dims)}]; a weight matrix has 2");
         if (t.Dims[0] > int.MaxValue || t.Dims[1] > int.MaxValue)
             throw new R1SharpException($"{File.Path}: tensor '{name}' is too large ([{string.Join(", ", t.Dims)}])");
-        try { return new QuantMatrix(name, t.Type, (int)t.Dims[1], (int)t.Dims[0], (nint)Pointer(t), this); }
+        QuantMatrix m;
+        try { m = new QuantMatrix(name, t.Type, (int)t.Dims[1], (int)t.Dims[0], (nint)Pointer(t), this); }
         catch (R1SharpException e) { throw new R1SharpException($"{File.Path}: {e.Message}", e); }
+        // GgufFile refuses a tensor that runs into the next one; one that stops a whole alignment unit or more short of
+        // it is as surely mislabelled (writers pad each tensor to the alignment, no more), e.g. Q8_0 data labelled Q4_K.
+        if (NextOffset(t) is { } next && (long)t.Offset + t.ByteSize + File.Alignment <= (long)next)
+            throw new R1SharpException($"{File.Path}: tensor '{name}' ({t.Type}, [{string.Join(", ", t.Dims)}]) should take {t.ByteSize} bytes, but the next tensor starts {(long)next - (long)t.Offset} bytes after it; its type or shape in the header is wrong");
+        return m;
+    }
+
+    ulong? NextOffset(GgufTensorInfo t)
+    {
+        ulong? next = null;
+        foreach (var o in File.Tensors)
+            if (o.Offset > t.Offset && (next == null || o.Offset < next)) next = o.Offset;
+        return next;
     }
 
     public void Dispose()
