@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using R1Sharp.IO;
 using R1Sharp.Kernels;
@@ -14,7 +15,9 @@ namespace R1Sharp.Bench;
 /// alternating, best of several passes.
 /// With --cpu-clock, one thread timed on its own CPU clock: on a machine busy with other work that counts this
 /// kernel's own time only, the fair A/B for compute-bound row counts (the GB/s are then per core, not a roofline).
-/// Usage: quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5] [--threads N] [--cpu-clock]
+/// --prefill T[,T…] instead times prefill of T rows through two layers' projections three ways: dequantised tiles into
+/// libtorch's float32 GEMM, the same into its bfloat16 GEMM, and the int8 decode kernels four rows at a time.
+/// Usage: quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5] [--threads N] [--cpu-clock] [--prefill 64,256]
 /// </summary>
 public static unsafe class QuantKernelBench
 {
@@ -34,6 +37,7 @@ public static unsafe class QuantKernelBench
         var paths = Enum.GetValues<QuantIsa>().Where(i => i > QuantIsa.Scalar && i <= QuantKernels.Best).ToArray();
         const int hidden = 1536, kv = 256, inter = 8960, vocab = 151936;
 
+        if (Opt("--prefill", "") is { Length: > 0 } pre) return Prefill(formats, pre.Split(',').Select(int.Parse).ToArray(), passes, threads);
         Console.Error.WriteLine($"quant kernels: R1-Distill-Qwen-1.5B projections, {layers} layers + lm_head, {threads} threads, paths {string.Join("/", paths)} (default {QuantKernels.Default})");
         var results = new List<object>();
         // The roofline: read bandwidth, measured again before each format (the higher reading: other work on the
@@ -83,6 +87,56 @@ public static unsafe class QuantKernelBench
         File.WriteAllText(cpuClock ? "bench/results/quant-kernels-cpu-clock.json" : "bench/results/quant-kernels.json", JsonSerializer.Serialize(new { bandwidth_gbps = bandwidth / 1e9, threads, cpu_clock = cpuClock, results }, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
+
+    static int Prefill(GgmlType[] formats, int[] tokens, int passes, int threads)
+    {
+        const int hidden = 1536, kv = 256, inter = 8960;
+        double gemm32 = Roofline.MatmulRate(ScalarType.Float32, 256, hidden, inter), gemm16 = Roofline.MatmulRate(ScalarType.BFloat16, 256, hidden, inter);
+        Console.Error.WriteLine($"prefill: 2 layers of R1-Distill-Qwen-1.5B projections, {threads} threads; libtorch GEMM [256×{hidden}]·[{hidden}×{inter}]: f32 {gemm32 / 1e9:F0}, bf16 {gemm16 / 1e9:F0} GFLOP/s");
+        var results = new List<object>();
+        foreach (var type in formats)
+        {
+            var ws = new List<QuantMatrix>();
+            for (int l = 0; l < 2; l++)
+                ws.AddRange([Random(type, hidden + 2 * kv, hidden, l * 5), Random(type, hidden, hidden, l * 5 + 1), Random(type, 2 * inter, hidden, l * 5 + 2), Random(type, hidden, inter, l * 5 + 3)]);
+            double flopsPerRow = ws.Sum(m => 2.0 * m.Rows * m.Cols);
+            foreach (int t in tokens)
+            {
+                var xs = ws.Select(m => randn(t, m.Cols)).ToArray();
+                var best = new Dictionary<string, double> { ["f32 tiles"] = double.MaxValue, ["bf16 tiles"] = double.MaxValue, ["int8 kernel"] = double.MaxValue };
+                var y = new float[(long)t * 2 * inter];
+                for (int pass = 0; pass < passes; pass++)
+                    foreach (var way in best.Keys.ToArray())
+                    {
+                        var sw = Stopwatch.StartNew();
+                        for (int i = 0; i < ws.Count; i++)
+                        {
+                            if (way == "int8 kernel")
+                                fixed (float* yp = y) QuantGemv.Run([new QuantGemv.Target(ws[i], (nint)yp)], (float*)SmallAddress(xs[i]), t, threads);
+                            else
+                                QuantPrefill.Linear(xs[i], ws[i], gemmType: way == "f32 tiles" ? ScalarType.Float32 : ScalarType.BFloat16, threads: threads).Dispose();
+                        }
+                        best[way] = Math.Min(best[way], sw.Elapsed.TotalSeconds);
+                    }
+                foreach (var (way, sec) in best)
+                {
+                    double rate = flopsPerRow * t / sec;
+                    Console.WriteLine($"{type,-5} prefill {t,4} rows, {way,-11}: {sec * 1e3,7:F1} ms  {t / sec,7:F0} rows/s  {rate / 1e9,6:F1} GFLOP/s ({rate / gemm32:P0} of f32 GEMM, {rate / gemm16:P0} of bf16)");
+                    results.Add(new { type = type.ToString(), tokens = t, way, ms = sec * 1e3, gflops = rate / 1e9 });
+                }
+                foreach (var x in xs) x.Dispose();
+            }
+        }
+        // The GEMM references again after the timings (the higher reading counts: other work on the machine lowers them).
+        gemm32 = Math.Max(gemm32, Roofline.MatmulRate(ScalarType.Float32, 256, hidden, inter));
+        gemm16 = Math.Max(gemm16, Roofline.MatmulRate(ScalarType.BFloat16, 256, hidden, inter));
+        Console.WriteLine($"libtorch GEMM, best of before and after: f32 {gemm32 / 1e9:F0}, bf16 {gemm16 / 1e9:F0} GFLOP/s");
+        Directory.CreateDirectory("bench/results");
+        File.WriteAllText("bench/results/quant-prefill.json", JsonSerializer.Serialize(new { threads, gemm_f32_gflops = gemm32 / 1e9, gemm_bf16_gflops = gemm16 / 1e9, results }, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static nint SmallAddress(Tensor t) => (nint)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
 
     static GgmlType ParseType(string s) => s.ToLowerInvariant() switch
     {
