@@ -81,11 +81,50 @@ public static unsafe class QuantKernelBench
                     results.Add(new { type = type.ToString(), isa = isa.ToString(), rows, layers_ms = tl * 1e3, layers_gbps = gbl, lm_head_ms = th * 1e3, lm_head_gbps = gbh, of_bandwidth = gbl * 1e9 / bandwidth });
                 }
             }
+            if (type == GgmlType.Q4_K && rowCounts.Contains(1))
+            {
+                // The alternative to int8 activations: float32 x against the widened 4-bit values (bench only).
+                double tl = double.MaxValue, th = double.MaxValue;
+                for (int pass = 0; pass < passes; pass++)
+                {
+                    tl = Math.Min(tl, TimeFloatActivations(calls, x, y, threads));
+                    th = Math.Min(th, TimeFloatActivations([head], x, y, threads));
+                }
+                double gbl = layerBytes / tl / 1e9, gbh = headBytes / th / 1e9;
+                Console.WriteLine($"{type,-5} f32-x  rows  1: layers {tl * 1e3,7:F1} ms {gbl,6:F1} GB/s ({gbl * 1e9 / bandwidth,4:P0} of bandwidth)   lm_head {th * 1e3,6:F1} ms {gbh,6:F1} GB/s ({gbh * 1e9 / bandwidth,4:P0})   (float32 activations)");
+                results.Add(new { type = type.ToString(), isa = "Avx2-f32-activations", rows = 1, layers_ms = tl * 1e3, layers_gbps = gbl, lm_head_ms = th * 1e3, lm_head_gbps = gbh, of_bandwidth = gbl * 1e9 / bandwidth });
+                // Same numbers as the int8 kernel, up to the activation rounding?
+                var m = head[0];
+                var a = new float[m.Rows]; var b2 = new float[m.Rows];
+                fixed (float* xp = x) fixed (float* ap = a) fixed (float* bp = b2)
+                {
+                    Q4KFloatActivations.Run(m, xp, ap, threads);
+                    QuantGemv.Run([new QuantGemv.Target(m, (nint)bp)], xp, 1, threads);
+                }
+                double diff = a.Zip(b2).Max(p => Math.Abs(p.First - p.Second)) / a.Max(v => Math.Abs(v));
+                Console.Error.WriteLine($"  f32-x vs int8 kernel on the lm_head: max difference {diff:E1} of the largest output");
+            }
             QuantKernels.Isa = QuantKernels.Default;
         }
         Directory.CreateDirectory("bench/results");
         File.WriteAllText(cpuClock ? "bench/results/quant-kernels-cpu-clock.json" : "bench/results/quant-kernels.json", JsonSerializer.Serialize(new { bandwidth_gbps = bandwidth / 1e9, threads, cpu_clock = cpuClock, results }, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
+    }
+
+    static double TimeFloatActivations(List<QuantMatrix[]> calls, float[] x, float[] y, int threads)
+    {
+        fixed (float* xp = x)
+        fixed (float* yp = y)
+        {
+            double c0 = ThreadCpuSeconds();
+            var sw = Stopwatch.StartNew();
+            foreach (var c in calls)
+            {
+                long off = 0;
+                foreach (var m in c) { Q4KFloatActivations.Run(m, xp, yp + off, threads); off += m.Rows; }
+            }
+            return cpuClock ? ThreadCpuSeconds() - c0 : sw.Elapsed.TotalSeconds;
+        }
     }
 
     static int Prefill(GgmlType[] formats, int[] tokens, int passes, int threads)

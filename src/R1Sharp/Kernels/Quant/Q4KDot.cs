@@ -22,22 +22,21 @@ internal readonly unsafe struct Q4KAvx2 : IQuantDot
     {
         sbyte* xq = a.RowQ(r);
         float* xd = a.RowD(r);
-        short* xbs = a.RowBSums(r);
+        short* xbs = a.RowBSums32(r);
         var m4 = Vector256.Create((byte)0x0F);
         var acc = Vector256<float>.Zero;
         var accm = Vector128<float>.Zero;
-        for (int b = 0; b < nb; b++, w += BlockBytes, xq += 256, xbs += 16)
+        for (int b = 0; b < nb; b++, w += BlockBytes, xq += 256, xbs += 8)
         {
-            float dx = xd[b];
+            var dd = QuantBits.HalfPair(w) * xd[b]; // d·dx, dmin·dx
             var u = QuantBits.K4Scales(w + 4);
             var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));
-            var bsum = Ssse3.HorizontalAdd(Sse2.LoadVector128(xbs), Sse2.LoadVector128(xbs + 8)); // sums of each 32
-            accm = Fma.MultiplyAdd(Vector128.Create(-dx * QuantBits.Half(w + 2)), Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(mins, bsum)), accm);
+            accm = Fma.MultiplyAddNegated(Sse.Shuffle(dd, dd, 0b01_01_01_01), Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(xbs))), accm);
             var sc128 = Sse41.ConvertToVector128Int16(u);
             var sc = Vector256.Create(sc128, sc128).AsByte();
             byte* qs = w + 16;
             var sumi = Step(qs, xq, sc, m4, 0) + Step(qs, xq, sc, m4, 1) + Step(qs, xq, sc, m4, 2) + Step(qs, xq, sc, m4, 3);
-            acc = Fma.MultiplyAdd(Vector256.Create(dx * QuantBits.Half(w)), Avx.ConvertToVector256Single(sumi), acc);
+            acc = Fma.MultiplyAdd(Avx2.BroadcastScalarToVector256(dd), Avx.ConvertToVector256Single(sumi), acc);
         }
         return Vector256.Sum(acc) + Vector128.Sum(accm);
     }
@@ -60,7 +59,7 @@ internal readonly unsafe struct Q4KAvx2 : IQuantDot
         int k = a.K;
         sbyte* x0 = a.RowQ(r), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
         float* d0 = a.RowD(r), d1 = d0 + nb, d2 = d1 + nb, d3 = d2 + nb;
-        short* s0 = a.RowBSums(r), s1 = s0 + 16 * nb, s2 = s1 + 16 * nb, s3 = s2 + 16 * nb;
+        short* s0 = a.RowBSums32(r), s1 = s0 + 8 * nb, s2 = s1 + 8 * nb, s3 = s2 + 8 * nb;
         var m4 = Vector256.Create((byte)0x0F);
         var acc0 = Vector256<float>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
         var accm = Vector128<float>.Zero; // lane i: row i's mins term
@@ -69,10 +68,10 @@ internal readonly unsafe struct Q4KAvx2 : IQuantDot
             var u = QuantBits.K4Scales(w + 4);
             var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));
             // Σ_j m_j · bsum_j for each row, as one 4-lane vector
-            var m0 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s0 + 16 * b), Sse2.LoadVector128(s0 + 16 * b + 8)));
-            var m1 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s1 + 16 * b), Sse2.LoadVector128(s1 + 16 * b + 8)));
-            var m2 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s2 + 16 * b), Sse2.LoadVector128(s2 + 16 * b + 8)));
-            var m3 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s3 + 16 * b), Sse2.LoadVector128(s3 + 16 * b + 8)));
+            var m0 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s0 + 8 * b));
+            var m1 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s1 + 8 * b));
+            var m2 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s2 + 8 * b));
+            var m3 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s3 + 8 * b));
             var msum = Ssse3.HorizontalAdd(Ssse3.HorizontalAdd(m0, m1), Ssse3.HorizontalAdd(m2, m3));
             float dmin = -QuantBits.Half(w + 2);
             var dxs = Vector128.Create(d0[b], d1[b], d2[b], d3[b]);

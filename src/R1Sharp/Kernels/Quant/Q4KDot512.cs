@@ -37,22 +37,21 @@ internal readonly unsafe struct Q4KAvx512 : IQuantDot
     {
         sbyte* xq = a.RowQ(r);
         float* xd = a.RowD(r);
-        short* xbs = a.RowBSums(r);
+        short* xbs = a.RowBSums32(r);
         var acc = Vector512<float>.Zero;
         var accm = Vector128<float>.Zero;
         var shifts = NibbleShifts;
         Vector512<short> p0 = PairIndex(0), p1 = PairIndex(1), p2 = PairIndex(2), p3 = PairIndex(3);
-        for (int b = 0; b < nb; b++, w += Q4KAvx2.BlockBytes, xq += 256, xbs += 16)
+        for (int b = 0; b < nb; b++, w += Q4KAvx2.BlockBytes, xq += 256, xbs += 8)
         {
-            float dx = xd[b];
+            var dd = QuantBits.HalfPair(w) * xd[b]; // d·dx, dmin·dx
             var u = QuantBits.K4Scales(w + 4);
             var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));
-            var bsum = Ssse3.HorizontalAdd(Sse2.LoadVector128(xbs), Sse2.LoadVector128(xbs + 8));
-            accm = Fma.MultiplyAdd(Vector128.Create(-dx * QuantBits.Half(w + 2)), Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(mins, bsum)), accm);
+            accm = Fma.MultiplyAddNegated(Sse.Shuffle(dd, dd, 0b01_01_01_01), Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(xbs))), accm);
             var sc = Sse41.ConvertToVector128Int16(u).ToVector256Unsafe().ToVector512Unsafe();
             byte* qs = w + 16;
             var sumi = Step(qs, xq, sc, shifts, p0, 0) + Step(qs, xq, sc, shifts, p1, 1) + Step(qs, xq, sc, shifts, p2, 2) + Step(qs, xq, sc, shifts, p3, 3);
-            acc = Avx512F.FusedMultiplyAdd(Vector512.Create(dx * QuantBits.Half(w)), Avx512F.ConvertToVector512Single(sumi), acc);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.BroadcastScalarToVector512(dd), Avx512F.ConvertToVector512Single(sumi), acc);
         }
         return Vector512.Sum(acc) + Vector128.Sum(accm);
     }
@@ -67,7 +66,7 @@ internal readonly unsafe struct Q4KAvx512 : IQuantDot
         int k = a.K;
         sbyte* x0 = a.RowQ(r), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
         float* d0 = a.RowD(r), d1 = d0 + nb, d2 = d1 + nb, d3 = d2 + nb;
-        short* s0 = a.RowBSums(r), s1 = s0 + 16 * nb, s2 = s1 + 16 * nb, s3 = s2 + 16 * nb;
+        short* s0 = a.RowBSums32(r), s1 = s0 + 8 * nb, s2 = s1 + 8 * nb, s3 = s2 + 8 * nb;
         var acc0 = Vector512<float>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
         var accm = Vector128<float>.Zero;
         var shifts = NibbleShifts;
@@ -76,10 +75,10 @@ internal readonly unsafe struct Q4KAvx512 : IQuantDot
         {
             var u = QuantBits.K4Scales(w + 4);
             var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));
-            var m0 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s0 + 16 * b), Sse2.LoadVector128(s0 + 16 * b + 8)));
-            var m1 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s1 + 16 * b), Sse2.LoadVector128(s1 + 16 * b + 8)));
-            var m2 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s2 + 16 * b), Sse2.LoadVector128(s2 + 16 * b + 8)));
-            var m3 = Sse2.MultiplyAddAdjacent(mins, Ssse3.HorizontalAdd(Sse2.LoadVector128(s3 + 16 * b), Sse2.LoadVector128(s3 + 16 * b + 8)));
+            var m0 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s0 + 8 * b));
+            var m1 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s1 + 8 * b));
+            var m2 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s2 + 8 * b));
+            var m3 = Sse2.MultiplyAddAdjacent(mins, Sse2.LoadVector128(s3 + 8 * b));
             var msum = Ssse3.HorizontalAdd(Ssse3.HorizontalAdd(m0, m1), Ssse3.HorizontalAdd(m2, m3));
             var dxs = Vector128.Create(d0[b], d1[b], d2[b], d3[b]);
             accm = Fma.MultiplyAdd(dxs * -QuantBits.Half(w + 2), Sse2.ConvertToVector128Single(msum), accm);

@@ -18,18 +18,21 @@ internal readonly unsafe struct Q8Rows
     public readonly float* D;
     /// <summary>256-value blocks: Σ q over each 16 (K / 16 per row).</summary>
     public readonly short* BSums;
+    /// <summary>256-value blocks: Σ q over each 32 (K / 32 per row; Q4_K/Q5_K's sub-blocks).</summary>
+    public readonly short* BSums32;
     /// <summary>32-value blocks: d · Σ q (K / 32 per row).</summary>
     public readonly float* Sums;
     public readonly int K, Block;
 
-    public Q8Rows(sbyte* q, float* d, short* bsums, float* sums, int k, int block)
+    public Q8Rows(sbyte* q, float* d, short* bsums, short* bsums32, float* sums, int k, int block)
     {
-        Q = q; D = d; BSums = bsums; Sums = sums; K = k; Block = block;
+        Q = q; D = d; BSums = bsums; BSums32 = bsums32; Sums = sums; K = k; Block = block;
     }
 
     public sbyte* RowQ(int r) => Q + (long)r * K;
     public float* RowD(int r) => D + (long)r * (K / Block);
     public short* RowBSums(int r) => BSums + (long)r * (K / 16);
+    public short* RowBSums32(int r) => BSums32 + (long)r * (K / 32);
     public float* RowSums(int r) => Sums + (long)r * (K / 32);
 
     /// <summary>Quantises x [rows, k] into blocks of <paramref name="block"/> (32 or 256) in this thread's buffer,
@@ -40,7 +43,7 @@ internal readonly unsafe struct Q8Rows
         long n = (long)rows * k;
         int blocks = k / block;
         buf.Ensure(n, (long)rows * blocks, (long)rows * (k / 16));
-        var a = new Q8Rows(buf.Q, buf.D, buf.BSums, buf.Sums, k, block);
+        var a = new Q8Rows(buf.Q, buf.D, buf.BSums, buf.BSums32, buf.Sums, k, block);
         for (int r = 0; r < rows; r++)
         {
             float* xr = x + (long)r * k;
@@ -60,6 +63,8 @@ internal readonly unsafe struct Q8Rows
                         for (int i = 0; i < 16; i++) s += qb[g * 16 + i];
                         bs[g] = (short)s;
                     }
+                    short* bs32 = a.RowBSums32(r) + b * 8;
+                    for (int g = 0; g < 8; g++) bs32[g] = (short)(bs[2 * g] + bs[2 * g + 1]);
                 }
                 else
                 {
@@ -100,7 +105,7 @@ internal readonly unsafe struct Q8Rows
     /// <summary>A growing native buffer per thread and block size (a decode step quantises a few KB per call).</summary>
     sealed class Buffer
     {
-        public sbyte* Q; public float* D; public short* BSums; public float* Sums;
+        public sbyte* Q; public float* D; public short* BSums, BSums32; public float* Sums;
         long _q, _d, _bs;
 
         public void Ensure(long q, long d, long bs)
@@ -113,12 +118,18 @@ internal readonly unsafe struct Q8Rows
                 Sums = (float*)NativeMemory.AlignedAlloc((nuint)(d * 4), 64);
                 _d = d;
             }
-            if (bs > _bs) { Free(BSums); BSums = (short*)NativeMemory.AlignedAlloc((nuint)(bs * 2), 64); _bs = bs; }
+            if (bs > _bs)
+            {
+                Free(BSums); Free(BSums32);
+                BSums = (short*)NativeMemory.AlignedAlloc((nuint)(bs * 2), 64);
+                BSums32 = (short*)NativeMemory.AlignedAlloc((nuint)bs, 64);
+                _bs = bs;
+            }
         }
 
         static void Free(void* p) { if (p != null) NativeMemory.AlignedFree(p); }
 
-        ~Buffer() { Free(Q); Free(D); Free(Sums); Free(BSums); }
+        ~Buffer() { Free(Q); Free(D); Free(Sums); Free(BSums); Free(BSums32); }
     }
 
     [ThreadStatic] static Buffer? k256, k32;

@@ -33,6 +33,16 @@ internal static unsafe class QuantBits
         return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((h & 0x8000) << 16));
     }
 
+    /// <summary>The two halves at p (a K-quant's d and dmin) as lanes 0 and 1, converted as <see cref="Half"/> does
+    /// but together in one register (reads 8 bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> HalfPair(byte* p)
+    {
+        var h = Sse41.ConvertToVector128Int32((ushort*)p);
+        var magnitude = Sse2.ShiftLeftLogical(Sse2.And(h, Vector128.Create(0x7FFF)), 13).AsSingle() * Vector128.Create(5.192296858534828e33f);
+        return Sse2.Or(magnitude.AsInt32(), Sse2.ShiftLeftLogical(Sse2.And(h, Vector128.Create(0x8000)), 16)).AsSingle();
+    }
+
     /// <summary>
     /// Q4_K/Q5_K's 12 bytes of packed 6-bit scales and mins → bytes 0-7 the 8 scales, bytes 8-15 the 8 mins
     /// (get_scale_min_k4 for all eight at once, with llama.cpp's 32-bit masks, in one register: built from scalars
