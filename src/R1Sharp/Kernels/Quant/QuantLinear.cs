@@ -12,18 +12,18 @@ namespace R1Sharp.Kernels;
 public static unsafe class QuantLinear
 {
     /// <summary>
-    /// Rows up to which the int8 kernels beat dequantised tiles + GEMM. Measured (bench: quant --prefill, 2 AMD Zen 4
-    /// cores with native bf16 GEMM, two layers of the 1.5B shape): Q4_K 64 rows 904 rows/s vs 573 for bf16 tiles, 256
-    /// rows 908 vs 1400 (crossing near 120); Q8_0 64 rows 632 vs 968 (crossing near 30). Against float32 tiles (CPUs
-    /// without native bf16) the same run gave Q4_K 908 vs 811 rows/s at 256 rows (the kernels win throughout) and
-    /// Q8_0 631 vs 823 (crossing near 128).
+    /// Rows up to which the int8 kernels beat dequantised tiles + GEMM (bench: quant --prefill, 2 AMD Zen 4 cores with
+    /// native bf16 GEMM, two layers of the 1.5B shape; bench/README.md). The crossing moves with the load on this
+    /// shared machine: against bf16 tiles, Q4_K crossed near 120 rows in a quiet run and between 16 and 64 in a busy
+    /// one, Q8_0 near 30 and below 16; against float32 tiles (CPUs without native bf16) the kernels won Q4_K at 256
+    /// rows in both runs, and Q8_0 crossed near 128 and near 20. The limits sit where both runs agree.
     /// </summary>
     public static int KernelMaxRows(GgmlType t) => (CpuFeatures.NativeBf16Gemm, t is GgmlType.Q8_0 or GgmlType.Q4_0) switch
     {
-        (true, false) => 96,
-        (true, true) => 32,
+        (true, false) => 48,
+        (true, true) => 16,
         (false, false) => int.MaxValue,
-        (false, true) => 128,
+        (false, true) => 32,
     };
 
     public static Tensor Apply(Tensor x, QuantMatrix w, Tensor? bias = null) => ApplyMany(x, [w], [bias])[0];
