@@ -17,6 +17,8 @@ namespace R1Sharp.Bench;
 /// kernel's own time only, the fair A/B for compute-bound row counts (the GB/s are then per core, not a roofline).
 /// --prefill T[,T…] instead times prefill of T rows through two layers' projections three ways: dequantised tiles into
 /// libtorch's float32 GEMM, the same into its bfloat16 GEMM, and the int8 decode kernels four rows at a time.
+/// --llamacpp: one thread on its CPU clock, R1Sharp's kernels against llama.cpp's own vec_dot (ggml-cpu from
+/// LLamaSharp's build for this CPU) on the same blocks, 1 and 4 rows.
 /// Usage: quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5] [--threads N] [--cpu-clock] [--prefill 64,256]
 /// </summary>
 public static unsafe class QuantKernelBench
@@ -37,6 +39,7 @@ public static unsafe class QuantKernelBench
         var paths = Enum.GetValues<QuantIsa>().Where(i => i > QuantIsa.Scalar && i <= QuantKernels.Best).ToArray();
         const int hidden = 1536, kv = 256, inter = 8960, vocab = 151936;
 
+        if (args.Contains("--llamacpp")) return AgainstLlamaCpp(formats, rowCounts.Where(r => r <= 4).ToArray(), int.Parse(Opt("--layers", "4")), passes);
         if (Opt("--prefill", "") is { Length: > 0 } pre) return Prefill(formats, pre.Split(',').Select(int.Parse).ToArray(), passes, threads);
         Console.Error.WriteLine($"quant kernels: R1-Distill-Qwen-1.5B projections, {layers} layers + lm_head, {threads} threads, paths {string.Join("/", paths)} (default {QuantKernels.Default})");
         var results = new List<object>();
@@ -108,6 +111,49 @@ public static unsafe class QuantKernelBench
         }
         Directory.CreateDirectory("bench/results");
         File.WriteAllText(cpuClock ? "bench/results/quant-kernels-cpu-clock.json" : "bench/results/quant-kernels.json", JsonSerializer.Serialize(new { bandwidth_gbps = bandwidth / 1e9, threads, cpu_clock = cpuClock, results }, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static int AgainstLlamaCpp(GgmlType[] formats, int[] rowCounts, int layers, int passes)
+    {
+        const int hidden = 1536, kv = 256, inter = 8960, vocab = 151936;
+        var x = new float[4 * inter];
+        var rng = new Random(1);
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var results = new List<object>();
+        foreach (var type in formats)
+        {
+            var ms = new List<QuantMatrix>();
+            for (int l = 0; l < layers; l++)
+                ms.AddRange([Random(type, hidden + 2 * kv, hidden, l * 5), Random(type, hidden, hidden, l * 5 + 1), Random(type, 2 * inter, hidden, l * 5 + 2), Random(type, hidden, inter, l * 5 + 3)]);
+            ms.Add(Random(type, vocab, hidden, 999));
+            long bytes = ms.Sum(m => m.ByteSize);
+            var ya = new float[4 * vocab];
+            var yb = new float[4 * vocab];
+            foreach (int rows in rowCounts)
+            {
+                double ours = double.MaxValue, theirs = double.MaxValue, diff = 0;
+                for (int pass = 0; pass < passes; pass++)
+                    fixed (float* xp = x) fixed (float* ap = ya) fixed (float* bp = yb)
+                    {
+                        double t0 = ThreadCpuSeconds();
+                        foreach (var m in ms) QuantGemv.Run([new QuantGemv.Target(m, (nint)ap)], xp, rows, 1);
+                        double t1 = ThreadCpuSeconds();
+                        foreach (var m in ms) GgmlVecDot.Run(type, (byte*)m.Data, m.RowBytes, m.Rows, m.Cols, xp, rows, bp);
+                        double t2 = ThreadCpuSeconds();
+                        ours = Math.Min(ours, t1 - t0); theirs = Math.Min(theirs, t2 - t1);
+                        // the last matrix (lm_head) is in both buffers now
+                        int count = rows * vocab;
+                        double max = 0, d = 0;
+                        for (int i = 0; i < count; i++) { max = Math.Max(max, Math.Abs(bp[i])); d = Math.Max(d, Math.Abs(ap[i] - bp[i])); }
+                        diff = d / max;
+                    }
+                Console.WriteLine($"{type,-5} rows {rows}: R1Sharp {ours * 1e3,7:F1} ms ({bytes / ours / 1e9,5:F1} GB/s per core)   llama.cpp ({GgmlVecDot.Variant}) {theirs * 1e3,7:F1} ms ({bytes / theirs / 1e9,5:F1})   R1Sharp ÷ llama.cpp speed {theirs / ours:F2}   outputs differ by {diff:E1} of the largest");
+                results.Add(new { type = type.ToString(), rows, r1sharp_ms = ours * 1e3, llamacpp_ms = theirs * 1e3, speed_ratio = theirs / ours, max_rel_diff = diff });
+            }
+        }
+        Directory.CreateDirectory("bench/results");
+        File.WriteAllText("bench/results/quant-vs-llamacpp-kernels.json", JsonSerializer.Serialize(new { layers, llamacpp_build = GgmlVecDot.Variant, results }, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 

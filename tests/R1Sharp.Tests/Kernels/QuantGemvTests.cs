@@ -130,4 +130,34 @@ public sealed unsafe class QuantGemvTests
                 }
             }
     }
+
+    /// <summary>Against llama.cpp's own CPU kernels (ggml-cpu's vec_dot after its own activation quantisation) on the
+    /// same random blocks: the K-quants quantise activations to q8_K as we do (to rounding of the same values), so the
+    /// outputs agree to float summation order; Q8_0/Q4_0 activations keep an f16 scale in ggml (ours float32), a
+    /// relative difference up to 2^-11 per block.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0, 1e-3)]
+    [InlineData(GgmlType.Q4_0, 1e-3)]
+    [InlineData(GgmlType.Q4_K, 1e-5)]
+    [InlineData(GgmlType.Q5_K, 1e-5)]
+    [InlineData(GgmlType.Q6_K, 1e-5)]
+    public void AgreesWithLlamaCppsKernels(GgmlType type, double tol)
+    {
+        const int n = 29, k = 1024;
+        var blocks = QuantTestData.RandomBlocks(type, n, k, seed: 200 + (int)type);
+        var w = QuantMatrix.FromBlocks("w", type, n, k, blocks);
+        var wf = w.ToFloat();
+        foreach (int rows in new[] { 1, 5 })
+        {
+            var x = QuantTestData.GaussianRows(rows, k, seed: rows);
+            var theirs = Gguf.GgmlReference.MulMat((int)type, blocks, n, k, x, rows);
+            var (_, mag) = Reference(wf, x, rows, n, k);
+            foreach (var isa in Paths().Where(i => i != QuantIsa.Scalar))
+            {
+                var ours = Run(isa, [w], x, rows, [null]);
+                for (int i = 0; i < ours.Length; i++)
+                    Assert.True(Math.Abs(ours[i] - theirs[i]) <= tol * mag[i], $"{type} {isa} rows {rows} output {i}: ours {ours[i]}, llama.cpp {theirs[i]}");
+            }
+        }
+    }
 }
