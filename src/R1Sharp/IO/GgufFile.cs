@@ -91,6 +91,7 @@ public sealed class GgufFile : IDisposable
             foreach (var t in tensors)
                 if (GgmlTypeInfo.IsKnown(t.Type) && dataStart + (long)t.Offset + t.ByteSize > length)
                     throw new R1SharpException($"{path}: tensor {Excerpt.Quote(t.Name)} ends at byte {dataStart + (long)t.Offset + t.ByteSize}, past the end of the file ({length} bytes); the file is truncated");
+            CheckNoOverlap(path, tensors);
             return new GgufFile(path, file, version, kv, tensors, dataStart, alignment);
         }
         catch (EndOfStreamException)
@@ -99,6 +100,19 @@ public sealed class GgufFile : IDisposable
             throw new R1SharpException($"{path}: GGUF header is truncated");
         }
         catch { file.Dispose(); throw; }
+    }
+
+    /// <summary>A tensor whose type or shape is wrong in the header (a Q4_K tensor labelled Q8_0, say) claims more
+    /// bytes than its data has before the next tensor starts: caught here, naming it, rather than read as garbage.</summary>
+    static void CheckNoOverlap(string path, List<GgufTensorInfo> tensors)
+    {
+        var known = tensors.Where(t => GgmlTypeInfo.IsKnown(t.Type)).OrderBy(t => t.Offset).ToList();
+        for (int i = 0; i + 1 < known.Count; i++)
+        {
+            var (t, next) = (known[i], known[i + 1]);
+            if ((long)t.Offset + t.ByteSize > (long)next.Offset)
+                throw new R1SharpException($"{path}: tensor {Excerpt.Quote(t.Name)} ({t.Type}, [{string.Join(", ", t.Dims)}], {t.ByteSize} bytes at data offset {t.Offset}) runs into tensor {Excerpt.Quote(next.Name)} at {next.Offset}; its type or shape in the header is wrong");
+        }
     }
 
     public GgufTensorInfo Tensor(string name) =>

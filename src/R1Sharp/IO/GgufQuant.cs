@@ -29,6 +29,7 @@ public static class GgufQuant
                 case GgmlType.Q8_0: Q8_0(b, y); break;
                 case GgmlType.Q4_0: Q4_0(b, y); break;
                 case GgmlType.Q4_K: Q4_K(b, y); break;
+                case GgmlType.Q5_K: Q5_K(b, y); break;
                 case GgmlType.Q6_K: Q6_K(b, y); break;
                 default: GgmlTypeInfo.Geometry(type); break;
             }
@@ -76,9 +77,31 @@ public static class GgufQuant
 
     // get_scale_min_k4: the first four scales/mins are the low 6 bits of bytes 0..7; the last four are packed
     // into bytes 8..11 (low/high nibbles) with their top two bits in the top bits of bytes 0..7.
-    static (int Scale, int Min) ScaleMinK4(int j, ReadOnlySpan<byte> q) => j < 4
+    internal static (int Scale, int Min) ScaleMinK4(int j, ReadOnlySpan<byte> q) => j < 4
         ? (q[j] & 63, q[j + 4] & 63)
         : ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+
+    // block_q5_K { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; }: Q4_K's layout plus a fifth bit per value:
+    // value l of sub-block j takes bit j of qh[l] (dequantize_row_q5_K).
+    static void Q5_K(ReadOnlySpan<byte> b, Span<float> y)
+    {
+        float d = Half(b, 0), dmin = Half(b, 2);
+        var scales = b.Slice(4, 12);
+        var qh = b.Slice(16, 32);
+        var qs = b.Slice(48, 128);
+        for (int k = 0; k < 4; k++)
+        {
+            var (sc1, m1) = ScaleMinK4(2 * k, scales);
+            var (sc2, m2) = ScaleMinK4(2 * k + 1, scales);
+            float d1 = d * sc1, mm1 = dmin * m1, d2 = d * sc2, mm2 = dmin * m2;
+            var q = qs.Slice(32 * k, 32);
+            for (int l = 0; l < 32; l++)
+            {
+                y[64 * k + l] = d1 * ((q[l] & 0x0F) + ((qh[l] >> (2 * k)) & 1) * 16) - mm1;
+                y[64 * k + 32 + l] = d2 * ((q[l] >> 4) + ((qh[l] >> (2 * k + 1)) & 1) * 16) - mm2;
+            }
+        }
+    }
 
     // block_q6_K { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d; }: 6-bit values (4 low bits in ql, 2 high in qh)
     // offset by 32, 16 sub-blocks of 16 with int8 scales; two halves of 128 values each.

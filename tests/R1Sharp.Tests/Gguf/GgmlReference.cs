@@ -22,6 +22,8 @@ public static unsafe class GgmlReference
 
     static readonly IntPtr Lib = Load();
 
+    static string? variantDir;
+
     static IntPtr Load()
     {
         LlamaCpp.Initialise();
@@ -29,9 +31,54 @@ public static unsafe class GgmlReference
         foreach (var variant in new[] { "avx2", "avx", "noavx" })
         {
             string path = Path.Combine(root, variant, "libggml-base.so");
-            if (File.Exists(path)) return NativeLibrary.Load(path);
+            if (File.Exists(path)) { variantDir = Path.GetDirectoryName(path); return NativeLibrary.Load(path); }
         }
         throw new FileNotFoundException($"libggml-base.so not found under {root}");
+    }
+
+    static IntPtr cpuLib;
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct CpuTraits
+    {
+        public delegate* unmanaged<float*, void*, long, void> FromFloat;
+        public delegate* unmanaged<int, float*, nuint, void*, nuint, void*, nuint, int, void> VecDot;
+        public int VecDotType;
+        public long NRows;
+    }
+
+    static CpuTraits Cpu(int type)
+    {
+        lock (typeof(GgmlReference))
+            if (cpuLib == IntPtr.Zero)
+            {
+                _ = Lib;
+                cpuLib = NativeLibrary.Load(Path.Combine(variantDir!, "libggml-cpu.so"));
+                ((delegate* unmanaged<void>)NativeLibrary.GetExport(cpuLib, "ggml_cpu_init"))();
+            }
+        return *((delegate* unmanaged<int, CpuTraits*>)NativeLibrary.GetExport(cpuLib, "ggml_get_type_traits_cpu"))(type);
+    }
+
+    /// <summary>
+    /// y [rows, n] = x [rows, k] · Wᵀ by llama.cpp's own CPU kernels (ggml-cpu): x quantised to the weight type's
+    /// vec_dot_type (q8_K for the K-quants, q8_0 for Q8_0/Q4_0) by that type's from_float, then vec_dot per pair, as
+    /// ggml_compute_forward_mul_mat does for a few rows.
+    /// </summary>
+    public static float[] MulMat(int type, byte[] blocks, int n, int k, float[] x, int rows)
+    {
+        var tr = Cpu(type);
+        var act = Cpu(tr.VecDotType);
+        long actRow = tr.VecDotType switch { 15 => k / 256 * 292, 8 => k / 32 * 34, _ => throw new NotSupportedException($"vec_dot_type {tr.VecDotType}") };
+        var a = new byte[actRow * rows];
+        var y = new float[rows * n];
+        long rowBytes = blocks.Length / n;
+        fixed (float* xp = x) fixed (byte* ap = a) fixed (byte* wp = blocks) fixed (float* yp = y)
+        {
+            for (int r = 0; r < rows; r++) act.FromFloat(xp + (long)r * k, ap + r * actRow, k);
+            for (int j = 0; j < n; j++)
+                for (int r = 0; r < rows; r++) tr.VecDot(k, yp + (long)r * n + j, 0, wp + j * rowBytes, 0, ap + r * actRow, 0, 1);
+        }
+        return y;
     }
 
     static T Fn<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(Lib, name));

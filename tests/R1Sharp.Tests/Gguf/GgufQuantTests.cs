@@ -16,6 +16,7 @@ public sealed class GgufQuantTests
     [InlineData(GgmlType.Q8_0, "q8_0", 0.01)]
     [InlineData(GgmlType.Q4_0, "q4_0", 0.2)]
     [InlineData(GgmlType.Q4_K, "q4_K", 0.2)]
+    [InlineData(GgmlType.Q5_K, "q5_K", 0.1)]
     [InlineData(GgmlType.Q6_K, "q6_K", 0.05)]
     public void DequantizationEqualsGgml(GgmlType type, string ggmlName, double roughError)
     {
@@ -26,8 +27,9 @@ public sealed class GgufQuantTests
         var expected = GgmlReference.Dequantize((int)type, blocks, x.Length);
         var ours = new float[x.Length];
         GgufQuant.Dequantize(type, blocks, ours);
+        // Bit for bit: the same float32 operations in the same order.
         for (int i = 0; i < x.Length; i++)
-            Assert.True(Math.Abs(ours[i] - expected[i]) <= 1e-6f * Math.Abs(expected[i]), $"{type} value {i}: ours {ours[i]}, ggml {expected[i]}");
+            Assert.True(BitConverter.SingleToInt32Bits(ours[i]) == BitConverter.SingleToInt32Bits(expected[i]), $"{type} value {i}: ours {ours[i]}, ggml {expected[i]}");
         // And the blocks do encode the input (a layout mix-up would decode to something else entirely).
         double maxErr = x.Zip(ours).Max(p => Math.Abs(p.First - p.Second));
         Assert.True(maxErr < roughError * 7, $"{type}: max error {maxErr} against the original values");
@@ -42,6 +44,49 @@ public sealed class GgufQuantTests
         var ours = new byte[expected.Length];
         GgufQuant.QuantizeQ8_0(x, ours);
         Assert.Equal(expected, ours);
+    }
+
+    /// <summary>Rows that reach the quantisers' corner cases: an all-zero block, a single non-zero value, a constant
+    /// block (max = min), all-negative and all-positive blocks, values so small their f16 scales are subnormal, large
+    /// values, one outlier among tiny values, and plain random rows with a different spread per 32 values.</summary>
+    static float[] HardRows(int seed)
+    {
+        const int block = 256;
+        var x = RandomRows(16 * block, seed);
+        var rng = new Random(seed);
+        Array.Clear(x, 0, block);                                      // all zero
+        Array.Clear(x, block, block); x[block + 77] = -0.3f;           // one value
+        Array.Fill(x, 0.25f, 2 * block, block);                        // constant
+        for (int i = 3 * block; i < 4 * block; i++) x[i] = -(float)rng.NextDouble() - 0.01f;
+        for (int i = 4 * block; i < 5 * block; i++) x[i] = (float)rng.NextDouble() + 2f;
+        for (int i = 5 * block; i < 6 * block; i++) x[i] = (float)(rng.NextDouble() - 0.5) * 1e-6f;
+        for (int i = 6 * block; i < 7 * block; i++) x[i] = (float)(rng.NextDouble() - 0.5) * 3e4f;
+        for (int i = 7 * block; i < 8 * block; i++) x[i] = (float)(rng.NextDouble() - 0.5) * 1e-3f;
+        x[7 * block + 100] = 5f;
+        for (int i = 8 * block; i < 9 * block; i++) x[i] = (float)Math.Round(rng.NextDouble() * 16) / 4; // ties on the grid
+        return x;
+    }
+
+    /// <summary>Our C# ports of llama.cpp's reference quantisers write ggml's bytes exactly, on rows covering the corner
+    /// cases and on 64 random rows each (ggml_quantize_chunk without an importance matrix runs the same _ref functions).</summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
+    [InlineData(GgmlType.Q6_K)]
+    public void QuantizersAreByteIdenticalToGgml(GgmlType type)
+    {
+        foreach (var x in new[] { HardRows(3), RandomRows(64 * 256, 11), RandomRows(64 * 256, 12).Select(v => v * 1e-2f).ToArray() })
+        {
+            int rows = x.Length / 256;
+            var expected = GgmlReference.Quantize((int)type, x, rows);
+            var ours = new byte[expected.Length];
+            GgmlQuantize.Quantize(type, x, ours);
+            var (_, bb) = GgmlTypeInfo.Geometry(type);
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(expected[i] == ours[i], $"{type}: first difference at byte {i} (block {i / bb}, byte {i % bb} in it): ggml {expected[i]}, ours {ours[i]}");
+        }
     }
 
     [Fact]

@@ -108,17 +108,17 @@ public sealed class GgufRoundTripTests(GgufTestModels models, ITestOutputHelper 
         File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
         Assert.Contains("truncated", Assert.Throws<R1SharpException>(() => GgufFile.Open(truncated)).Message);
 
-        // A Q5_K tensor: a real type that import does not decode.
+        // A Q2_K tensor: a real type that import does not decode.
         string q5k = models.Scratch("q5k.gguf");
         new GgufWriter().Add("general.architecture", GgufValue.Str("qwen2"))
             .AddTensor(new GgufTensorSpec("token_embd.weight", [256, 2], GgmlType.Q8_0, s => s.Write(new byte[2 * 8 * 34])))
             .Write(q5k);
         var patched = File.ReadAllBytes(q5k);
         int at = IndexOf(patched, "token_embd.weight"u8.ToArray()) + "token_embd.weight".Length + 4 + 16;
-        BitConverter.GetBytes((uint)GgmlType.Q5_K).CopyTo(patched, at);
+        BitConverter.GetBytes((uint)GgmlType.Q2_K).CopyTo(patched, at);
         File.WriteAllBytes(q5k, patched);
         var e = Assert.Throws<R1SharpException>(() => GgufImport.Import(q5k, models.Scratch("q5k")));
-        Assert.Contains("Q5_K", e.Message);
+        Assert.Contains("Q2_K", e.Message);
         Assert.Contains("token_embd.weight", e.Message);
     }
 

@@ -72,6 +72,7 @@ public class ServerFaultTests
             Content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(big))),
         };
         req.Headers.TransferEncodingChunked = true;
+        req.Headers.ExpectContinue = true;
         using var rsp = await Http.SendAsync(req);
         Assert.Equal(413, (int)rsp.StatusCode);
         // A request within the limit still works.

@@ -1,0 +1,85 @@
+using R1Sharp.Models; // KernelThreads, CpuFeatures, TensorMemory (move to R1Sharp.Kernels with issue 13)
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Kernels;
+
+/// <summary>
+/// x · Wᵀ (+ bias) for many rows of x (prefill) and a quantized W: W is dequantised a tile of rows at a time (a few MB,
+/// so the tile stays in cache while the GEMM reads it) into float32, or bfloat16 where libtorch's bf16 GEMM runs on
+/// native bf16 instructions (<see cref="CpuFeatures.NativeBf16Gemm"/>), and each tile goes through libtorch's GEMM.
+/// The dequantised values are ggml's (<see cref="QuantDequant"/>); no copy of the whole matrix is ever made.
+/// </summary>
+public static unsafe class QuantPrefill
+{
+    /// <summary>Bytes of dequantised weights per tile.</summary>
+    public const int TileBytes = 4 << 20;
+
+    /// <summary>x [..., K] (float32 or bfloat16, CPU) → [..., N] in x's dtype. gemmType: float32 or bfloat16 for
+    /// the tiles and the GEMM; by default bfloat16 only with native bf16 GEMM.</summary>
+    public static Tensor Linear(Tensor x, QuantMatrix w, Tensor? bias = null, ScalarType? gemmType = null, int threads = 0)
+    {
+        int k = w.Cols, n = w.Rows;
+        if (x.size(-1) != k) throw new ArgumentException($"{w.Name}: x has {x.size(-1)} features, the weight {k}");
+        var dtype = gemmType ?? (CpuFeatures.NativeBf16Gemm ? ScalarType.BFloat16 : ScalarType.Float32);
+        if (threads <= 0) threads = get_num_threads();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var shape = x.shape;
+        var x2 = x.reshape(-1, k).to(dtype).contiguous();
+        long rows = x2.size(0);
+        var y = empty(rows, n, dtype: dtype);
+        int es = dtype == ScalarType.BFloat16 ? 2 : 4;
+        int tile = (int)Math.Clamp(TileBytes / ((long)k * es) / 16 * 16, 16, n);
+        var buffer = empty(tile, k, dtype: dtype);
+        nint bufferAddr = TensorMemory.Address(buffer);
+        for (int n0 = 0; n0 < n; n0 += tile)
+        {
+            int tn = Math.Min(tile, n - n0), start = n0;
+            int chunk = (tn + threads * 4 - 1) / (threads * 4);
+            KernelThreads.For((tn + chunk - 1) / chunk, threads, c =>
+            {
+                int r0 = start + c * chunk, r1 = Math.Min(start + tn, r0 + chunk);
+                if (es == 4) { w.Dequantize(r0, r1 - r0, (float*)bufferAddr + (long)(r0 - start) * k); return; }
+                var row = new float[k];
+                fixed (float* rp = row)
+                    for (int r = r0; r < r1; r++)
+                    {
+                        w.Dequantize(r, 1, rp);
+                        ToBf16(rp, (ushort*)bufferAddr + (long)(r - start) * k, k);
+                    }
+            }, spinAfter: false);
+            using var part = buffer.narrow(0, 0, tn);
+            using var prod = mm(x2, part.t());
+            using var dst = y.narrow(1, n0, tn);
+            dst.copy_(prod);
+        }
+        GC.KeepAlive(w);
+        if (bias is not null) y.add_(bias.to(dtype));
+        var outShape = shape.ToArray();
+        outShape[^1] = n;
+        return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>float32 → bfloat16, rounding to nearest even (libtorch's rounding; the values are finite).</summary>
+    static void ToBf16(float* src, ushort* dst, int count)
+    {
+        int i = 0;
+        var lsb = Vector256.Create(1u);
+        var bias = Vector256.Create(0x7FFFu);
+        for (; i + 16 <= count; i += 16)
+        {
+            var a = Vector256.Load((uint*)src + i);
+            var b = Vector256.Load((uint*)src + i + 8);
+            a = (a + bias + ((a >> 16) & lsb)) >> 16;
+            b = (b + bias + ((b >> 16) & lsb)) >> 16;
+            Vector256.Narrow(a, b).Store(dst + i);
+        }
+        for (; i < count; i++)
+        {
+            uint u = ((uint*)src)[i];
+            dst[i] = (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+        }
+    }
+}
