@@ -61,14 +61,11 @@ public sealed class ZeroRun
         using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
         {
             trainer.OnLog = OnLog;
-            while (!trainer.Done)
+            trainer.Train(onStep: row =>
             {
-                var row = trainer.Step();
                 OnGrpoStep?.Invoke(row);
                 OnProgress?.Invoke("GRPO", trainer.State.Step, config.MaxSteps);
-                if (config.SaveSteps > 0 && trainer.State.Step % config.SaveSteps == 0 && !trainer.Done) trainer.SaveCheckpoint();
-            }
-            trainer.SaveCheckpoint();
+            });
         }
         double grpoSeconds = rl.Elapsed.TotalSeconds;
 

@@ -81,6 +81,9 @@ public sealed class GrpoConfig : IRecipe
     public int NumThreads { get; set; }
 
     public double EffectiveEpsilonHigh => EpsilonHigh ?? Epsilon;
+
+    /// <summary>The objective's options with their values parsed (read-only: not a recipe key).</summary>
+    public LossOptions Loss => LossOptions.From(this);
     public int GenerationBatchSize => PerDeviceTrainBatchSize * GradientAccumulationSteps;
     public int PromptsPerStep => GenerationBatchSize / NumGenerations;
 
@@ -90,9 +93,8 @@ public sealed class GrpoConfig : IRecipe
         Check(NumGenerations >= 2, $"num_generations must be ≥ 2 (a group needs a baseline), got {NumGenerations}");
         Check(GenerationBatchSize % NumGenerations == 0,
             $"per_device_train_batch_size × gradient_accumulation_steps ({GenerationBatchSize}) must be a multiple of num_generations ({NumGenerations})");
-        Check(LossType is "grpo" or "bnpo" or "dapo" or "dr_grpo", $"loss_type \"{LossType}\" is unknown (expected grpo, bnpo, dapo or dr_grpo)");
-        Check(ScaleRewards is "group" or "batch" or "none", $"scale_rewards \"{ScaleRewards}\" is unknown (expected group, batch or none)");
-        Check(ImportanceSamplingLevel is "token" or "sequence", $"importance_sampling_level \"{ImportanceSamplingLevel}\" is unknown (expected token or sequence)");
+        try { _ = Loss; } // loss_type, scale_rewards and importance_sampling_level parsed into their enums once
+        catch (R1SharpException e) { throw new R1SharpException($"{source}: {e.Message}"); }
         Check(PromptTemplate is "r1_zero" or "chat" or "none", $"prompt_template \"{PromptTemplate}\" is unknown (expected r1_zero, chat or none)");
         Check(Epsilon >= 0 && EffectiveEpsilonHigh >= 0, "epsilon and epsilon_high must be ≥ 0");
         Check(Beta >= 0, $"beta must be ≥ 0, got {Beta}");

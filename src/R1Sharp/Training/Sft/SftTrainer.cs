@@ -11,7 +11,7 @@ namespace R1Sharp.Training.Sft;
 /// <see cref="GrpoTrainer"/> (<see cref="Step"/>, <see cref="Done"/>, <see cref="State"/>, <see cref="SaveCheckpoint"/>,
 /// <see cref="Resume"/>) so one loop drives either; checkpoints are <see cref="TrainerCheckpoint"/>'s.
 /// </summary>
-public sealed class SftTrainer
+public sealed class SftTrainer : ITrainer
 {
     public SftConfig Config { get; }
     public CausalLM Policy { get; }
@@ -64,17 +64,12 @@ public sealed class SftTrainer
 
     public bool Done => State.Step >= TotalSteps;
 
-    /// <summary>Trains to the last step (from a checkpoint after <see cref="Resume"/>), saving every save_steps and at the end.</summary>
-    public void Train(Func<int, bool>? shouldStop = null)
-    {
-        while (!Done)
-        {
-            Step();
-            if (Config.SaveSteps > 0 && State.Step % Config.SaveSteps == 0 && !Done) SaveCheckpoint();
-            if (shouldStop?.Invoke(State.Step) == true) return;
-        }
-        SaveCheckpoint();
-    }
+    public int MaxSteps => TotalSteps;
+    public int SaveSteps => Config.SaveSteps;
+
+    /// <summary>Trains to the last step (from a checkpoint after <see cref="Resume"/>), saving every save_steps and at
+    /// the end: <see cref="TrainingLoop.Run"/>.</summary>
+    public void Train(Action<Dictionary<string, double>>? onStep = null, Func<int, bool>? shouldStop = null) => TrainingLoop.Run(this, onStep, shouldStop);
 
     /// <summary>One optimizer step over per_device_train_batch_size × gradient_accumulation_steps rows.</summary>
     public Dictionary<string, double> Step()
