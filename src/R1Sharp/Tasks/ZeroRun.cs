@@ -34,29 +34,22 @@ public sealed class ZeroRun
         var total = Stopwatch.StartNew();
         set_num_threads(o.Threads);
         string outDir = Path.GetFullPath(o.OutputDir);
-        Directory.CreateDirectory(outDir);
-        string tokDir = Path.Combine(outDir, "tokenizer");
-        ZeroTokenizer.Write(tokDir);
-        var tokenizer = HfTokenizer.FromFolder(tokDir);
-        int eos = tokenizer.EosTokenId!.Value;
+        var pre = Stopwatch.StartNew();
+        var (model, tokenizer, tokDir) = PretrainBase(outDir);
+        using var _ = model;
+        double pretrainSeconds = pre.Elapsed.TotalSeconds;
         var task = new AdditionTask(o.Digits);
 
-        using var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, eos));
-        model.InitializeRandom(o.Seed);
-        var pre = Stopwatch.StartNew();
-        Pretrain(model, tokenizer, task);
-        double pretrainSeconds = pre.Elapsed.TotalSeconds;
-        ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
-
-        var heldOut = task.Sample(o.EvalProblems, o.Seed + 7, heldOut: true).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
+        var heldOut = HeldOutProblems(task).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
         var before = Evaluate(model, tokenizer, heldOut, "evaluate base");
 
         var config = o.Grpo;
         config.OutputDir = Path.Combine(outDir, "grpo");
         config.Seed = o.Seed;
         config.NumThreads = o.Threads;
-        var prompts = task.Sample(o.RlPrompts, o.Seed + 3, heldOut: false).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
+        var prompts = TrainProblems(task).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
         var rewards = new RewardSet(RewardRegistry.Build(config));
+        WritePrompts(outDir);
         var rl = Stopwatch.StartNew();
         using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
         {
@@ -79,6 +72,44 @@ public sealed class ZeroRun
         ZeroReport.Write(outDir, summary, before, after, MetricsLog.Read(Path.Combine(config.OutputDir, "metrics.jsonl")), o);
         return summary;
     }
+
+    /// <summary>The demo's base model from scratch: its tokenizer written to outDir/tokenizer, a tiny Qwen2 of the
+    /// options' size pre-trained on the addition corpus, saved to outDir/base. `r1 zero`'s first half, and the students
+    /// of `r1 distill`, "pre-trained the same way".</summary>
+    public (CausalLM Model, HfTokenizer Tokenizer, string TokenizerDir) PretrainBase(string outDir)
+    {
+        var o = Options;
+        set_num_threads(o.Threads);
+        Directory.CreateDirectory(outDir);
+        string tokDir = Path.Combine(outDir, "tokenizer");
+        ZeroTokenizer.Write(tokDir);
+        var tokenizer = HfTokenizer.FromFolder(tokDir);
+        var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, tokenizer.EosTokenId!.Value));
+        model.InitializeRandom(o.Seed);
+        Pretrain(model, tokenizer, new AdditionTask(o.Digits));
+        ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
+        return (model, tokenizer, tokDir);
+    }
+
+    /// <summary>The run's prompts as JSONL that `r1 train grpo`, `r1 sample` and `r1 eval` read (prompt and problem,
+    /// answer, id): the GRPO prompts (train.jsonl) and the held-out problems (heldout.jsonl).</summary>
+    public (string Train, string HeldOut) WritePrompts(string outDir)
+    {
+        var o = Options;
+        var task = new AdditionTask(o.Digits);
+        string Write(string name, IEnumerable<Problem> problems)
+        {
+            string path = Path.Combine(outDir, name);
+            File.WriteAllLines(path + ".tmp", problems.Select((p, i) => System.Text.Json.JsonSerializer.Serialize(new { id = $"{name[..^6]}-{i}", prompt = p.Prompt, problem = p.Prompt, answer = p.Answer })));
+            File.Move(path + ".tmp", path, overwrite: true);
+            return path;
+        }
+        Directory.CreateDirectory(outDir);
+        return (Write("train.jsonl", TrainProblems(task)), Write("heldout.jsonl", HeldOutProblems(task)));
+    }
+
+    List<Problem> TrainProblems(AdditionTask task) => task.Sample(Options.RlPrompts, Options.Seed + 3, heldOut: false);
+    List<Problem> HeldOutProblems(AdditionTask task) => task.Sample(Options.EvalProblems, Options.Seed + 7, heldOut: true);
 
     static double LoadAverage()
     {
