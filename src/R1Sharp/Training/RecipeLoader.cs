@@ -41,6 +41,8 @@ public static class RecipeLoader
         var stream = new YamlStream();
         try { stream.Load(new StringReader(yaml)); }
         catch (YamlException e) { throw new R1SharpException($"{source}:{e.Start.Line}: malformed YAML: {e.Message}"); }
+        // YamlDotNet reports a few malformed documents (an unclosed flow sequence) without a position.
+        catch (InvalidOperationException e) { throw new R1SharpException($"{source}: malformed YAML: {e.Message}"); }
         var config = new T();
         if (stream.Documents.Count == 0) return config;
         if (stream.Documents[0].RootNode is not YamlMappingNode root)

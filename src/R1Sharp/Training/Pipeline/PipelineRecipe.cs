@@ -102,6 +102,8 @@ public sealed partial record PipelineRecipe
         var stream = new YamlStream();
         try { stream.Load(new StringReader(yaml)); }
         catch (YamlException e) { throw new R1SharpException($"{source}:{e.Start.Line}: malformed YAML: {e.Message}"); }
+        // YamlDotNet reports a few malformed documents (an unclosed flow sequence) without a position.
+        catch (InvalidOperationException e) { throw new R1SharpException($"{source}: malformed YAML: {e.Message}"); }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new R1SharpException($"{source}: expected a mapping with output_dir, stages and optionally base_model, eval, compare");
         string? outputDir = null, baseModel = null;
@@ -261,11 +263,12 @@ public sealed partial record PipelineRecipe
         _ => throw new R1SharpException($"{source}:{line}: \"{key}\" expects a string or a list of strings"),
     };
 
+    /// <summary>"unknown key "x" (did you mean "y"?)" for a near miss, else the list of what is known.</summary>
     static R1SharpException Unknown(string source, int line, string key, IEnumerable<string> known, string what)
     {
         string? near = known.OrderBy(k => RecipeLoader.Distance(k, key)).FirstOrDefault();
-        return new R1SharpException($"{source}:{line}: unknown {what} \"{key}\" (expected {string.Join(", ", known)})"
-            + (near != null && RecipeLoader.Distance(near, key) <= 3 ? $"; did you mean \"{near}\"?" : ""));
+        return new R1SharpException($"{source}:{line}: unknown {what} \"{key}\" " + (near != null && RecipeLoader.Distance(near, key) <= 3
+            ? $"(did you mean \"{near}\"?)" : $"(expected {string.Join(", ", known)})"));
     }
 
     static string Canonical(YamlNode node) => node switch

@@ -33,6 +33,8 @@ public sealed class PipelineRunner(PipelineRecipe recipe)
         string root = Recipe.OutputDir;
         if (!resume && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
             throw new R1SharpException($"{root}: the output_dir already holds a run; --resume continues it (or choose another output_dir)");
+        // Before anything runs: no stage that has run (or started) may have been edited since.
+        foreach (var stage in Recipe.Stages) CheckUnchanged(stage.Name, stage.Fingerprint, stage.Line);
         Directory.CreateDirectory(root);
         WriteAtomic(Path.Combine(root, "recipe.yaml"), Recipe.Text);
         var records = new List<StageRecord>();
@@ -45,21 +47,28 @@ public sealed class PipelineRunner(PipelineRecipe recipe)
 
     sealed record Produced(string? Model, string? Dataset, int Steps, double TrainSeconds);
 
+    /// <summary>A finished stage (stage.json) or a started one (.fingerprint: its checkpoints belong to the recipe it
+    /// started from) whose recipe text differs from this recipe's is an error, not something to reuse.</summary>
+    void CheckUnchanged(string name, string fingerprint, int line)
+    {
+        string dir = Path.Combine(Recipe.OutputDir, name);
+        string? ran = StageRecord.TryLoad(dir)?.Fingerprint
+            ?? (File.Exists(Path.Combine(dir, ".fingerprint")) ? File.ReadAllText(Path.Combine(dir, ".fingerprint")).Trim() : null);
+        if (ran != null && ran != fingerprint)
+            throw new R1SharpException($"{Recipe.Source}:{line}: stage \"{name}\" changed since it ran in {dir}; delete that folder to run it again, or restore the recipe");
+    }
+
     StageRecord RunOne(string name, string kind, string fingerprint, Func<Produced> run, PipelineStage? stage = null)
     {
         string dir = Path.Combine(Recipe.OutputDir, name);
-        string changed = $"{Recipe.Source}:{stage?.Line ?? 1}: stage \"{name}\" changed since it ran in {dir}; delete that folder to run it again, or restore the recipe";
+        CheckUnchanged(name, fingerprint, stage?.Line ?? 1);
         if (StageRecord.TryLoad(dir) is { } existing)
         {
-            if (existing.Fingerprint != fingerprint) throw new R1SharpException(changed);
             OnLog?.Invoke($"stage {name}: done earlier ({Describe(existing)})");
             return _done[name] = existing;
         }
         Directory.CreateDirectory(dir);
-        // What an interrupted stage was started from: its checkpoints belong to that recipe, not to an edited one.
-        string started = Path.Combine(dir, ".fingerprint");
-        if (File.Exists(started) && File.ReadAllText(started).Trim() != fingerprint) throw new R1SharpException(changed);
-        WriteAtomic(started, fingerprint);
+        WriteAtomic(Path.Combine(dir, ".fingerprint"), fingerprint);
         OnLog?.Invoke($"stage {name} ({kind}): start");
         var clock = Stopwatch.StartNew();
         var produced = run();
