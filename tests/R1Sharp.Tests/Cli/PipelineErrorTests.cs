@@ -1,3 +1,4 @@
+using R1Sharp.Training.Pipeline;
 using static R1Sharp.Tests.Cli.PipelineKillResumeTests;
 
 namespace R1Sharp.Tests.Cli;
@@ -67,6 +68,27 @@ public class PipelineErrorTests
         r = CliRunner.Run("distill", "--teacher", dir.File("tiny"), "--prompts", dir.File("prompts.jsonl"));
         Assert.Equal(1, r.ExitCode);
         Assert.Equal("error: r1 distill needs --student DIR (or no arguments at all for the embedded proof)", r.Stderr.Trim());
+    }
+
+    [Fact]
+    public void TheShippedRecipes_Parse()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "R1Sharp.slnx"))) dir = dir.Parent;
+        Assert.NotNull(dir);
+        string recipes = Path.Combine(dir.FullName, "recipes");
+        PipelineRecipe Parse(string name) => PipelineRecipe.Parse(File.ReadAllText(Path.Combine(recipes, name)), name, recipes, checkPaths: false);
+        var r1 = Parse("r1.yaml");
+        Assert.Equal(["cold_start", "reasoning_rl", "rejection_sampling", "sft", "final_rl"], r1.Stages.Select(s => s.Name));
+        var rl = (R1Sharp.Training.GrpoConfig)r1.Stages[1].Options;
+        Assert.Equal(["accuracy", "format", "language_consistency"], rl.RewardFuncs);
+        Assert.Equal(32, rl.PromptsPerStep);
+        Assert.Equal(["rejection_sampling", "data/non-reasoning.jsonl"], r1.Stages[3].Inputs["dataset_path"].Values);
+        Assert.Equal("base", r1.Stages[3].Inputs["model_name_or_path"].Values[0]);
+        var distill = Parse("distill.yaml");
+        Assert.Equal(["traces", "student"], distill.Stages.Select(s => s.Name));
+        Assert.Equal(64, ((R1Sharp.Training.Sft.SftConfig)distill.Stages[1].Options).RowsPerStep);
+        Assert.Equal(5, Parse("zero-distill.yaml").Stages.Count);
     }
 
     [Fact]

@@ -97,7 +97,9 @@ public sealed partial record PipelineRecipe
         return Parse(File.ReadAllText(path), path, Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
-    public static PipelineRecipe Parse(string yaml, string source, string directory)
+    /// <param name="checkPaths">false: inputs that are plain paths are not required to exist yet (checking a shipped
+    /// recipe whose data a user supplies)</param>
+    public static PipelineRecipe Parse(string yaml, string source, string directory, bool checkPaths = true)
     {
         var stream = new YamlStream();
         try { stream.Load(new StringReader(yaml)); }
@@ -127,9 +129,10 @@ public sealed partial record PipelineRecipe
         }
         if (stagesNode is null || stagesNode.Children.Count == 0) throw new R1SharpException($"{source}: \"stages\" is missing or empty");
         string Resolve(string p) => Path.IsPathRooted(p) ? p : Path.GetFullPath(Path.Combine(directory, p));
+        Func<string, bool> exists = checkPaths ? p => File.Exists(Resolve(p)) || System.IO.Directory.Exists(Resolve(p)) : _ => true;
 
         var stages = new List<PipelineStage>();
-        foreach (var node in stagesNode.Children) stages.Add(ParseStage(node, source, stages, baseModel, Resolve));
+        foreach (var node in stagesNode.Children) stages.Add(ParseStage(node, source, stages, baseModel, exists));
 
         PipelineEvalOptions? eval = null;
         StageInput? evalInput = null;
@@ -142,7 +145,7 @@ public sealed partial record PipelineRecipe
             eval.DatasetPath = evalInput.Values[0];
             eval.Validate($"{source}:{evalNode.Start.Line}");
             // The held-out problems may be a file an earlier stage writes (teacher/heldout.jsonl): any stage is earlier.
-            CheckInput(evalInput, source, stages, stages.Count, baseModel, Resolve, dataset: true);
+            CheckInput(evalInput, source, stages, stages.Count, baseModel, exists, dataset: true);
         }
         foreach (var name in compare)
             if (stages.All(s => s.Name != name) && name != "base")
@@ -154,7 +157,7 @@ public sealed partial record PipelineRecipe
         };
     }
 
-    static PipelineStage ParseStage(YamlNode node, string source, List<PipelineStage> earlier, string? baseModel, Func<string, string> resolve)
+    static PipelineStage ParseStage(YamlNode node, string source, List<PipelineStage> earlier, string? baseModel, Func<string, bool> exists)
     {
         int line = (int)node.Start.Line;
         if (node is not YamlMappingNode map) throw new R1SharpException($"{source}:{line}: a stage must be a mapping with name, kind and the kind's options");
@@ -191,7 +194,7 @@ public sealed partial record PipelineRecipe
         string where = $"{source}:{line}";
         options.Validate(where);
         foreach (var input in inputs.Values)
-            CheckInput(input, source, earlier, earlier.Count, baseModel, resolve, dataset: spec.DatasetKeys.Contains(input.Key));
+            CheckInput(input, source, earlier, earlier.Count, baseModel, exists, dataset: spec.DatasetKeys.Contains(input.Key));
         if (budgetOf != null && earlier.All(s => s.Name != budgetOf))
             throw new R1SharpException($"{where}: time_budget_of names \"{budgetOf}\", which is not an earlier stage");
         if ((budgetOf != null || maxSeconds != null) && kind is not ("sft" or "grpo" or "distill"))
@@ -223,7 +226,7 @@ public sealed partial record PipelineRecipe
     /// <summary>An input must be `base` (a model, when base_model is set), an earlier stage that produces what is
     /// asked, a file under an earlier stage's folder, or an existing path.</summary>
     static void CheckInput(StageInput input, string source, IReadOnlyList<PipelineStage> stages, int before, string? baseModel,
-        Func<string, string> resolve, bool dataset)
+        Func<string, bool> exists, bool dataset)
     {
         foreach (var value in input.Values)
         {
@@ -246,7 +249,7 @@ public sealed partial record PipelineRecipe
                     throw new R1SharpException($"{where}: a {stages[at].Kind} stage produces {(spec.Model ? "a model" : "a dataset")}, not {(dataset ? "a dataset" : "a model")}");
                 continue;
             }
-            if (!File.Exists(resolve(value)) && !System.IO.Directory.Exists(resolve(value)))
+            if (!exists(value))
                 throw new R1SharpException($"{where} is not base, an earlier stage or an existing path");
         }
     }
