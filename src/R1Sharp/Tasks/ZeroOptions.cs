@@ -16,6 +16,9 @@ public sealed record ZeroOptions
     // One thread: the matmuls of a 128-wide model gain little from a second, and on a busy machine two OpenMP
     // threads wait on each other at every operator (measured here: 8 s per pre-training step with 2, 1 s with 1).
     public int Threads { get; init; } = 1;
+    /// <summary>Continue from the checkpoints an interrupted run left in OutputDir (pre-training, then GRPO) instead of
+    /// starting over: what a pipeline stage does. `r1 zero` starts over.</summary>
+    public bool Resume { get; init; }
 
     // Task and base corpus: only this fraction of the corpus solutions show their column steps.
     public int Digits { get; init; } = 2;

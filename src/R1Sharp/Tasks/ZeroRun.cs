@@ -54,6 +54,7 @@ public sealed class ZeroRun
         using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
         {
             trainer.OnLog = OnLog;
+            if (o.Resume && trainer.Resume()) OnLog?.Invoke($"GRPO resumed at step {trainer.State.Step}");
             trainer.Train(onStep: row =>
             {
                 OnGrpoStep?.Invoke(row);
@@ -86,7 +87,7 @@ public sealed class ZeroRun
         var tokenizer = HfTokenizer.FromFolder(tokDir);
         var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, tokenizer.EosTokenId!.Value));
         model.InitializeRandom(o.Seed);
-        Pretrain(model, tokenizer, new AdditionTask(o.Digits));
+        Pretrain(model, tokenizer, new AdditionTask(o.Digits), outDir, tokDir);
         ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
         return (model, tokenizer, tokDir);
     }
@@ -128,7 +129,7 @@ public sealed class ZeroRun
         };
     }
 
-    void Pretrain(CausalLM model, HfTokenizer tokenizer, AdditionTask task)
+    void Pretrain(CausalLM model, HfTokenizer tokenizer, AdditionTask task, string outDir, string tokDir)
     {
         var o = Options;
         // The corpus: fresh training-side problems every step; a problem shows its steps with probability StepsFraction.
@@ -139,10 +140,14 @@ public sealed class ZeroRun
             return problems.Select(p => (tokenizer.Encode(R1ZeroTemplate.Format(p.Prompt)).ToArray(),
                 tokenizer.Encode(task.Completion(p, rng.NextDouble() < o.StepsFraction)).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
         }
-        Pretrainer.Train(model, o.Pretrain, Batch, (step, loss) =>
+        // With Resume, checkpoints every 100 steps: an interrupted pipeline stage continues (bit-identically).
+        var trainer = new Pretrainer(model, o.Pretrain with { SaveSteps = o.Resume ? 100 : 0 }, Batch, Path.Combine(outDir, "pretrain"), tokDir);
+        if (o.Resume && trainer.Resume()) OnLog?.Invoke($"pre-training resumed at step {trainer.State.Step}");
+        TrainingLoop.Run(trainer, row =>
         {
+            int step = trainer.State.Step;
             OnProgress?.Invoke("pre-train base", step, o.Pretrain.Steps);
-            if (step % 10 == 0) OnLog?.Invoke($"pre-train step {step}: loss {loss:F4} ({DateTime.Now:HH:mm:ss})");
+            if (step % 10 == 0) OnLog?.Invoke($"pre-train step {step}: loss {row["loss"]:F4} ({DateTime.Now:HH:mm:ss})");
         });
     }
 

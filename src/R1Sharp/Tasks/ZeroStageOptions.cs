@@ -47,7 +47,7 @@ public sealed class ZeroStageOptions : IRecipe
         var d = new ZeroOptions();
         var o = d with
         {
-            OutputDir = outputDir, Seed = Seed ?? d.Seed, Threads = Threads ?? d.Threads, Digits = Digits ?? d.Digits,
+            OutputDir = outputDir, Resume = true, Seed = Seed ?? d.Seed, Threads = Threads ?? d.Threads, Digits = Digits ?? d.Digits,
             StepsFraction = StepsFraction ?? d.StepsFraction, RlPrompts = RlPrompts ?? d.RlPrompts,
             HiddenSize = HiddenSize ?? d.HiddenSize, Layers = NumHiddenLayers ?? d.Layers, Heads = NumAttentionHeads ?? d.Heads,
             KvHeads = NumKeyValueHeads ?? d.KvHeads, IntermediateSize = IntermediateSize ?? d.IntermediateSize,
