@@ -12,9 +12,9 @@ namespace R1Sharp.Training.Pipeline;
 /// Runs a <see cref="PipelineRecipe"/>: its stages in order into one run folder, a subfolder per stage, each followed by
 /// the held-out evaluation of the model it produced, and the report (report.md, pass_at_1.png) rewritten after each.
 /// Resumable at two levels: a stage whose stage.json exists is done and skipped (unless its recipe text changed:
-/// then an error), and an interrupted stage continues where its own machinery left it — trainers from their newest
-/// checkpoint (bit-identical), sampling and evaluation from their append-only samples logs. The `zero` and `pretrain`
-/// stages (the embedded task's from-scratch pre-training) have no checkpoints: they start over, deterministically.
+/// then an error), and an interrupted stage continues where its own machinery left it — trainers (the embedded
+/// task's pre-training included) from their newest checkpoint, bit-identically; sampling and evaluation from their
+/// append-only samples logs.
 /// </summary>
 public sealed class PipelineRunner(PipelineRecipe recipe)
 {
