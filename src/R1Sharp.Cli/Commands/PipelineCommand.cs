@@ -31,8 +31,8 @@ public static class PipelineCommand
     }
 }
 
-/// <summary>A pipeline run with its progress as lines on stderr (a stage's steps every few seconds with the ETA,
-/// sampling and evaluation every tenth): stages nest trainers, samplers and evaluators, which one live bar cannot show.</summary>
+/// <summary>A pipeline run with its progress as lines on stderr (a stage's steps, sampling and evaluation every few
+/// seconds, with the ETA): stages nest trainers, samplers and evaluators, which one live bar cannot show.</summary>
 public static class PipelineProgress
 {
     public static IReadOnlyList<StageRecord> Run(PipelineRecipe recipe, bool resume)
@@ -40,7 +40,7 @@ public static class PipelineProgress
         var lastLine = Stopwatch.StartNew();
         var stageClock = new Stopwatch();
         int firstStep = 0;
-        var tenths = new Dictionary<string, int>();
+        var lastSamples = new Dictionary<string, Stopwatch>();
         var runner = new PipelineRunner(recipe)
         {
             OnLog = m => Console.Error.WriteLine(m),
@@ -56,9 +56,10 @@ public static class PipelineProgress
             },
             OnSamples = (what, e) =>
             {
-                int tenth = e.Total == 0 ? 10 : 10 * e.Done / e.Total;
-                if (tenths.TryGetValue(what, out int last) && last == tenth) return;
-                tenths[what] = tenth;
+                // The first and the last report, and one every 5 s between.
+                bool first = !lastSamples.TryGetValue(what, out var since);
+                if (!first && e.Done < e.Total && since!.Elapsed.TotalSeconds < 5) return;
+                lastSamples[what] = Stopwatch.StartNew();
                 Console.Error.WriteLine($"{what}: {e.Done}/{e.Total} samples ({e.Resumed} resumed), {e.Correct} correct");
             },
         };
