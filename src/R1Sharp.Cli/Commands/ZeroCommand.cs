@@ -19,8 +19,9 @@ public static class ZeroCommand
         var stepsFraction = new Option<double?>("--steps-fraction") { Description = "share of base-corpus solutions that show their steps" };
         var pretrainLr = new Option<double?>("--pretrain-lr") { Description = "peak learning rate of pre-training" };
         var pretrainBatch = new Option<int?>("--pretrain-batch") { Description = "documents per pre-training step" };
+        var directAnswers = new Option<string?>("--direct-answers") { Description = "estimate (default: answer-only corpus solutions are rounded to the ten) or exact" };
         var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
-            { json, output, seed, threads, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch };
+            { json, output, seed, threads, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch, directAnswers };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             var d = new ZeroOptions();
@@ -31,6 +32,8 @@ public static class ZeroCommand
             if (p.GetValue(stepsFraction) is { } sf) o = o with { StepsFraction = sf };
             if (p.GetValue(pretrainLr) is { } lr) o = o with { Pretrain = o.Pretrain with { LearningRate = lr } };
             if (p.GetValue(pretrainBatch) is { } pb) o = o with { Pretrain = o.Pretrain with { BatchSize = pb } };
+            if (p.GetValue(directAnswers) is { } da)
+                o = o with { DirectAnswers = da is "estimate" or "exact" ? da : throw new R1SharpException($"--direct-answers \"{da}\" is unknown (expected estimate or exact)") };
             var run = new ZeroRun(o);
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");

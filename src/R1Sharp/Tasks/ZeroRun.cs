@@ -138,7 +138,7 @@ public sealed class ZeroRun
             var rng = new Random(o.Seed * 7919 + step);
             var problems = task.Sample(o.Pretrain.BatchSize, o.Seed * 100_003 + step, heldOut: false);
             return problems.Select(p => (tokenizer.Encode(R1ZeroTemplate.Format(p.Prompt)).ToArray(),
-                tokenizer.Encode(task.Completion(p, rng.NextDouble() < o.StepsFraction)).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
+                tokenizer.Encode(task.Completion(p, rng.NextDouble() < o.StepsFraction, estimate: o.DirectAnswers == "estimate")).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
         }
         // With Resume, checkpoints every 100 steps: an interrupted pipeline stage continues (bit-identically).
         var trainer = new Pretrainer(model, o.Pretrain with { SaveSteps = o.Resume ? 100 : 0 }, Batch, Path.Combine(outDir, "pretrain"), tokDir);

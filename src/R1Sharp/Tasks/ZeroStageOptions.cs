@@ -16,6 +16,7 @@ public sealed class ZeroStageOptions : IRecipe
     public int? Threads { get; set; }
     public int? Digits { get; set; }
     public double? StepsFraction { get; set; }
+    public string? DirectAnswers { get; set; }
     public int? RlPrompts { get; set; }
     public int? HiddenSize { get; set; }
     public int? NumHiddenLayers { get; set; }
@@ -33,6 +34,7 @@ public sealed class ZeroStageOptions : IRecipe
         var o = ToOptions("x");
         void Check(bool ok, string message) { if (!ok) throw new R1SharpException($"{source}: {message}"); }
         Check(o.Digits is >= 1 and <= 9, $"digits must be 1..9, got {o.Digits}");
+        Check(o.DirectAnswers is "estimate" or "exact", $"direct_answers \"{o.DirectAnswers}\" is unknown (expected estimate or exact)");
         Check(o.StepsFraction is >= 0 and <= 1, $"steps_fraction must be in [0, 1], got {o.StepsFraction}");
         Check(o.HiddenSize >= 8 && o.Heads >= 1 && o.HiddenSize % o.Heads == 0, $"hidden_size ({o.HiddenSize}) must be a multiple of num_attention_heads ({o.Heads})");
         Check(o.KvHeads >= 1 && o.Heads % o.KvHeads == 0, $"num_attention_heads ({o.Heads}) must be a multiple of num_key_value_heads ({o.KvHeads})");
@@ -48,7 +50,7 @@ public sealed class ZeroStageOptions : IRecipe
         var o = d with
         {
             OutputDir = outputDir, Resume = true, Seed = Seed ?? d.Seed, Threads = Threads ?? d.Threads, Digits = Digits ?? d.Digits,
-            StepsFraction = StepsFraction ?? d.StepsFraction, RlPrompts = RlPrompts ?? d.RlPrompts,
+            StepsFraction = StepsFraction ?? d.StepsFraction, DirectAnswers = DirectAnswers ?? d.DirectAnswers, RlPrompts = RlPrompts ?? d.RlPrompts,
             HiddenSize = HiddenSize ?? d.HiddenSize, Layers = NumHiddenLayers ?? d.Layers, Heads = NumAttentionHeads ?? d.Heads,
             KvHeads = NumKeyValueHeads ?? d.KvHeads, IntermediateSize = IntermediateSize ?? d.IntermediateSize,
             EvalProblems = EvalProblems ?? d.EvalProblems,
