@@ -56,6 +56,7 @@ public static class ZeroCommand
                 Console.WriteLine($"mean response length: {s.BaseMeanLength:F1} -> {s.FinalMeanLength:F1} tokens");
                 Console.WriteLine($"wall time: {s.TotalSeconds:F0} s (pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s); CPU time {s.CpuSeconds:F0} s; load average at the end {s.LoadAverage:F1}");
                 Console.WriteLine($"run folder: {s.OutputDir} (report.md, metrics.jsonl); model: {s.ModelDir}");
+                Console.WriteLine($"look at it: ./r1 board {(p.GetValue(output)!.Contains(' ') ? $"\"{p.GetValue(output)}\"" : p.GetValue(output))}");
             }
             return 0;
         }));
