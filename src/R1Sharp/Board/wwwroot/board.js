@@ -30,6 +30,8 @@ async function api(path, params = {}) {
 
 const fmt = (x, d = 3) => x == null || Number.isNaN(x) ? '—' : Number(x).toFixed(d);
 const pct = (x, d = 1) => x == null ? '—' : (100 * x).toFixed(d);
+// Hover values keep five significant digits: a learning rate of 3e-6 must not read as 0.
+const fmtValue = v => v == null ? '—' : v !== 0 && (Math.abs(v) >= 1e6 || Math.abs(v) < 1e-3) ? v.toExponential(3) : String(+v.toPrecision(5));
 
 // ---- state, kept in the address's #fragment so a view can be linked and reloaded ----
 const state = {
@@ -244,8 +246,9 @@ async function renderCurves() {
       const uSeries = [{ label: state.x === 'wall' ? 'time (s)' : 'step' }];
       for (const s of series) {
         const color = colorOf(s.id);
-        uSeries.push({ label: s.id, stroke: color, width: 1.5, spanGaps: true, points: { size: 4 } });
-        if (state.smoothing > 0) uSeries.push({ label: `${s.id} (raw)`, stroke: color + '44', width: 1, spanGaps: true, points: { show: false } });
+        const value = (u, v) => fmtValue(v);
+        uSeries.push({ label: s.id, stroke: color, width: 1.5, spanGaps: true, points: { size: 4 }, value });
+        if (state.smoothing > 0) uSeries.push({ label: `${s.id} (raw)`, stroke: color + '44', width: 1, spanGaps: true, points: { show: false }, value });
       }
       const u = new uPlot({
         width, height: 220, series: uSeries,
@@ -486,10 +489,10 @@ async function renderCompare() {
     if (!rows.length) t.append(el('tr', {}, el('td', { colspan: 6, text: 'none' })));
     return [el('h2', { text: `${title} (${rows.length})` }), t];
   };
-  body.replaceChildren(scores,
+  body.replaceChildren(...[scores,
     el('p', { text: `On the ${j.shared_problems} problems both graded: A − B = ${(100 * j.pass1_difference).toFixed(1)} ± ${(100 * j.pass1_difference_std_err).toFixed(1)} points of pass@1 (paired); ` +
       `both solve ${j.both_solve}, neither ${j.neither_solves}. Solved means the majority vote is right (more than half the samples while an eval runs).` }),
-    bySubject, ...only('Solved by A only', j.only_a, 'only-a'), ...only('Solved by B only', j.only_b, 'only-b'));
+    bySubject, ...only('Solved by A only', j.only_a, 'only-a'), ...only('Solved by B only', j.only_b, 'only-b')].filter(Boolean));
 }
 
 // ---- pipeline ----
@@ -506,7 +509,7 @@ async function renderPipeline() {
   const j = await api('pipeline', { run: state.pl });
   notices([[state.pl, j.notes]]);
   table.replaceChildren(el('tr', {}, ['#', 'stage', 'kind', 'rows', 'last loss', 'last reward', 'last accuracy', 'held-out pass@1'].map(h => el('th', { text: h }))),
-    j.stages.map((s, i) => el('tr', { data: { stage: s.name } }, el('td', { text: i + 1 }), el('td', { text: s.name }), el('td', { text: s.kind ?? '—' }),
+    ...j.stages.map((s, i) => el('tr', { data: { stage: s.name } }, el('td', { text: i + 1 }), el('td', { text: s.name }), el('td', { text: s.kind ?? '—' }),
       el('td', { class: 'num', text: s.rows ?? '' }), el('td', { class: 'num', text: fmt(s.last_loss) }), el('td', { class: 'num', text: fmt(s.last_reward) }),
       el('td', { class: 'num', text: s.last_accuracy == null ? '—' : pct(s.last_accuracy) }),
       el('td', { class: 'num', text: s.pass1 == null ? '—' : `${pct(s.pass1)} ± ${pct(s.pass1_std_err)} (${s.eval_problems}×${s.eval_k})` }))));
