@@ -26,7 +26,8 @@ public sealed class BoardRun
     /// <summary>grpo, sft, train, eval, sample (r1 sample's rejection sampling), or group.</summary>
     public string Kind { get; private set; }
     public string? ParentId { get; set; }
-    public List<BoardRun> Children { get; } = new();
+    /// <summary>Replaced whole on each rescan (never changed in place) so a request can walk it while the poller rescans.</summary>
+    public IReadOnlyList<BoardRun> Children { get; set; } = [];
     /// <summary>Changes whenever a file of the run changes size or time (the poller compares it).</summary>
     public string Signature { get; private set; } = "";
     public long Version { get; set; }

@@ -13,8 +13,10 @@ public sealed record RolloutQuery(int? Step = null, string Filter = "all", strin
 /// the few numbers filters and sorts need (about 40 bytes a line), built once and extended as the run appends. A page
 /// reads only its own lines back from the file, so a 100k-line file never has to be held or re-parsed whole.
 /// <para>Correct means the accuracy reward (a function whose name holds "accuracy" or "correct") is positive, or the
-/// line's own "correct" field when it has one. The advantage is the line's own "advantage" when written, otherwise
-/// GRPO's (r − mean) / std over its group (Shao et al. 2024, eq. 3; std with n − 1 as torch.std).</para>
+/// line's own "correct" field when it has one. The advantage is the line's own "advantage" when the trainer wrote one;
+/// otherwise the page shows what can be computed from the group without the run's settings: the centred reward
+/// r − mean (Dr. GRPO, Liu et al. 2025) and GRPO's (r − mean) / (std + 1e-4) (Shao et al. 2024, eq. 3; std with n − 1
+/// as torch.std, the 1e-4 as TRL).</para>
 /// </summary>
 public sealed class RolloutIndex
 {
@@ -223,12 +225,14 @@ public sealed class RolloutIndex
         JsonObject line;
         try { line = JsonNode.Parse(reader.Read(e.Offset, e.Length)) as JsonObject ?? new JsonObject(); }
         catch (JsonException) { line = new JsonObject { ["error"] = "this line changed on disk since it was indexed; the page refreshes" }; }
-        double advantage = float.IsFinite(e.Advantage) ? e.Advantage
-            : g.Members.Count > 1 && double.IsFinite(e.Reward) ? (e.Reward - g.Mean) / (g.Std + 1e-4) : double.NaN;
+        bool grouped = g.Members.Count > 1 && double.IsFinite(e.Reward);
         line["line"] = e.Line;
         line["correct"] = e.Correct < 0 ? null : e.Correct == 1;
-        line["advantage"] = double.IsFinite(advantage) ? Math.Round(advantage, 4) : null;
-        line["advantage_computed"] = !float.IsFinite(e.Advantage);
+        line["advantage"] = float.IsFinite(e.Advantage) ? Math.Round(e.Advantage, 4) : null;
+        // Without the trainer's own value: the centred reward (Dr. GRPO's advantage, scale_rewards none) and the
+        // group-scaled one (GRPO's default, scale_rewards group); the run folder does not say which the run used.
+        line["centred_reward"] = grouped ? Math.Round(e.Reward - g.Mean, 4) : null;
+        line["group_scaled_advantage"] = grouped ? Math.Round((e.Reward - g.Mean) / (g.Std + 1e-4), 4) : null;
         line["group_size"] = g.Members.Count;
         line["group_mean_reward"] = double.IsFinite(g.Mean) ? Math.Round(g.Mean, 4) : null;
         line["group_zero_std"] = g.ZeroStd;

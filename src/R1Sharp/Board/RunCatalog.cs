@@ -96,8 +96,8 @@ public sealed class RunCatalog
             foreach (var c in children) c.ParentId = null;
             return null;
         }
-        self.Children.Clear();
-        foreach (var c in children) { c.ParentId = self.Id; self.Children.Add(c); }
+        foreach (var c in children) c.ParentId = self.Id;
+        self.Children = children;
         found[self.Id] = self;
         return self;
     }

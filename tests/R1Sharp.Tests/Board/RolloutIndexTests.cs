@@ -92,11 +92,29 @@ public class RolloutIndexTests
         Assert.Equal(64, items.Count);
         var group7 = items.Where(x => (int)x!["group"]! == 7).ToList();
         Assert.All(group7, x => Assert.Equal(8, (int)x!["group_size"]!));
-        // GRPO's advantage, (r − mean) / (std + 1e-4) with the n−1 std of torch.std, by hand for group 7 (lines 56..63).
+        // No advantage in the file: the centred reward (Dr. GRPO) and GRPO's (r − mean) / (std + 1e-4) with the n−1 std
+        // of torch.std, by hand for group 7 (lines 56..63).
         var rewards = Enumerable.Range(56, 8).Select(i => Spec(i).Reward).ToArray();
         double mean = rewards.Average(), std = Math.Sqrt(rewards.Sum(r => (r - mean) * (r - mean)) / 7);
         for (int k = 0; k < 8; k++)
-            Assert.Equal(Math.Round((rewards[k] - mean) / (std + 1e-4), 4), (double)group7[k]!["advantage"]!, 4);
+        {
+            Assert.Null(group7[k]!["advantage"]);
+            Assert.Equal(rewards[k] - mean, (double)group7[k]!["centred_reward"]!, 4);
+            Assert.Equal((rewards[k] - mean) / (std + 1e-4), (double)group7[k]!["group_scaled_advantage"]!, 4);
+        }
+    }
+
+    [Fact]
+    public void TheTrainersOwnAdvantageIsShownWhenTheLineHasOne()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("rollouts.jsonl");
+        File.WriteAllText(path, "{\"step\":1,\"group\":0,\"reward\":1,\"advantage\":0.25}\n{\"step\":1,\"group\":0,\"reward\":0,\"advantage\":-0.25}\n");
+        var index = new RolloutIndex(path);
+        index.Refresh();
+        var items = index.Query(new RolloutQuery())["items"]!.AsArray();
+        Assert.Equal([0.25, -0.25], items.Select(x => (double)x!["advantage"]!));
+        Assert.Equal([0.5, -0.5], items.Select(x => (double)x!["centred_reward"]!));
     }
 
     [Fact]

@@ -75,7 +75,7 @@ async function loadRuns() {
   $('#roots').textContent = catalog.roots.map(r => r.path).join('  ·  ');
   state.runs = state.runs.filter(id => byId(id));
   if (!state.runs.length) {
-    const first = catalog.runs.find(r => has(r, 'metrics.jsonl'));
+    const first = catalog.runs.find(r => has(r, 'metrics.jsonl') && r.rows > 0) || catalog.runs.find(r => has(r, 'metrics.jsonl'));
     if (first) state.runs = [first.id];
   }
   renderSidebar();
@@ -187,7 +187,8 @@ function smooth(ys, w) {
   });
 }
 
-function chartData(key, ids) {
+function chartData(key, allIds) {
+  const ids = allIds.filter(id => metrics.get(id).keys.includes(key));
   const xsOf = id => state.x === 'wall' ? metrics.get(id).wall : metrics.get(id).step;
   const xset = new Set();
   for (const id of ids) { const col = metrics.get(id).columns[key] || []; xsOf(id).forEach((x, i) => { if (col[i] != null) xset.add(x); }); }
@@ -203,7 +204,7 @@ function chartData(key, ids) {
     if (state.log) shown = ys.map(y => { if (y != null && y <= 0) { hidden++; return null; } return y; });
     series.push({ id, raw: shown, smoothed: smooth(shown, state.smoothing) });
   }
-  return { xs, series, hidden };
+  return { xs, series, hidden, ids };
 }
 
 async function renderCurves() {
@@ -232,8 +233,8 @@ async function renderCurves() {
   for (const [k, c] of charts) if (!keys.includes(k)) { c.u.destroy(); c.box.remove(); charts.delete(k); }
   const width = Math.max(360, (box.clientWidth >= 900 ? box.clientWidth / 2 : box.clientWidth) - 30);
   keys.forEach((key, order) => {
-    const { xs, series, hidden } = chartData(key, ids);
-    const signature = JSON.stringify([ids, state.x, state.log, state.smoothing > 0]);
+    const { xs, series, hidden, ids: drawn } = chartData(key, ids);
+    const signature = JSON.stringify([drawn, state.x, state.log, state.smoothing > 0]);
     let c = charts.get(key);
     if (c && c.signature !== signature) { c.u.destroy(); c.box.remove(); charts.delete(key); c = null; }
     const data = [xs];
@@ -294,7 +295,7 @@ function completionView(text, q) {
   if (parts.before.trim()) out.push(el('div', { class: 'text' }, highlighted(parts.before, q)));
   if (parts.think != null) {
     const d = el('details', { class: 'think' },
-      el('summary', { text: `reasoning (${parts.think.length} characters${parts.unclosed ? ', no </think>' : ''})` }),
+      el('summary', { text: parts.think.trim() ? `reasoning (${parts.think.length} characters${parts.unclosed ? ', no </think>' : ''})` : 'reasoning: empty' }),
       el('div', { class: 'text' }, highlighted(parts.think, q)));
     if (q && parts.think.toLowerCase().includes(q.toLowerCase())) d.open = true;
     out.push(d);
@@ -353,7 +354,9 @@ async function renderRollouts() {
         el('b', { text: `#${it.index_in_group}` }), verdictBadge(it.correct),
         el('span', {}, 'reward ', el('b', { text: fmt(it.reward, 3) })),
         ...rewards.map(([n, v]) => el('span', { class: 'badge', text: `${n} ${fmt(v, 2)}` })),
-        el('span', { title: it.advantage_computed ? 'computed here: (reward − group mean) / group std' : 'as the trainer wrote it' }, 'advantage ', el('b', { text: fmt(it.advantage, 3) })),
+        it.advantage != null ? el('span', { title: 'as the trainer wrote it' }, 'advantage ', el('b', { text: fmt(it.advantage, 3) }))
+          : el('span', { title: 'the run did not log its advantage: reward − group mean (Dr. GRPO, scale_rewards none); ÷ std is GRPO\'s scale_rewards group' },
+            'r − mean ', el('b', { text: fmt(it.centred_reward, 3) }), ` (÷ std ${fmt(it.group_scaled_advantage, 2)})`),
         el('span', {}, el('b', { text: String(it.tokens ?? '—') }), ' tokens'),
         it.truncated ? el('span', { class: 'badge bad', text: 'truncated' }) : null,
         it.weight_version ? el('span', { text: String(it.weight_version) }) : null,
@@ -421,7 +424,7 @@ async function renderEvals() {
       scales: { x: { time: false }, y: { range: [0, 100] } },
       series: [{ label: 'k' }, { label: 'pass@k %', stroke: PALETTE[0], width: 2, points: { size: 6 } },
         { label: `cons@${j.k} %`, stroke: PALETTE[1], width: 0, points: { size: 10, fill: PALETTE[1] } }],
-      axes: [{ label: 'k (samples per problem)' }, { label: '% solved' }],
+      axes: [{ label: 'k (samples per problem)', incrs: [1, 2, 4, 8, 16, 32, 64] }, { label: '% solved' }],
     }, [ks, ks.map(k => 100 * j.pass_at_k[String(k)]), cons], $('#ev-passk'));
   }
   $('#ev-groups').replaceChildren(...[groupTable('subject', j.by_subject), groupTable('level', j.by_level)].filter(Boolean));
@@ -520,7 +523,7 @@ async function renderPipeline() {
     pipelineChart = new uPlot({
       width: 460, height: 220, title: 'held-out pass@1 after each stage', scales: { x: { time: false }, y: { range: [0, 100] } },
       series: [{ label: 'stage' }, { label: 'pass@1 %', stroke: PALETTE[0], width: 2, points: { size: 7 } }],
-      axes: [{ label: 'stage', values: (u, vals) => vals.map(v => (j.stages[v - 1] || {}).name || '') }, { label: '%' }],
+      axes: [{ label: 'stage', incrs: [1], values: (u, vals) => vals.map(v => (j.stages[v - 1] || {}).name || '') }, { label: '%' }],
     }, [scored.map(s => s[0]), scored.map(s => 100 * s[1])], $('#pl-chart'));
   }
   $('#pl-report').textContent = j.report ?? '(no report.md yet)';
