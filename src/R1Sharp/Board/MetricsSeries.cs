@@ -112,7 +112,7 @@ public sealed class MetricsSeries
             {
                 var col = columns[k];
                 var arr = new JsonArray();
-                for (int i = from; i < steps.Count; i++) arr.Add(i < col.Count && col[i] is { } v ? JsonValue.Create(Math.Round(v, 9)) : null);
+                for (int i = from; i < steps.Count; i++) arr.Add(i < col.Count && col[i] is { } v ? JsonValue.Create(v) : null); // unrounded: a 1e-10 learning rate is not 0
                 cols[k] = arr;
             }
             return new JsonObject
