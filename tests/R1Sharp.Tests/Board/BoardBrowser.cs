@@ -75,11 +75,11 @@ public sealed class BoardBrowser : IAsyncLifetime
 
     public object? Js(string script, params object[] args) => ((IJavaScriptExecutor)Driver).ExecuteScript(script, args);
 
-    /// <summary>Polls a condition for up to 20 s (the page updates asynchronously); fails with what it was waiting for
+    /// <summary>Polls a condition for up to 30 s (the page updates asynchronously; a loaded CI machine is slow); fails with what it was waiting for
     /// and what the page last showed.</summary>
     public T WaitFor<T>(Func<T?> probe, Func<T, bool> done, string what)
     {
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         T? last = default;
         Exception? lastError = null;
         while (DateTime.UtcNow < until)
@@ -93,7 +93,7 @@ public sealed class BoardBrowser : IAsyncLifetime
             Thread.Sleep(100);
         }
         string errors = Js("return (window.board && window.board.errors || []).join('; ')") as string ?? "";
-        throw new TimeoutException($"waited 20 s for {what}; last seen: {Describe(last)}{(lastError is null ? "" : $"; {lastError.Message}")}{(errors.Length > 0 ? $"; page errors: {errors}" : "")}");
+        throw new TimeoutException($"waited 30 s for {what}; last seen: {Describe(last)}{(lastError is null ? "" : $"; {lastError.Message}")}{(errors.Length > 0 ? $"; page errors: {errors}" : "")}");
     }
 
     static string Describe(object? o) => o switch
