@@ -93,7 +93,7 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         var row = StepMetrics.Collect(State.Step, rollout, update, rounds, rolloutSeconds, updateSeconds);
         row["sync_seconds"] = clock.Elapsed.TotalSeconds - rolloutSeconds - updateSeconds;
         Metrics.Append(row);
-        _rolloutLog.Append(State.Step, rollout);
+        _rolloutLog.Append(State.Step, rollout, advantages);
         return row;
     }
 
