@@ -69,7 +69,7 @@ public abstract class CausalLM : nn.Module
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("norm.weight")) p.fill_(1.0);
-            else if (name.EndsWith(".bias")) p.zero_();
+            else if (name.EndsWith("bias")) p.zero_(); // biases, and DeepSeek's e_score_correction_bias
             else
             {
                 using var r = normal(0, std ?? Config.InitializerRange, p.shape, dtype: p.dtype, generator: gen);
