@@ -52,8 +52,6 @@ public record DeepseekV3Config : ModelConfig
     public bool? RopeInterleave { get; init; }
     public bool AttentionBias { get; init; }
     public string HiddenAct { get; init; } = "silu";
-    /// <summary>The FP8 releases' block-scaled weights (DeepSeek-V3/R1 on the Hub); null for bf16/f32 checkpoints.</summary>
-    public Fp8QuantizationConfig? QuantizationConfig { get; init; }
 
     [JsonIgnore] public int QkHeadDim => QkNopeHeadDim + QkRopeHeadDim;
     [JsonIgnore] public bool Interleaved => RopeInterleave ?? true;
@@ -137,7 +135,6 @@ public record DeepseekV3Config : ModelConfig
             if (rs.Type is not ("default" or "yarn")) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for {ModelType} (expected yarn)");
             rs.Validate(source);
         }
-        QuantizationConfig?.Validate(source);
         if (NRoutedExperts is null) return;
         int experts = NRoutedExperts.Value;
         Positive(source, "n_routed_experts", experts);
@@ -258,26 +255,4 @@ public sealed record DeepseekV2Config : DeepseekV3Config
         "v2-lite" => new DeepseekV2Config { VocabSize = vocabSize, Architectures = ["DeepseekV2ForCausalLM"], BosTokenId = null, EosTokenIds = [] },
         _ => throw new R1SharpException($"unknown size \"{size}\" for deepseek_v2 (expected one of {string.Join(", ", Sizes)})"),
     };
-}
-
-/// <summary>
-/// config.json's "quantization_config" of DeepSeek's FP8 releases: weights in float8_e4m3fn with one float32 scale
-/// (weight_scale_inv) per weight_block_size block, activations quantised dynamically by the serving kernels. R1Sharp
-/// dequantises such weights while loading (IO/Fp8Checkpoint.cs) and can write them.
-/// </summary>
-public sealed record Fp8QuantizationConfig
-{
-    public string QuantMethod { get; init; } = "fp8";
-    public string Fmt { get; init; } = "e4m3";
-    public string ActivationScheme { get; init; } = "dynamic";
-    public int[] WeightBlockSize { get; init; } = [128, 128];
-    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; init; }
-
-    public void Validate(string source)
-    {
-        if (QuantMethod != "fp8") throw new R1SharpException($"{source}: quantization_config.quant_method \"{QuantMethod}\" is not supported (expected fp8)");
-        if (Fmt != "e4m3") throw new R1SharpException($"{source}: quantization_config.fmt \"{Fmt}\" is not supported (expected e4m3)");
-        if (WeightBlockSize is not { Length: 2 } b || b[0] <= 0 || b[1] <= 0)
-            throw new R1SharpException($"{source}: quantization_config.weight_block_size must be two positive integers, found [{string.Join(", ", WeightBlockSize ?? [])}]");
-    }
 }
