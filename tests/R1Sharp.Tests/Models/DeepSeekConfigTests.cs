@@ -243,7 +243,8 @@ public class DeepSeekConfigTests
     public static bool Same(JsonNode? a, JsonNode? b) => (a, b) switch
     {
         (null, null) => true,
-        (JsonValue x, JsonValue y) when x.GetValueKind() == JsonValueKind.Number && y.GetValueKind() == JsonValueKind.Number => x.GetValue<double>() == y.GetValue<double>(),
+        (JsonValue x, JsonValue y) when x.GetValueKind() == JsonValueKind.Number && y.GetValueKind() == JsonValueKind.Number
+            => double.Parse(x.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture) == double.Parse(y.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture),
         (JsonObject x, JsonObject y) => x.Count == y.Count && x.All(kv => y.ContainsKey(kv.Key) && Same(kv.Value, y[kv.Key])),
         (JsonArray x, JsonArray y) => x.Count == y.Count && x.Zip(y).All(p => Same(p.First, p.Second)),
         _ => JsonNode.DeepEquals(a, b),
