@@ -48,6 +48,13 @@ public abstract class CausalLM : nn.Module
         return Logits(h.narrow(1, h.size(1) - 1, 1)).squeeze(1);
     }
 
+    /// <summary>The family's own training terms (DeepSeek-V3: expert balancing, multi-token prediction), weighted by
+    /// <see cref="AuxiliaryTraining"/>: what trainers add to their loss, call after each optimizer step and log.</summary>
+    public virtual TrainingTerms Training => TrainingTerms.None;
+
+    /// <summary>The weights of those terms, set by a trainer from its recipe; null: none are computed.</summary>
+    public AuxiliaryTrainingOptions? AuxiliaryTraining { get; set; }
+
     /// <summary>Parameters by Hugging Face name (a tied lm_head is not listed, as HF does not save it).</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict()
     {

@@ -48,7 +48,7 @@ public sealed class DeepseekV3TopkRouter : nn.Module
 }
 
 /// <summary>Which experts the tokens of one MoE layer went to in a forward pass: what load balancing and the
-/// expert-load metrics read.</summary>
+/// expert-load metrics read. Its tensors live only as long as the layer's dispose scope.</summary>
 /// <param name="Indices">[B·T, k] chosen experts</param>
 /// <param name="Scores">[B·T, experts] router scores (with gradient, for the sequence-wise balance loss)</param>
 public sealed record MoeRoutingRecord(int Layer, Tensor Indices, Tensor Scores, long Batch, long Length);
@@ -76,8 +76,10 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Where routing records go during a forward pass (set by the model while it collects them).</summary>
-    public List<MoeRoutingRecord>? Routing { get; set; }
+    public int Layer => layer;
+
+    /// <summary>Told where each forward pass routed its tokens (the model's <see cref="DeepseekTrainingTerms"/>).</summary>
+    public Action<MoeRoutingRecord>? Observer { get; set; }
 
     /// <summary>Per-token loops instead of grouping by expert: the reference the grouping is tested and benchmarked against.</summary>
     public bool PerToken { get; set; }
@@ -89,7 +91,7 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         // The router runs in float32 whatever the model's dtype (DeepseekV3TopkRouter).
         var logits = F.linear(flat.to(ScalarType.Float32), gate.weight.to(ScalarType.Float32));
         var (indices, weights, scores) = MoeRouting.Route(logits, config, gate.e_score_correction_bias);
-        Routing?.Add(new MoeRoutingRecord(layer, indices, scores, b, t));
+        Observer?.Invoke(new MoeRoutingRecord(layer, indices, scores, b, t));
         var routed = PerToken ? RunPerToken(flat, indices, weights) : RunGrouped(flat, indices, weights);
         var y = routed.view(b, t, h);
         return shared_experts is null ? y : y + shared_experts.forward(x);

@@ -100,6 +100,7 @@ public sealed class DeepseekV3ForCausalLM : CausalLM
     public readonly Linear? lm_head;
     readonly Rope rope;
     readonly DeepseekV3Config config;
+    readonly DeepseekTrainingTerms terms;
 
     public DeepseekV3ForCausalLM(DeepseekV3Config config, ScalarType dtype = ScalarType.Float32) : base(config.ArchitectureName, config)
     {
@@ -108,7 +109,12 @@ public sealed class DeepseekV3ForCausalLM : CausalLM
         if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize, hasBias: false, dtype);
         rope = new Rope(config.QkRopeHeadDim, config.RopeTheta, config.RopeScaling, config.MaxPositionEmbeddings);
         RegisterComponents();
+        terms = new DeepseekTrainingTerms(this, config);
+        foreach (var moe in MoeLayers) moe.Observer = terms.Observe;
     }
+
+    /// <summary>Expert balancing (loads, the bias update, the sequence-wise loss) and the MTP loss.</summary>
+    public override TrainingTerms Training => terms;
 
     public override Tensor EmbeddingWeight => model.embed_tokens.weight!;
     public override Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
@@ -137,7 +143,9 @@ public sealed class DeepseekV3ForCausalLM : CausalLM
             using var scope = NewDisposeScope();
             h = layer.Forward(h, cos, sin, mask, mla, AttentionForm).MoveToOuterDisposeScope();
         }
-        return model.norm.forward(h);
+        var final = model.norm.forward(h);
+        if (cache is null) terms.ObserveHidden(final, inputIds, positions, mask);
+        return final;
     }
 
     /// <summary>
