@@ -23,7 +23,7 @@ public class DeepSeekCliTests
     }
 
     [Fact]
-    public void InitGenerateChatAndEvalRunOnDeepSeekV3()
+    public async Task InitGenerateChatAndEvalRunOnDeepSeekV3()
     {
         using var dir = new TempDir();
         string model = dir.File("v3");
@@ -49,10 +49,13 @@ public class DeepSeekCliTests
         chat.StandardInput.WriteLine("What is 2+3?");
         chat.StandardInput.WriteLine("And 4+4?");
         chat.StandardInput.Close();
-        Assert.True(chat.WaitForExit(TimeSpan.FromMinutes(3)), "r1 chat did not finish");
-        Assert.True(chat.ExitCode == 0, stderr.Result);
-        Assert.Contains("deepseek_v3", stdout.Result);
-        Assert.Equal(3, stdout.Result.Split("> ").Length - 1); // two answered prompts, then the one that met end of input
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try { await chat.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { chat.Kill(entireProcessTree: true); Assert.Fail("r1 chat did not finish within 3 minutes"); }
+        string output = await stdout;
+        Assert.True(chat.ExitCode == 0, await stderr);
+        Assert.Contains("deepseek_v3", output);
+        Assert.Equal(3, output.Split("> ").Length - 1); // two answered prompts, then the one that met end of input
     }
 
     /// <summary>`r1 init --config`: any supported config.json (here V2-Lite's, shrunk) gives random weights of its

@@ -186,7 +186,7 @@ public sealed class DeepseekGgufTests(DeepseekGgufModels models, ITestOutputHelp
         Assert.Equal(new long[] { 32, 64, 4 }, g.Tensor("blk.1.attn_k_b.weight").Dims);
         Assert.Equal(new long[] { 64, 32, 4 }, g.Tensor("blk.1.attn_v_b.weight").Dims);
         Assert.True(g.HasTensor("blk.1.exp_probs_b.bias"));
-        Assert.False(g.Tensors.Any(t => t.Name.StartsWith("blk.3.")));
+        Assert.DoesNotContain(g.Tensors, t => t.Name.StartsWith("blk.3."));
         Assert.False(g.HasTensor("blk.1.attn_kv_b.weight"));
     }
 }

@@ -169,6 +169,6 @@ public class DeepSeekTrainingTests
         var straight = Run(a.Path, interrupt: false);
         var resumed = Run(b.Path, interrupt: true);
         foreach (var (name, w) in straight) Assert.True(w.SequenceEqual(resumed[name]), $"{name} differs after resume");
-        Assert.True(straight["model.layers.1.mlp.gate.e_score_correction_bias"].Any(v => v != 0));
+        Assert.Contains(straight["model.layers.1.mlp.gate.e_score_correction_bias"], v => v != 0);
     }
 }
