@@ -82,13 +82,11 @@ public class DeepSeekCliTests
         Assert.NotEqual(0, both.ExitCode);
         Assert.Contains("--config replaces --arch and --size", both.Stderr);
 
-        // FP8 by request, and by a config.json that carries quantization_config (as R1's does).
-        string fp8 = dir.File("fp8");
-        Assert.True(Ok(CliRunner.Run("init", "--arch", "deepseek_v3", "--size", "tiny", "--tokenizer", Tokenizer, "--out", fp8, "--dtype", "fp8", "--json")).GetProperty("fp8").GetBoolean());
-        Assert.Equal("e4m3", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(fp8, "config.json")))!["quantization_config"]!["fmt"]);
+        // FP8 asked for by a config.json that carries quantization_config, as R1's does (--dtype fp8 takes the same path).
         raw["quantization_config"] = JsonNode.Parse("""{"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]}""");
         File.WriteAllText(configFile, raw.ToJsonString());
         Assert.True(Ok(CliRunner.Run("init", "--config", configFile, "--tokenizer", Tokenizer, "--out", dir.File("fp8b"), "--json")).GetProperty("fp8").GetBoolean());
+        Assert.Equal("e4m3", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("fp8b"), "config.json")))!["quantization_config"]!["fmt"]);
         Assert.Equal(5, Ok(CliRunner.Run("generate", "--model", dir.File("fp8b"), "--prompt", "Hi", "--max-tokens", "5", "--temperature", "0", "--json")).GetProperty("completion_tokens").GetInt32());
     }
 

@@ -151,7 +151,6 @@ public sealed class DeepseekGgufTests(DeepseekGgufModels models, ITestOutputHelp
 
     [Theory]
     [InlineData("v3")]
-    [InlineData("v2")]
     [InlineData("v2-rotate-half")]
     public void F32ExportImportExportIsByteIdentical(string kind)
     {
