@@ -19,6 +19,7 @@ root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(DistillCommand.Create());
 root.Subcommands.Add(PipelineCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(BoardCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
 var parse = root.Parse(args);

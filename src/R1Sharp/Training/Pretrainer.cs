@@ -72,6 +72,8 @@ public sealed class Pretrainer : ITrainer
             using var batch = new SequenceBatch(group.Select(d => (IReadOnlyList<int>)d.Prompt).ToList(), group.Select(d => (IReadOnlyList<int>)d.Continuation).ToList(), _model.Device);
             var (logp, _) = batch.TokenLogProbs(_model);
             var loss = -(logp * batch.CompletionMask).sum() / tokens;
+            // The family's own terms (DeepSeek-V3: balance and MTP losses), weighted by this sub-batch's share.
+            if (_model.Training.TakeLoss() is { } aux) loss = loss + aux * ((double)batch.Rows / docs.Count);
             loss.backward();
             lossValue += loss.item<float>();
         }
@@ -81,8 +83,10 @@ public sealed class Pretrainer : ITrainer
         {
             _optimizer.ClipGradients(norm, _o.MaxGradNorm);
             _optimizer.Step(lr);
+            _model.Training.AfterOptimizerStep();
             State.OptimizerStep++;
         }
+        _model.Training.TakeMetrics(); // one step's statistics; pre-training logs only its loss
         _optimizer.ZeroGrad();
         State.Step++;
         var row = new Dictionary<string, double>

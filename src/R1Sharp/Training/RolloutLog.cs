@@ -5,7 +5,7 @@ namespace R1Sharp.Training;
 
 /// <summary>
 /// Every completion the trainer learned from, as JSON lines (rollouts.jsonl): step, group, prompt, completion,
-/// reference, total and per-function rewards, token count, whether it was truncated, the weight version that produced
+/// reference, total and per-function rewards, the advantage the loss used, token count, whether it was truncated, the weight version that produced
 /// it and where it was generated. Appended after each step's rollout; a resumed run first drops the lines of steps its
 /// checkpoint had not reached, so the file never holds samples the final weights did not learn from twice.
 /// </summary>
@@ -32,7 +32,8 @@ public sealed class RolloutLog(string path)
         catch (JsonException) { return null; } // a line cut short by a kill
     }
 
-    public void Append(int step, Rollout r)
+    /// <param name="advantages">each completion's advantage as the loss used it (scale_rewards applied)</param>
+    public void Append(int step, Rollout r, IReadOnlyList<double>? advantages = null)
     {
         var lines = new System.Text.StringBuilder();
         for (int i = 0; i < r.Count; i++)
@@ -44,6 +45,7 @@ public sealed class RolloutLog(string path)
             {
                 ["step"] = step, ["group"] = i / r.GroupSize, ["prompt"] = c.Prompt, ["completion"] = c.Text,
                 ["reference"] = c.Reference, ["reward"] = Math.Round(c.Reward, 6), ["rewards"] = rewards,
+                ["advantage"] = advantages is null ? null : Math.Round(advantages[i], 6),
                 ["tokens"] = c.CompletionIds.Length, ["truncated"] = c.Truncated,
                 ["weight_version"] = c.WeightVersion, ["source"] = c.Source,
             }.ToJsonString(Readable)).Append('\n');
