@@ -123,6 +123,8 @@ public static class DistillCommand
             {
                 @base = Pass("student"), grpo = Pass("student_grpo"), sft = Pass("student_sft"), teacher = Pass("teacher"),
                 winner = c is null ? null : names[c.Winner], runner_up = c is null ? null : names[c.RunnerUp], margin_points = c?.MarginPoints, clear = c?.Clear,
+                expected_winner = recipe.ExpectedWinner is { } e ? names[e] : null,
+                verdict = c is null || recipe.ExpectedWinner is null ? null : c.Against(recipe.ExpectedWinner),
                 k = recipe.Eval!.K, problems = records.FirstOrDefault(r => r.Eval != null)?.Eval?.Problems,
                 sft_budget_seconds = records.FirstOrDefault(r => r.Name == "student_grpo")?.TrainSeconds,
                 sft_seconds = records.FirstOrDefault(r => r.Name == "student_sft")?.TrainSeconds,

@@ -72,7 +72,11 @@ public static class PipelineProgress
             Console.WriteLine($"{r.Name,-16} {r.Kind,-9} " + (r.Eval is { } e ? $"held-out pass@1 {100 * e.Pass1,5:F1} ± {100 * e.Pass1StdErr:F1}, mean {e.MeanTokens,5:F1} tokens" : new string(' ', 47))
                 + $"  {r.Steps,5} steps, {r.TrainSeconds,5:F0} s training, {r.WallSeconds,5:F0} s stage");
         if (Comparison.Of(recipe.Compare, records) is { } c)
+        {
             Console.WriteLine($"{c.Winner} won by {c.MarginPoints:F1} points over {c.RunnerUp}{(c.Clear ? "" : " (within 2 SE: not a clear win)")}");
+            if (recipe.ExpectedWinner is { } expected)
+                Console.WriteLine($"expected: {expected}{(recipe.Expectation is { } why ? $" ({why})" : "")}. {c.Against(expected)}");
+        }
         Console.WriteLine($"report: {Path.Combine(recipe.OutputDir, PipelineReport.ReportFile)}");
     }
 }

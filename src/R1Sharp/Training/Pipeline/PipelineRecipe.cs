@@ -76,7 +76,7 @@ public sealed partial record PipelineRecipe
             ["pretrain"] = (() => new ZeroStageOptions(), true, false, [], []),
         };
 
-    static readonly string[] TopLevelKeys = ["output_dir", "base_model", "eval", "stages", "compare"];
+    static readonly string[] TopLevelKeys = ["output_dir", "base_model", "eval", "stages", "compare", "expected_winner", "expectation"];
     static readonly string[] StageKeys = ["name", "kind", "time_budget_of", "max_train_seconds"];
 
     public required string Source { get; init; }
@@ -89,6 +89,11 @@ public sealed partial record PipelineRecipe
     public required IReadOnlyList<PipelineStage> Stages { get; init; }
     /// <summary>Stages whose held-out pass@1 the report ranks against each other (e.g. base, grpo, sft).</summary>
     public IReadOnlyList<string> Compare { get; init; } = [];
+    /// <summary>The compared stage a reference result predicts to win (DeepSeek-R1 §4.1: the distilled student); the
+    /// report says whether the run agrees, whatever the result.</summary>
+    public string? ExpectedWinner { get; init; }
+    /// <summary>Where the expectation comes from, quoted in the report.</summary>
+    public string? Expectation { get; init; }
     public required string Text { get; init; }
 
     public static PipelineRecipe Load(string path)
@@ -108,7 +113,8 @@ public sealed partial record PipelineRecipe
         catch (InvalidOperationException e) { throw new R1SharpException($"{source}: malformed YAML: {e.Message}"); }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new R1SharpException($"{source}: expected a mapping with output_dir, stages and optionally base_model, eval, compare");
-        string? outputDir = null, baseModel = null;
+        string? outputDir = null, baseModel = null, expectedWinner = null, expectation = null;
+        int expectedLine = 0;
         YamlMappingNode? evalNode = null;
         YamlSequenceNode? stagesNode = null;
         var compare = new List<string>();
@@ -124,6 +130,8 @@ public sealed partial record PipelineRecipe
                 case "eval": evalNode = v as YamlMappingNode ?? throw new R1SharpException($"{source}:{line}: \"eval\" must be a mapping of r1 eval's options"); break;
                 case "stages": stagesNode = v as YamlSequenceNode ?? throw new R1SharpException($"{source}:{line}: \"stages\" must be a list of stages"); break;
                 case "compare": compare = Values(v, source, line, key); compareLine = line; break;
+                case "expected_winner": expectedWinner = Scalar(v, source, line, key); expectedLine = line; break;
+                case "expectation": expectation = Scalar(v, source, line, key); break;
                 default: throw Unknown(source, line, key, TopLevelKeys, "key");
             }
         }
@@ -150,10 +158,13 @@ public sealed partial record PipelineRecipe
         foreach (var name in compare)
             if (stages.All(s => s.Name != name) && name != "base")
                 throw new R1SharpException($"{source}:{compareLine}: compare names \"{name}\", which is not a stage");
+        if (expectedWinner != null && !compare.Contains(expectedWinner))
+            throw new R1SharpException($"{source}:{expectedLine}: expected_winner \"{expectedWinner}\" is not one of compare ({string.Join(", ", compare)})");
         return new PipelineRecipe
         {
             Source = source, Directory = directory, OutputDir = Resolve(outputDir ?? throw new R1SharpException($"{source}: output_dir is required")),
-            BaseModel = baseModel is null ? null : Resolve(baseModel), Eval = eval, EvalInput = evalInput, Stages = stages, Compare = compare, Text = yaml,
+            BaseModel = baseModel is null ? null : Resolve(baseModel), Eval = eval, EvalInput = evalInput, Stages = stages, Compare = compare,
+            ExpectedWinner = expectedWinner, Expectation = expectation, Text = yaml,
         };
     }
 

@@ -18,6 +18,24 @@ public sealed record Comparison(IReadOnlyList<(string Stage, double Pass1, doubl
         double se = 100 * Math.Sqrt(ranked[0].Pass1StdErr * ranked[0].Pass1StdErr + ranked[1].Pass1StdErr * ranked[1].Pass1StdErr);
         return new Comparison(entries, ranked[0].Name, ranked[1].Name, margin, margin > 2 * se);
     }
+
+    /// <summary>Whether this comparison agrees with a reference result that <paramref name="expected"/> wins, said
+    /// whatever the result: agrees, disagrees, or cannot tell (and, when the two leaders are both within 5 points of
+    /// 100%, that the task's ceiling is what keeps them apart by less than the error).</summary>
+    public string Against(string expected)
+    {
+        double Pass(string stage) => 100 * Entries.First(e => e.Stage == stage).Pass1;
+        if (Clear)
+            return Winner == expected
+                ? $"This run agrees: {expected} won by more than twice the standard error."
+                : $"This run disagrees: {Winner} won ({Pass(Winner):F1}%), {expected} scored {Pass(expected):F1}%.";
+        string ceiling = Pass(Winner) >= 95 && Pass(RunnerUp) >= 95
+            ? $" Both are within 5 points of 100%: at this task's ceiling the budget let either method learn the held-out problems, so the comparison cannot separate them."
+            : "";
+        return Winner == expected
+            ? $"This run leans the same way but does not show it: {expected} is ahead of {RunnerUp} by {MarginPoints:F1} points, within twice the standard error.{ceiling}"
+            : $"This run does not confirm it: {Winner} is ahead ({Pass(Winner):F1}%), {expected} scored {Pass(expected):F1}%, {(RunnerUp == expected ? "within twice the standard error" : $"and {RunnerUp} {Pass(RunnerUp):F1}%")}.{ceiling}";
+    }
 }
 
 /// <summary>
@@ -53,6 +71,11 @@ public static class PipelineReport
             sb.AppendLine(string.Join(", ", c.Entries.Select(x => $"{x.Stage} {100 * x.Pass1:F1}%")) + ".");
             sb.AppendLine($"**{c.Winner}** won, {c.MarginPoints:F1} points ahead of {c.RunnerUp} " +
                           (c.Clear ? "(more than twice the standard error of the difference)." : "(within twice the standard error of the difference: not a clear win)."));
+            if (recipe.ExpectedWinner is { } expected)
+            {
+                sb.AppendLine();
+                sb.AppendLine($"Expected: **{expected}**{(recipe.Expectation is { } why ? $" ({why})" : "")}. {c.Against(expected)}");
+            }
             sb.AppendLine();
         }
         else if (recipe.Compare.Count > 0) sb.AppendLine($"Comparison of {string.Join(", ", recipe.Compare)}: pending (not every stage has run).").AppendLine();
