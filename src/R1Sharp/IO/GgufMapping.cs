@@ -66,7 +66,7 @@ public sealed unsafe class GgufMapping : IDisposable
     {
         var t = File.Tensor(name);
         if (!GgmlTypeInfo.IsKnown(t.Type))
-            throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(name)} has ggml type {(uint)t.Type} ({t.Type}), which R1Sharp does not read (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
+            throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(name)} has ggml type {(uint)t.Type} ({t.Type}), which R1Sharp does not read (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
         if (t.Dims.Length != 2)
             throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(name)} has {t.Dims.Length} dimensions [{string.Join(", ", t.Dims)}]; a weight matrix has 2");
         if (t.Dims[0] > int.MaxValue || t.Dims[1] > int.MaxValue)

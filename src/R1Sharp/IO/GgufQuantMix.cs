@@ -10,7 +10,8 @@ public enum GgufQuantType { Q8_0, Q4_0, Q6_K, Q4_K_M }
 /// error costs most: the output matrix (or the token embeddings when they double as it) in Q6_K, and attn_v and ffn_down
 /// in Q6_K for the first eighth of the layers, the last eighth, and every third layer between (use_more_bits); on 80-layer
 /// (70B) models the remaining attn_v are Q5_K. Q4_0 likewise puts the output matrix in Q6_K. Rows that are not whole
-/// blocks fall back as llama.cpp does (Q6_K → Q8_0; Q4_K → Q5_0, which R1Sharp does not write: an error naming the tensor).
+/// blocks fall back as llama.cpp does (Q6_K → Q8_0, Q4_K → Q5_0; F16 when not even whole 32-value blocks): a model whose
+/// hidden size is not a multiple of 256 (`r1 zero`'s demo, 128) gets no K-quant at all.
 /// Mixture-of-experts and Falcon rules are not here.
 /// </summary>
 public static class GgufQuantMix

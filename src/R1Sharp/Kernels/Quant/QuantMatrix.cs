@@ -14,7 +14,7 @@ namespace R1Sharp.Kernels;
 public sealed unsafe class QuantMatrix
 {
     /// <summary>The formats the kernels read (QuantGemv, QuantDequant).</summary>
-    public static bool IsSupported(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+    public static bool IsSupported(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     public string Name { get; }
     public GgmlType Type { get; }
@@ -35,7 +35,7 @@ public sealed unsafe class QuantMatrix
     public QuantMatrix(string name, GgmlType type, int rows, int cols, nint data, object? owner)
     {
         if (!IsSupported(type))
-            throw new R1SharpException($"tensor {Excerpt.Quote(name)}: {type} is not a quantized format the kernels read (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
+            throw new R1SharpException($"tensor {Excerpt.Quote(name)}: {type} is not a quantized format the kernels read (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
         (BlockSize, BlockBytes) = GgmlTypeInfo.Geometry(type);
         if (rows <= 0 || cols <= 0 || cols % BlockSize != 0)
             throw new R1SharpException($"tensor {Excerpt.Quote(name)}: a {type} matrix needs rows of whole {BlockSize}-value blocks; its shape [{rows}, {cols}] has {cols} values per row");
