@@ -30,6 +30,7 @@ public sealed unsafe class QuantMatrix
     public int Blocks => Cols / BlockSize;
 
     readonly object? _owner;
+    readonly int[]? _rowOrder;
 
     /// <summary>A view of blocks at <paramref name="data"/>; <paramref name="owner"/> is kept alive as long as this matrix.</summary>
     public QuantMatrix(string name, GgmlType type, int rows, int cols, nint data, object? owner)
@@ -54,10 +55,25 @@ public sealed unsafe class QuantMatrix
         return new QuantMatrix(name, type, rows, cols, (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned)), pinned);
     }
 
-    public byte* Row(int n) => (byte*)Data + n * RowBytes;
+    QuantMatrix(QuantMatrix m, int[] rowOrder) : this(m.Name, m.Type, m.Rows, m.Cols, m.Data, m._owner) => _rowOrder = rowOrder;
 
-    /// <summary>The blocks of rows [first, first + count) as bytes.</summary>
-    public ReadOnlySpan<byte> RowBytesSpan(int first, int count) => new(Row(first), checked((int)(RowBytes * count)));
+    /// <summary>
+    /// The same blocks with row n read from stored row order[n]: how a GGUF file's q/k matrices, whose rows
+    /// llama.cpp's converter permuted within each head for its interleaved RoPE, are read in Hugging Face's order
+    /// without copying them (the kernels take one row pointer per output, so the order costs nothing).
+    /// </summary>
+    public QuantMatrix WithRowOrder(int[] order)
+    {
+        if (order.Length != Rows || order.Any(i => (uint)i >= (uint)Rows) || order.Distinct().Count() != Rows)
+            throw new ArgumentException($"{Name}: a row order must be a permutation of its {Rows} rows");
+        return new QuantMatrix(this, _rowOrder is null ? order : order.Select(i => _rowOrder[i]).ToArray());
+    }
+
+    public byte* Row(int n) => (byte*)Data + (_rowOrder is null ? n : _rowOrder[n]) * RowBytes;
+
+    /// <summary>The blocks of rows [first, first + count) as bytes (as stored: a matrix with a row order has none).</summary>
+    public ReadOnlySpan<byte> RowBytesSpan(int first, int count) =>
+        _rowOrder is null ? new(Row(first), checked((int)(RowBytes * count))) : throw new InvalidOperationException($"{Name}: rows are read in a permuted order");
 
     /// <summary>Rows [first, first + count) as float32 into dst (count × Cols values), ggml's dequantize_row_* values.</summary>
     public void Dequantize(int first, int count, float* dst)
