@@ -73,7 +73,7 @@ public static class LlamaCppBench
     internal sealed record Rates(double Prefill, double Decode1, double DecodeN);
 
     /// <summary>R1Sharp's GenerationEngine, greedy; decode is timed from the first generated token to the last.</summary>
-    static Rates MeasureR1Sharp(string folder, ScalarType dtype, int[] prefillPrompt, int[][] prompts, int decodeTokens)
+    internal static Rates MeasureR1Sharp(string folder, ScalarType dtype, int[] prefillPrompt, int[][] prompts, int decodeTokens)
     {
         using var model = ModelFolder.Load(folder, dtype: dtype);
         var engine = new GenerationEngine(model);
@@ -147,7 +147,7 @@ public static class LlamaCppBench
     }
 
     /// <summary>The Qwen3 tokenizer from ../shared (R1SHARP_SHARED overrides), for the GGUF's vocabulary.</summary>
-    internal static string SharedTokenizer()
+    internal static string SharedTokenizer(string name = "qwen3")
     {
         var env = Environment.GetEnvironmentVariable("R1SHARP_SHARED");
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
@@ -157,7 +157,7 @@ public static class LlamaCppBench
             if (File.Exists(Path.Combine(dir.FullName, "shared", "GUIDE.md"))) root = Path.Combine(dir.FullName, "shared");
             dir = dir.Parent;
         }
-        return Path.Combine(root ?? throw new DirectoryNotFoundException("could not find ../shared (set R1SHARP_SHARED)"), "tokenizers", "qwen3");
+        return Path.Combine(root ?? throw new DirectoryNotFoundException("could not find ../shared (set R1SHARP_SHARED)"), "tokenizers", name);
     }
 
     static string? Arg(string[] args, string name)

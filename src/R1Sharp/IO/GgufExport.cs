@@ -76,6 +76,15 @@ public static class GgufExport
     {
         var c = model.Config;
         foreach (var extra in arch.ExtraTensors(c)) w.AddTensor(extra);
+        if (arch.Tensors is { } custom)
+        {
+            // Architectures whose tensors are not one per parameter (deepseek2: stacked experts, split kv_b_proj) take
+            // one storage type for every matrix; llama-quantize's per-tensor mixes are chosen for the dense layout.
+            var storage = type.Storage ?? (type.Quant == GgufQuantType.Q8_0 ? GgmlType.Q8_0
+                : throw new R1SharpException($"export of a {c.ModelType} model to {type} is not supported (f32, bf16, f16 or q8_0)"));
+            foreach (var spec in custom(model, storage)) w.AddTensor(spec);
+            return;
+        }
         var tensors = model.named_parameters().Select(p => (Hf: p.name, Gguf: GgufNames.ToGguf(p.name, arch), Value: (Tensor)p.parameter, Dims: p.parameter.shape.Reverse().ToArray())).ToList();
         // Norms and biases stay float32 as llama.cpp expects; matrices take the storage type, or the type
         // llama-quantize would give them in the file type (chosen over the float32 file it would start from).
@@ -87,16 +96,36 @@ public static class GgufExport
             var (hf, name, tensor, dims) = tensors[i];
             var t = types[i];
             int? heads = arch.RopePermuteHeads(hf, c);
-            w.AddTensor(new GgufTensorSpec(name, dims, t, s => WriteTensor(s, tensor, heads, t)));
+            w.AddTensor(new GgufTensorSpec(name, dims, t, s =>
+            {
+                using var noGrad = no_grad();
+                using var scope = NewDisposeScope();
+                WriteTensor(s, heads is { } h ? GgufNames.PermuteForInterleavedRope(tensor.detach(), h) : tensor, t);
+            }));
         }
     }
 
-    static void WriteTensor(Stream s, Tensor p, int? permuteHeads, GgmlType t)
+    /// <summary>A tensor of the given PyTorch shape whose data are the parts in order (one tensor, or e.g. the experts
+    /// of a stacked llama.cpp tensor), each converted as it is written. Norms and biases (fewer than 2 dimensions) stay
+    /// float32 as llama.cpp expects; matrices take the requested type when their rows fill whole blocks.</summary>
+    internal static GgufTensorSpec Spec(string name, long[] torchShape, GgmlType requested, Func<IEnumerable<Tensor>> parts)
+    {
+        long[] dims = torchShape.Reverse().ToArray();
+        var t = dims.Length < 2 ? GgmlType.F32 : requested;
+        if (t == GgmlType.Q8_0 && dims[0] % 32 != 0) t = GgmlType.F16;
+        return new GgufTensorSpec(name, dims, t, s =>
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope(); // parts computed for the file (a permutation, a split) end here
+            foreach (var part in parts()) WriteTensor(s, part, t);
+        });
+    }
+
+    static void WriteTensor(Stream s, Tensor p, GgmlType t)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var x = p.detach();
-        if (permuteHeads is { } h) x = GgufNames.PermuteForInterleavedRope(x, h);
         var storage = t switch { GgmlType.BF16 => ScalarType.BFloat16, GgmlType.F16 => ScalarType.Float16, _ => ScalarType.Float32 };
         x = x.to(storage, CPU).contiguous();
         if (t is GgmlType.F32 or GgmlType.BF16 or GgmlType.F16) { TensorMemory.ForEachChunk(x, (chunk, _) => s.Write(chunk)); return; }

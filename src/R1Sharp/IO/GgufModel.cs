@@ -47,6 +47,15 @@ public static class GgufModel
             var config = GgufImport.ReadConfig(g);
             var type = dtype ?? DefaultDType(g);
             if (type == ScalarType.Float16) type = ScalarType.Float32;
+            if (GgufArchitectures.ForModelType(config.ModelType).LoadTensors is { } load)
+            {
+                // deepseek2 stores its experts stacked and kv_b_proj split, which are not the family's matrices: they
+                // are read (and dequantised) into an ordinary model, as `r1 import gguf` does, not run in place.
+                model = ModelRegistry.Get(config.ModelType).Build(config, type);
+                load(g, model);
+                mapping.Dispose();
+                return model;
+            }
             using (DeferredWeights.Begin()) model = ModelRegistry.Get(config.ModelType).Build(config, type);
             model.Own(mapping);
             AttachWeights(mapping, model, type);
