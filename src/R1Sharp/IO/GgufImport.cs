@@ -23,7 +23,7 @@ public static class GgufImport
                 throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(t.Name)} is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K");
         var cfg = ReadConfig(g);
         var dtype = ChooseDType(g);
-        using var model = CausalLM.Create(cfg, dtype);
+        using var model = CausalLM.Create(cfg, dtype, source: g.Path);
         LoadWeights(g, model);
         string tokDir = Path.Combine(Path.GetTempPath(), "r1sharp-gguf-tok-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(tokDir);
@@ -45,10 +45,20 @@ public static class GgufImport
         return ScalarType.Float32;
     }
 
+    /// <summary>The file's configuration, checked as config.json is, with every error naming the metadata key the
+    /// value came from, and refused when its parameters cannot fit in memory as imported.</summary>
     public static ModelConfig ReadConfig(GgufFile g)
     {
         var arch = GgufArchitectures.ForFile(g);
-        return ModelRegistry.Get(arch.ModelType).ReadConfig(arch.ReadConfig(g), g.Path);
+        ModelConfig cfg;
+        try { cfg = ModelRegistry.Get(arch.ModelType).ReadConfig(arch.ReadConfig(g), g.Path); }
+        catch (ConfigValueException e) when (arch.MetadataKeys.TryGetValue(e.Key, out var key))
+        {
+            // The value was read from the file's metadata: name it as the file does (and as config.json will).
+            throw new R1SharpException($"{g.Path}: {key} {e.Detail} (config.json's \"{e.Key}\")");
+        }
+        ModelRegistry.CheckMemory(cfg, ChooseDType(g), g.Path, k => arch.MetadataKeys.GetValueOrDefault(k, k));
+        return cfg;
     }
 
     static void LoadWeights(GgufFile g, CausalLM model)

@@ -79,8 +79,8 @@ public abstract class CausalLM : nn.Module
     }
 
     /// <summary>A model of the configuration's family (<see cref="ModelRegistry.Create"/>).</summary>
-    public static CausalLM Create(ModelConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null) =>
-        ModelRegistry.Create(config, dtype, device);
+    public static CausalLM Create(ModelConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null, string? source = null) =>
+        ModelRegistry.Create(config, dtype, device, source);
 
     /// <summary>A copy with the same weights, frozen (no gradients): e.g. GRPO's reference model.</summary>
     public CausalLM FrozenCopy()

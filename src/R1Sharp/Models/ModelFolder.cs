@@ -52,9 +52,10 @@ public static class ModelFolder
     public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null)
     {
         Validate(dir);
-        var cfg = ModelRegistry.LoadConfig(Path.Combine(dir, ConfigFile));
+        string configPath = Path.Combine(dir, ConfigFile);
+        var cfg = ModelRegistry.LoadConfig(configPath);
         device ??= CPU;
-        var model = CausalLM.Create(cfg, dtype ?? DefaultDType(cfg, device), device);
+        var model = CausalLM.Create(cfg, dtype ?? DefaultDType(cfg, device), device, configPath);
         try
         {
             // HF checkpoints of tied models sometimes carry lm_head.weight; older ones carry rotary inv_freq buffers.

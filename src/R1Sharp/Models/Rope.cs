@@ -23,6 +23,8 @@ public sealed record RopeScaling
 
     /// <summary>The scaling's type ("default" when neither key is given).</summary>
     [JsonIgnore] public string Type => RopeType ?? TypeKey ?? "default";
+    /// <summary>The key the type was read from, for messages.</summary>
+    [JsonIgnore] public string TypeKeyName => RopeType is null && TypeKey is not null ? "rope_scaling.type" : "rope_scaling.rope_type";
     [JsonIgnore] public double LowFreqFactorOrDefault => LowFreqFactor ?? 1.0;
     [JsonIgnore] public double HighFreqFactorOrDefault => HighFreqFactor ?? 4.0;
     [JsonIgnore] public int OriginalMaxPositionEmbeddingsOrDefault => OriginalMaxPositionEmbeddings ?? 8192;
@@ -31,17 +33,24 @@ public sealed record RopeScaling
     public static RopeScaling Llama3(double factor = 8, double low = 1, double high = 4, int original = 8192) =>
         new() { RopeType = "llama3", Factor = factor, LowFreqFactor = low, HighFreqFactor = high, OriginalMaxPositionEmbeddings = original };
 
+    /// <summary>transformers' _validate_llama3_parameters, as errors: factor a number ≥ 1, 0 &lt; low_freq_factor &lt;
+    /// high_freq_factor, original_max_position_embeddings positive; the factors within float32's range, in which
+    /// the frequencies are computed.</summary>
     public void Validate(string source)
     {
-        if (Type == "llama3")
-        {
-            if (!(Factor > 0) || !double.IsFinite(Factor)) throw new R1SharpException($"{source}: \"rope_scaling.factor\" must be a positive number, found {Factor}");
-            if (!(HighFreqFactorOrDefault > LowFreqFactorOrDefault) || !(LowFreqFactorOrDefault > 0))
-                throw new R1SharpException($"{source}: \"rope_scaling\" needs 0 < low_freq_factor < high_freq_factor, found {LowFreqFactorOrDefault} and {HighFreqFactorOrDefault}");
-            if (OriginalMaxPositionEmbeddingsOrDefault <= 0)
-                throw new R1SharpException($"{source}: \"rope_scaling.original_max_position_embeddings\" must be positive, found {OriginalMaxPositionEmbeddingsOrDefault}");
-        }
+        if (Type != "llama3") return;
+        if (!(Factor >= 1 && Factor <= float.MaxValue))
+            throw new ConfigValueException(source, "rope_scaling.factor", $"must be a number ≥ 1, found {Show(Factor)}");
+        double low = LowFreqFactorOrDefault, high = HighFreqFactorOrDefault;
+        if (!(low > 0 && low <= float.MaxValue))
+            throw new ConfigValueException(source, "rope_scaling.low_freq_factor", $"must be a positive number, found {Show(low)}");
+        if (!(high > low && high <= float.MaxValue))
+            throw new ConfigValueException(source, "rope_scaling.high_freq_factor", $"must be a number greater than low_freq_factor {Show(low)}, found {Show(high)}");
+        if (OriginalMaxPositionEmbeddingsOrDefault <= 0)
+            throw new ConfigValueException(source, "rope_scaling.original_max_position_embeddings", $"must be a positive integer, found {OriginalMaxPositionEmbeddingsOrDefault}");
     }
+
+    static string Show(double v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>

@@ -13,8 +13,8 @@ public sealed record BadInputRow(string Names, string[] Args, int Status = 0, st
 /// <summary>
 /// The bad-input corpus of issue 18, one row per line. A CLI row: what the error must name, then the arguments, with
 /// {placeholders} from <see cref="BadInputWorld"/>. An HTTP row: the status, what the error object must name, the
-/// route and the body. Config-value rows (config.json keys zero, negative, fractional, huge, of the wrong type) join
-/// when the per-family config records validate them.
+/// route and the body. The issue's own config.json cases run here through every command that loads a model; the full
+/// table of config keys × bad values × families runs in process (<see cref="ConfigCorpusTests"/>).
 /// </summary>
 public static class BadInputRows
 {
@@ -74,6 +74,29 @@ public static class BadInputRows
         Cli("mamba", "init", "--arch", "mamba", "--size", "tiny", "--tokenizer", "{tokenizer}", "--out", "{dir}/i1"),
         Cli("huge", "init", "--arch", "qwen2", "--size", "huge", "--tokenizer", "{tokenizer}", "--out", "{dir}/i2"),
         Cli("{missing}", "init", "--arch", "qwen2", "--size", "tiny", "--tokenizer", "{missing}", "--out", "{dir}/i3"),
+        // config.json values that shape the computation (issue 18 items 1, 2, 4, 5), through generate
+        Cli("config.json: \"num_attention_heads\" must be a positive integer, found 0", "generate", "--model", "{model-with:num_attention_heads=0}", "--prompt", "hi"),
+        Cli("config.json: \"num_key_value_heads\" must be a positive integer, found 0", "generate", "--model", "{model-with:num_key_value_heads=0}", "--prompt", "hi"),
+        Cli("num_hidden_layers 1000000000", "generate", "--model", "{model-with:num_hidden_layers=1000000000}", "--prompt", "hi"),
+        Cli("config.json: \"hidden_size\" must be a positive integer, found -64", "generate", "--model", "{model-with:hidden_size=-64}", "--prompt", "hi"),
+        Cli("config.json: \"vocab_size\" must be a positive integer, found -1", "generate", "--model", "{model-with:vocab_size=-1}", "--prompt", "hi"),
+        Cli("config.json: \"rope_theta\" must be a number greater than 1", "generate", "--model", "{model-with:rope_theta=0}", "--prompt", "hi"),
+        Cli("config.json: \"hidden_size\" expects an integer in range, found 64.5", "generate", "--model", "{model-with:hidden_size=64.5}", "--prompt", "hi"),
+        Cli("config.json: \"hidden_size\" expects an integer in range, found 4294967360", "generate", "--model", "{model-with:hidden_size=4294967360}", "--prompt", "hi"),
+        Cli("config.json: \"eos_token_id\" expects an integer or a list of integers, found \"x\"", "generate", "--model", "{model-with:eos_token_id=\"x\"}", "--prompt", "hi"),
+        // … and through every other command that loads a model folder
+        Cli("config.json: \"rms_norm_eps\"", "chat", "--model", "{model-with:rms_norm_eps=-1}"),
+        Cli("config.json: \"num_key_value_heads\" 3 does not divide", "eval", "--bench", "{data}", "--model", "{model-with:num_key_value_heads=3}", "--k", "1", "--out", "{dir}/e11"),
+        Cli("config.json: \"vocab_size\" must be a positive integer", "train", "grpo", "--config", "{recipe:model_name_or_path: {model-with:vocab_size=0}}"),
+        Cli("config.json: \"torch_dtype\" \"int8\" is not supported", "train", "sft", "--config", "{sft-recipe:model_name_or_path: {model-with:torch_dtype=\"int8\"}}"),
+        Cli("intermediate_size 1000000000", "sample", "--prompts", "{data}", "--model", "{model-with:intermediate_size=1000000000}", "--k", "1", "--out", "{dir}/s1"),
+        Cli("config.json: \"head_dim\" 7 must be even for RoPE", "serve", "--model", "{model-with:head_dim=7}", "--port", "0"),
+        Cli("config.json: \"rope_scaling\" expects an object or null", "export", "gguf", "--model", "{model-with:rope_scaling=\"x\"}", "--out", "{dir}/y.gguf"),
+        // the same values as GGUF metadata, named as the file names them
+        Cli("qwen2.block_count 1000000000", "import", "gguf", "--gguf", "{gguf-with:qwen2.block_count=u32:1000000000}", "--out", "{dir}/imported3"),
+        Cli("metadata key \"qwen2.rope.freq_base\" should be a finite number, found NaN", "import", "gguf", "--gguf", "{gguf-with:qwen2.rope.freq_base=f32:NaN}", "--out", "{dir}/imported4"),
+        Cli("qwen2.attention.head_count_kv 3 does not divide", "import", "gguf", "--gguf", "{gguf-with:qwen2.attention.head_count_kv=u32:3}", "--out", "{dir}/imported5"),
+        Cli("tokenizer.ggml.eos_token_id 999999 is not a token id", "import", "gguf", "--gguf", "{gguf-with:tokenizer.ggml.eos_token_id=u32:999999}", "--out", "{dir}/imported6"),
         // serve: options refused before the model loads
         Cli("--port must be between 0 and 65535, got 70000", "serve", "--model", "{model}", "--port", "70000"),
         Cli("--port must be between 0 and 65535, got -1", "serve", "--model", "{model}", "--port", "-1"),
@@ -96,6 +119,7 @@ public static class BadInputRows
         Http(400, "context_length_exceeded", "/v1/chat/completions", Chat(new string('z', 60_000))),
         Http(400, "model_not_found", "/v1/chat/completions", """{"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}"""),
         Http(404, "not_found", "/v1/nope", "{}"),
+        Http(400, "num_attention_heads", "/update_weights_from_disk", """{"model_path": "{model-with:num_attention_heads=0}"}"""),
     ];
 
     public static IEnumerable<object[]> CliRows() => All.Select((r, i) => (r, i)).Where(x => !x.r.IsHttp).Select(x => new object[] { x.i, x.r.ToString() });
