@@ -33,6 +33,23 @@ public abstract class CausalLM : nn.Module
     /// <summary>An empty cache for this model: maxBatch rows of capacity positions, in the model's dtype and device.</summary>
     public abstract ModelCache CreateCache(int maxBatch, int capacity);
 
+    /// <summary>Bytes <see cref="CreateCache"/> would allocate (long.MaxValue past a long; 0 when the family does not
+    /// say, which skips <see cref="CheckCacheFits"/>).</summary>
+    public virtual long CacheBytes(int maxBatch, int capacity) => 0;
+
+    /// <summary>Refuses a cache that cannot fit beside the weights in this machine's memory (the cache is written in
+    /// full when created, so it would otherwise be a native allocation failure or the system swapping to a halt): a
+    /// model's whole context (131,072 positions for R1-Distill) times a batch is easily more than a machine holds.</summary>
+    public void CheckCacheFits(int maxBatch, int capacity)
+    {
+        long total = ModelRegistry.MachineMemoryBytes(), cache = CacheBytes(maxBatch, capacity);
+        long weights = parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+        if (total <= 0 || cache <= 0 || (double)cache + weights <= total) return;
+        throw new R1SharpException($"a KV cache for {maxBatch} sequence{(maxBatch == 1 ? "" : "s")} of up to {capacity:N0} tokens would take " +
+            $"{ModelRegistry.FormatBytes(cache)}, more than this machine's {ModelRegistry.FormatBytes(total)} of memory holds beside the " +
+            $"{ModelRegistry.FormatBytes(weights)} of weights: ask for fewer tokens (max_tokens, --max-tokens, --max-context) or fewer sequences at once");
+    }
+
     /// <summary>Logits in float32 for hidden states [B, T, hidden].</summary>
     public virtual Tensor Logits(Tensor hidden) => Ops.Linear(hidden, OutputWeight).to(ScalarType.Float32);
 

@@ -291,6 +291,13 @@ public class LlamaForCausalLM : CausalLM
         return new KvCache(c.NumHiddenLayers, c.NumKeyValueHeads, c.HeadDim, maxBatch, capacity, DType, Device);
     }
 
+    public override long CacheBytes(int maxBatch, int capacity)
+    {
+        var c = (LlamaConfig)Config;
+        try { return checked(2L * c.NumHiddenLayers * maxBatch * c.NumKeyValueHeads * capacity * c.HeadDim * EmbeddingWeight.ElementSize); }
+        catch (OverflowException) { return long.MaxValue; }
+    }
+
     public override Tensor Hidden(Tensor inputIds, Tensor positions, Tensor mask, ModelCache? cache)
     {
         var (cos, sin) = rope.Gather(positions, DType, Device);

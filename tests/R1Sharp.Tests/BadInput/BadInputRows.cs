@@ -87,6 +87,7 @@ public static class BadInputRows
         // … and through every other command that loads a model folder
         Cli("config.json: \"rms_norm_eps\"", "chat", "--model", "{model-with:rms_norm_eps=-1}"),
         Cli("config.json: \"num_key_value_heads\" 3 does not divide", "eval", "--bench", "{data}", "--model", "{model-with:num_key_value_heads=3}", "--k", "1", "--out", "{dir}/e11"),
+        Cli("a KV cache for 1 sequence of up to", "eval", "--bench", "{data}", "--model", "{model-with:max_position_embeddings=1000000000}", "--k", "1", "--out", "{dir}/e12"),
         Cli("config.json: \"vocab_size\" must be a positive integer", "train", "grpo", "--config", "{recipe:model_name_or_path: {model-with:vocab_size=0}}"),
         Cli("config.json: \"torch_dtype\" \"int8\" is not supported", "train", "sft", "--config", "{sft-recipe:model_name_or_path: {model-with:torch_dtype=\"int8\"}}"),
         Cli("intermediate_size 1000000000", "sample", "--prompts", "{data}", "--model", "{model-with:intermediate_size=1000000000}", "--k", "1", "--out", "{dir}/s1"),
