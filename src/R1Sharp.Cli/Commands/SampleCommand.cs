@@ -43,6 +43,8 @@ public static class SampleCommand
             maxRepetition, ngrams, maxLength, output, json, noThink, maxBatch, concurrency, device, dtype, requestTimeout };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
+            CliCommon.CheckFinite(p.GetValue(temperature), "--temperature");
+            CliCommon.CheckFinite(p.GetValue(topP), "--top-p");
             var all = Benchmark.Parse(p.GetValue(prompts)!);
             if (p.GetValue(limit) is { } n && n < 1) throw new R1SharpException($"--limit must be ≥ 1, got {n}");
             if (p.GetValue(keep) < 0) throw new R1SharpException($"--keep must be ≥ 0, got {p.GetValue(keep)}");

@@ -114,11 +114,7 @@ public record LlamaConfig : ModelConfig
     }
 
     /// <summary>A JSON value from the file on one line, cut short.</summary>
-    static string Compact(System.Text.Json.JsonElement e)
-    {
-        string s = System.Text.Json.Nodes.JsonNode.Parse(e.GetRawText())?.ToJsonString() ?? "null";
-        return s.Length > 60 ? s[..60] + "…" : s;
-    }
+    static string Compact(System.Text.Json.JsonElement e) => Excerpt.Json(System.Text.Json.Nodes.JsonNode.Parse(e.GetRawText()));
 
     /// <summary>A string from the file, quoted and cut short (null as null).</summary>
     protected static string Quoted(string? value) => value is null ? "null" : Excerpt.Quote(value);

@@ -173,8 +173,7 @@ public abstract record ModelConfig
                 node = node is JsonArray a && index < a.Count ? a[index] : null;
             else node = node is JsonObject o ? o[part.Trim('[', ']', '\'')] : null;
         }
-        string found = node?.ToJsonString() ?? "null";
-        if (found.Length > 60) found = found[..60] + "…";
+        string found = Excerpt.Json(node);
         string m = e.Message;
         string expected = m.Contains("List`1") ? "a list" : m.Contains("Int32") ? "an integer in range" : m.Contains("Double") ? "a number"
             : m.Contains("Boolean") ? "true or false" : m.Contains("String") ? "a string" : m.Contains("RopeScaling") ? "an object or null" : "another type";

@@ -12,6 +12,7 @@ namespace R1Sharp.Tests.BadInput;
 /// body limit. Rows name these as {placeholders}; {recipe:KEY: VALUE;KEY: VALUE} writes a recipe that trains the tiny
 /// model on the dataset with those lines added ({sft-recipe:…} the same for `r1 train sft`);
 /// {model-with:KEY=JSON;KEY=JSON} is the tiny model's folder with those config.json values (KEY may be nested, a.b);
+/// {gen-with:KEY=JSON} the same with generation_config.json's values replaced;
 /// {gguf-with:KEY=TYPE:VALUE} is the tiny model's GGUF with that metadata value (TYPE u32, i32, u64, f32 or str).
 /// </summary>
 public sealed partial class BadInputWorld : IAsyncLifetime
@@ -109,11 +110,15 @@ public sealed partial class BadInputWorld : IAsyncLifetime
     [GeneratedRegex(@"\{gguf-with:([^}]*)\}")]
     private static partial Regex GgufWith();
 
+    [GeneratedRegex(@"\{gen-with:([^}]*)\}")]
+    private static partial Regex GenWith();
+
     /// <summary>An argument with its {placeholders} replaced (names and variants first, so a recipe line may hold one).</summary>
     public string Expand(string arg)
     {
         string named = Name().Replace(arg, m => names.TryGetValue(m.Groups[1].Value, out var v) ? v : throw new ArgumentException($"no placeholder {m.Value}"));
-        named = ModelWith().Replace(named, m => Variant("model", m.Groups[1].Value, ModelFolderWith));
+        named = ModelWith().Replace(named, m => Variant("model", m.Groups[1].Value, (f, spec) => ModelFolderWith(f, spec, "config.json")));
+        named = GenWith().Replace(named, m => Variant("gen", m.Groups[1].Value, (f, spec) => ModelFolderWith(f, spec, "generation_config.json")));
         named = GgufWith().Replace(named, m => Variant("gguf", m.Groups[1].Value, GgufFileWith));
         named = SftRecipeLines().Replace(named, m => SftRecipe(m.Groups[1].Value));
         return RecipeLines().Replace(named, m => Recipe(m.Groups[1].Value));
@@ -132,13 +137,13 @@ public sealed partial class BadInputWorld : IAsyncLifetime
         }
     }
 
-    /// <summary>The tiny model's folder (its files linked, not copied) with config.json's values replaced.</summary>
-    string ModelFolderWith(string folder, string spec)
+    /// <summary>The tiny model's folder (its files linked, not copied) with one JSON file's values replaced.</summary>
+    string ModelFolderWith(string folder, string spec, string file)
     {
         Directory.CreateDirectory(folder);
         foreach (var f in Directory.GetFiles(names["model"]))
-            if (Path.GetFileName(f) != "config.json") File.CreateSymbolicLink(Path.Combine(folder, Path.GetFileName(f)), f);
-        var raw = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(names["model"], "config.json")))!;
+            if (Path.GetFileName(f) != file) File.CreateSymbolicLink(Path.Combine(folder, Path.GetFileName(f)), f);
+        var raw = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(names["model"], file)))!;
         foreach (var edit in spec.Split(';'))
         {
             int eq = edit.IndexOf('=');
@@ -146,7 +151,7 @@ public sealed partial class BadInputWorld : IAsyncLifetime
             var owner = path.Length == 1 ? raw : (JsonObject)raw[path[0]]!;
             owner[path[^1]] = JsonNode.Parse(edit[(eq + 1)..]);
         }
-        File.WriteAllText(Path.Combine(folder, "config.json"), raw.ToJsonString());
+        File.WriteAllText(Path.Combine(folder, file), raw.ToJsonString());
         return folder;
     }
 
