@@ -54,6 +54,7 @@ public static class SampleCommand
                 Language = p.GetValue(language)!, MinLanguageConsistency = p.GetValue(minLanguage), MaxRepetitionRate = p.GetValue(maxRepetition),
                 RepetitionNGrams = p.GetValue(ngrams), MaxCompletionTokens = p.GetValue(maxLength),
             };
+            filter.Validate();
             Rewards.LanguageConsistencyReward.Create(filter.Language); // an unknown language fails before any sampling
             using var backend = EvalCommand.CreateBackend(p.GetValue(model), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
                 p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype),
