@@ -17,6 +17,7 @@ root.Subcommands.Add(ZeroCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(BoardCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
 var parse = root.Parse(args);

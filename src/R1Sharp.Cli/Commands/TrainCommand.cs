@@ -79,15 +79,13 @@ public static class TrainCommand
             {
                 var task = ctx.AddTask("GRPO", maxValue: cfg.MaxSteps);
                 task.Value = trainer.State.Step;
-                while (!trainer.Done)
+                trainer.Train(onStep: row =>
                 {
-                    last = trainer.Step();
+                    last = row;
                     task.Value = trainer.State.Step;
-                    task.Description = $"GRPO reward {last["reward"]:F3} len {last["completions/mean_length"]:F0}";
-                    if (cfg.SaveSteps > 0 && trainer.State.Step % cfg.SaveSteps == 0 && !trainer.Done) trainer.SaveCheckpoint();
-                }
+                    task.Description = $"GRPO reward {row["reward"]:F3} len {row["completions/mean_length"]:F0}";
+                });
             });
-        trainer.SaveCheckpoint();
         RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, m => err.MarkupLineInterpolated($"[yellow]{m}[/]"));
         string modelDir = Path.Combine(cfg.OutputDir, "model");
         ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);

@@ -44,15 +44,13 @@ public static class TrainSftCommand
             {
                 var task = ctx.AddTask("SFT", maxValue: trainer.TotalSteps);
                 task.Value = trainer.State.Step;
-                while (!trainer.Done)
+                trainer.Train(onStep: row =>
                 {
-                    last = trainer.Step();
+                    last = row;
                     task.Value = trainer.State.Step;
-                    task.Description = $"SFT loss {last["loss"]:F3} acc {last["mean_token_accuracy"]:F3} {last["tokens_per_second"]:F0} tok/s";
-                    if (cfg.SaveSteps > 0 && trainer.State.Step % cfg.SaveSteps == 0 && !trainer.Done) trainer.SaveCheckpoint();
-                }
+                    task.Description = $"SFT loss {row["loss"]:F3} acc {row["mean_token_accuracy"]:F3} {row["tokens_per_second"]:F0} tok/s";
+                });
             });
-        trainer.SaveCheckpoint();
         RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, RunPlots.SftCurves, "SFT step", m => err.MarkupLineInterpolated($"[yellow]{m}[/]"));
         string modelDir = Path.Combine(cfg.OutputDir, "model");
         ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);

@@ -19,12 +19,13 @@ public static class ZeroCommand
         var stepsFraction = new Option<double?>("--steps-fraction") { Description = "share of base-corpus solutions that show their steps" };
         var pretrainLr = new Option<double?>("--pretrain-lr") { Description = "peak learning rate of pre-training" };
         var pretrainBatch = new Option<int?>("--pretrain-batch") { Description = "documents per pre-training step" };
+        var arch = new Option<string>("--arch") { Description = "qwen2 (dense) or deepseek_v3 (MLA + MoE + MTP, the same width)", DefaultValueFactory = _ => "qwen2" };
         var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
-            { json, output, seed, threads, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch };
+            { json, output, seed, threads, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch, arch };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             var d = new ZeroOptions();
-            var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads) };
+            var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads), Arch = p.GetValue(arch)! };
             if (p.GetValue(pretrainSteps) is { } ps) o = o with { Pretrain = o.Pretrain with { Steps = ps } };
             if (p.GetValue(grpoSteps) is { } gs) o.Grpo.MaxSteps = gs;
             if (p.GetValue(digits) is { } dg) o = o with { Digits = dg };
@@ -57,6 +58,7 @@ public static class ZeroCommand
                 Console.WriteLine($"mean response length: {s.BaseMeanLength:F1} -> {s.FinalMeanLength:F1} tokens");
                 Console.WriteLine($"wall time: {s.TotalSeconds:F0} s (pre-training {s.PretrainSeconds:F0} s, GRPO {s.GrpoSeconds:F0} s); CPU time {s.CpuSeconds:F0} s; load average at the end {s.LoadAverage:F1}");
                 Console.WriteLine($"run folder: {s.OutputDir} (report.md, metrics.jsonl); model: {s.ModelDir}");
+                Console.WriteLine($"look at it: ./r1 board {(p.GetValue(output)!.Contains(' ') ? $"\"{p.GetValue(output)}\"" : p.GetValue(output))}");
             }
             return 0;
         }));

@@ -27,6 +27,13 @@ public sealed record GgufArchitecture(
     /// <summary>Tensors the architecture writes that have no HF parameter (checked on import, then skipped).</summary>
     public IReadOnlySet<string> NonParameterTensors { get; init; } = new HashSet<string>();
 
+    /// <summary>Every tensor to write, for an architecture whose tensors are not one per HF parameter (deepseek2: experts
+    /// stacked, kv_b_proj split); null: one per parameter through the name tables.</summary>
+    public Func<CausalLM, GgmlType, IEnumerable<GgufTensorSpec>>? Tensors { get; init; }
+
+    /// <summary>Fills a model's parameters from a file of this architecture when <see cref="Tensors"/> is custom.</summary>
+    public Action<GgufFile, CausalLM>? LoadTensors { get; init; }
+
     /// <summary>Heads to permute a q/k tensor's rows by (HF name), or null when it is left as it is.</summary>
     public int? RopePermuteHeads(string hf, ModelConfig c)
     {
@@ -69,6 +76,8 @@ public static class GgufArchitectures
         Dense("qwen2", "qwen2", DenseLayer, interleavedRope: false),
         Dense("llama", "llama", DenseLayer, interleavedRope: true),
         Dense("qwen3", "qwen3", [.. DenseLayer, ("self_attn.q_norm.weight", "attn_q_norm.weight"), ("self_attn.k_norm.weight", "attn_k_norm.weight")], interleavedRope: false),
+        GgufDeepseek2.For("deepseek_v3"),
+        GgufDeepseek2.For("deepseek_v2"),
     ];
 
     public static GgufArchitecture ForModelType(string modelType) =>
@@ -113,6 +122,18 @@ static class DenseMetadata
         w.Add($"{a}.rope.dimension_count", GgufValue.U32((uint)c.HeadDim));
         w.Add($"{a}.rope.freq_base", GgufValue.F32((float)c.RopeTheta));
         w.Add($"{a}.attention.layer_norm_rms_epsilon", GgufValue.F32((float)c.RmsNormEps));
+        if (c.RopeScaling is { Type: "yarn" } yarn)
+        {
+            // llama.cpp's YaRN (ggml_rope_yarn_corr_dims, floor/ceil as transformers' truncate) with cos and sin scaled by
+            // 0.1·ln(factor) + 1, transformers' default attention_factor.
+            if (yarn.AttentionFactor is not null || yarn.Mscale is not null || yarn.MscaleAllDim is not null || yarn.Truncate == false)
+                throw new R1SharpException($"{c.ModelType} model: rope_scaling yarn with attention_factor, mscale or truncate false has no llama.cpp equivalent for {a}");
+            w.Add($"{a}.rope.scaling.type", GgufValue.Str("yarn"));
+            w.Add($"{a}.rope.scaling.factor", GgufValue.F32((float)yarn.YarnFactor(c.MaxPositionEmbeddings)));
+            w.Add($"{a}.rope.scaling.original_context_length", GgufValue.U32((uint)(yarn.OriginalMaxPositionEmbeddings ?? c.MaxPositionEmbeddings)));
+            w.Add($"{a}.rope.scaling.yarn_beta_fast", GgufValue.F32((float)(yarn.BetaFast is { } bf && bf != 0 ? bf : 32)));
+            w.Add($"{a}.rope.scaling.yarn_beta_slow", GgufValue.F32((float)(yarn.BetaSlow is { } bs && bs != 0 ? bs : 1)));
+        }
         if (c.RopeScaling is { Type: "llama3" } rs)
         {
             // Not rope.scaling.*: llama.cpp would apply those as linear scaling on top of rope_freqs.
@@ -147,7 +168,6 @@ static class DenseMetadata
     public static JsonObject ReadConfig(GgufFile g, string a, string modelType)
     {
         long U(string k) => g.GetInt($"{a}.{k}");
-        static double Tidy(double v) => double.Parse(((float)v).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var embd = g.Tensor("token_embd.weight");
         long hidden = U("embedding_length"), heads = U("attention.head_count");
         if (heads <= 0) throw new R1SharpException($"{g.Path}: {a}.attention.head_count must be a positive integer, found {heads}");
@@ -177,8 +197,35 @@ static class DenseMetadata
         if (g.OptionalInt("tokenizer.ggml.bos_token_id") is { } bos) raw["bos_token_id"] = bos;
         if (g.OptionalInt("tokenizer.ggml.eos_token_id") is { } eos) raw["eos_token_id"] = eos;
         if (g.HasTensor("rope_freqs.weight")) raw["rope_scaling"] = ReadRopeScaling(g, a, headDim, raw["rope_theta"]!.GetValue<double>());
+        else if (g.OptionalString($"{a}.rope.scaling.type") == "yarn") raw["rope_scaling"] = ReadYarn(g, a);
         return raw;
     }
+
+    /// <summary>llama.cpp's YaRN keys ({a}.rope.scaling.*) as config.json's rope_scaling, checked as config.json's
+    /// would be but naming the metadata keys.</summary>
+    public static JsonObject ReadYarn(GgufFile g, string a)
+    {
+        string p = $"{a}.rope.scaling.";
+        long? original = g.OptionalInt(p + "original_context_length");
+        if (original is <= 0 or > int.MaxValue)
+            throw new R1SharpException($"{g.Path}: {p}original_context_length must be a positive integer below 2^31, found {original}");
+        var rs = RopeScaling.Yarn(Tidy(g.OptionalFiniteFloat(p + "factor") ?? 1), (int)(original ?? 0), Tidy(g.OptionalFiniteFloat(p + "yarn_beta_fast") ?? 32),
+            Tidy(g.OptionalFiniteFloat(p + "yarn_beta_slow") ?? 1), null, null) with { OriginalMaxPositionEmbeddings = (int?)original };
+        var names = new Dictionary<string, string>
+        {
+            ["rope_scaling.factor"] = p + "factor", ["rope_scaling.beta_fast"] = p + "yarn_beta_fast", ["rope_scaling.beta_slow"] = p + "yarn_beta_slow",
+        };
+        try { rs.Validate(g.Path); }
+        catch (ConfigValueException e) { throw new R1SharpException($"{g.Path}: {names.GetValueOrDefault(e.Key, e.Key)} {e.Detail}"); }
+        return new JsonObject
+        {
+            ["rope_type"] = "yarn", ["factor"] = rs.Factor, ["original_max_position_embeddings"] = rs.OriginalMaxPositionEmbeddings,
+            ["beta_fast"] = rs.BetaFast, ["beta_slow"] = rs.BetaSlow,
+        };
+    }
+
+    /// <summary>A float32 metadata value as the shortest decimal that reads back to it (0.1f as 0.1, not 0.10000000149).</summary>
+    public static double Tidy(double v) => double.Parse(((float)v).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
     /// <summary>Llama 3 scaling from our r1sharp.rope_scaling.* keys, else Llama 3.1's published parameters (factor 8,
     /// low 1, high 4, original context 8192), accepted only when they reproduce the file's rope_freqs.</summary>

@@ -143,6 +143,8 @@ public sealed class GgufFile : IDisposable
         double v = TryFloat(key) ?? throw WrongType(key, "a number");
         return double.IsFinite(v) ? v : throw new R1SharpException($"{Path}: metadata key {Excerpt.Quote(key)} should be a finite number, found {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
     }
+    /// <summary>An optional string: null when absent, an error naming the key when present with another type.</summary>
+    public string? OptionalString(string key) => Metadata.ContainsKey(key) ? GetString(key) : null;
     public bool? TryBool(string key) => Metadata.TryGetValue(key, out var v) && v.Value is bool b ? b : null;
     public GgufArray? TryArray(string key) => Metadata.TryGetValue(key, out var v) ? v.Value as GgufArray : null;
 

@@ -4,10 +4,10 @@ namespace R1Sharp.Kernels;
 public static class CpuFeatures
 {
     /// <summary>
-    /// libtorch's bfloat16 GEMM runs on native bf16 instructions (AMX-BF16 or AVX512-BF16, through oneDNN) here.
-    /// Measured on 2 Intel AVX-512/AMX cores: [512×896]·[896×4864] 581 GFLOP/s, 3.6× the same product widened to
-    /// float32; on 2 AVX2 cores without them it ran about 5× below float32, which is why bf16 prefill widens there
-    /// (<see cref="Linear"/>). Read from /proc/cpuinfo's flags (Linux); elsewhere assumed absent.
+    /// libtorch's bfloat16 GEMM runs on native bf16 instructions (AMX-BF16 or AVX512-BF16, through oneDNN) here, and is
+    /// then the fastest bf16 path; without them it runs several times below float32, which is why bf16 prefill widens
+    /// there (<see cref="LinearKernels"/>; figures in bench/README.md, "Kernel choices"). Read from /proc/cpuinfo's flags
+    /// (Linux); elsewhere assumed absent.
     /// </summary>
     public static bool NativeBf16Gemm { get; } = Detect();
 

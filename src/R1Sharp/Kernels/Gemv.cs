@@ -16,9 +16,7 @@ namespace R1Sharp.Kernels;
 /// 16-row case); with AVX-512 (and K a multiple of 16), from 4 rows up, four weight rows meet four x rows at a time in
 /// 512-bit registers. One call may cover several weights that read the same x (q/k/v, gate/up), and the kernel writes the
 /// final outputs (bias added, rounded once to the weight's type), so no tensor operation surrounds it.
-/// Measured on this 2-core machine (bench: profile --kernels), the 24 layers' projections of a Qwen2.5-0.5B shape,
-/// 2 threads, GB/s of weights read, fused q/k/v and gate/up, one row: bfloat16 18.8 (two streams) vs 16.3 (one
-/// stream) vs libtorch ~11; float32 20.7 vs 17.5 vs ~10. 16 rows: several times libtorch in both.
+/// Why each blocking: bench/README.md, "Kernel choices".
 /// </summary>
 public static unsafe class Gemv
 {
@@ -72,11 +70,8 @@ public static unsafe class Gemv
         {
             // Four weight rows at a time against pairs of x rows: each x vector loaded feeds four FMAs and each
             // weight vector two, and the four weight rows stay in L1 while every pair of x rows streams past them.
-            // (Measured with 16 rows, one thread on its CPU clock, f32: 305-362 ms vs 400 for one weight row against
-            // four x rows; bfloat16 about even. Under 8 rows, the one-row path below is as fast and simpler.)
-            // With AVX-512, blocks of four x rows against the four weight rows in 512-bit registers first (16
-            // accumulators of the 32 registers): profile --kernels, the 0.5B shape's projections on 2 Intel cores,
-            // f32 16 rows 100-109 ms vs 128-143 for the 256-bit kernel and 127-132 for libtorch; 4 rows 75 vs 110.
+            // Under 8 rows the one-row path below is as fast and simpler. With AVX-512, blocks of four x rows against
+            // the four weight rows in 512-bit registers first (16 accumulators of the 32 registers).
             for (; j + 4 <= end; j += 4)
             {
                 nint w0 = t.Weight + (nint)(j * stride);
@@ -104,9 +99,8 @@ public static unsafe class Gemv
         if (rows < 4)
         {
             // Two weight rows at a time from the two halves of the range: two independent memory streams per thread
-            // keep more cache-line reads in flight than one (measured on a 1 GB bf16 weight, one x row, 2 threads,
-            // alternating in one run: 99-106 % of libtorch's sum over the same bytes vs 82-85 % for one stream).
-            // Each pair of weight rows stays in L1 while every x row uses it.
+            // keep more cache-line reads in flight than one. Each pair of weight rows stays in L1 while every x row
+            // uses it.
             int half = (end - j) / 2;
             for (int p = j; p < j + half; p++)
             {
@@ -297,8 +291,8 @@ public static unsafe class Gemv
         int i = 0;
         for (; i + 32 <= k; i += 32)
         {
-            // bfloat16: ask for the weights 2 KB ahead. The hardware prefetcher alone left one-row bf16 reads at
-            // ~14 GB/s; with this 16-18 GB/s (profile --kernels, A/B in one run, 3 runs). For float32 it cost time.
+            // bfloat16: ask for the weights 2 KB ahead (the hardware prefetcher alone was slower; for float32 this
+            // cost time).
             if (TW.ElementSize == 2) Sse.Prefetch0((byte*)w + (long)i * 2 + PrefetchBytes);
             a0 = Fma.MultiplyAdd(TW.Load(w, i), Avx.LoadVector256(x + i), a0);
             a1 = Fma.MultiplyAdd(TW.Load(w, i + 8), Avx.LoadVector256(x + i + 8), a1);

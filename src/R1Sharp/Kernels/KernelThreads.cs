@@ -4,10 +4,10 @@ namespace R1Sharp.Kernels;
 
 /// <summary>
 /// Worker threads for the decode kernels (<see cref="Gemv"/>, <see cref="DecodeAttention"/>). A decode step calls
-/// them about a hundred times with 50-150 µs of other operators in between; Parallel.For's pool threads fall asleep
-/// in those gaps and wake late, so the caller did most of each short, memory-bound product alone (bench: profile
-/// --gap 60 made a 0.5B f32 step's projections 10 ms slower than back to back). These workers spin for a short
-/// while after each job before they block, so the next product of the same step finds them awake.
+/// them about a hundred times with short gaps of other operators in between; Parallel.For's pool threads fall asleep
+/// in those gaps and wake late, so the caller did most of each short, memory-bound product alone. These workers spin
+/// for a short while after each job before they block, so the next product of the same step finds them awake
+/// (bench/README.md, "Kernel choices").
 /// </summary>
 public static class KernelThreads
 {

@@ -41,6 +41,10 @@ public abstract record ModelConfig
         };
     }
 
+    /// <summary>Block-scaled FP8 weights (DeepSeek-V3/R1's releases on the Hub, and other models' -FP8 releases): read
+    /// dequantised (IO/Fp8Weights.cs); null for float checkpoints.</summary>
+    public Fp8QuantizationConfig? QuantizationConfig { get; init; }
+
     /// <summary>Keys this family does not model, written back unchanged.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; init; }
 
@@ -77,6 +81,7 @@ public abstract record ModelConfig
         // range (the weights' type), is no initialisation.
         if (!(InitializerRange >= 0 && InitializerRange <= float.MaxValue))
             throw new ConfigValueException(source, "initializer_range", $"must be a number from 0 to float32's largest, found {Show(InitializerRange)}");
+        QuantizationConfig?.Validate(source);
     }
 
     void TokenId(string source, string key, int id)

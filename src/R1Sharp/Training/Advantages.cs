@@ -12,7 +12,7 @@ public static class Advantages
 {
     public const double Epsilon = 1e-4;
 
-    public static double[] Compute(IReadOnlyList<double> rewards, int groupSize, string scaleRewards)
+    public static double[] Compute(IReadOnlyList<double> rewards, int groupSize, ScaleRewards scaleRewards)
     {
         if (groupSize < 1 || rewards.Count % groupSize != 0)
             throw new R1SharpException($"{rewards.Count} rewards do not form groups of num_generations={groupSize}");
@@ -27,10 +27,9 @@ public static class Advantages
             mean /= groupSize;
             double scale = scaleRewards switch
             {
-                "group" => Std(rewards, o, groupSize) + Epsilon,
-                "batch" => batchStd + Epsilon,
-                "none" => 1,
-                _ => throw new R1SharpException($"scale_rewards \"{scaleRewards}\" is unknown (expected group, batch or none)"),
+                ScaleRewards.Group => Std(rewards, o, groupSize) + Epsilon,
+                ScaleRewards.Batch => batchStd + Epsilon,
+                _ => 1,
             };
             for (int i = 0; i < groupSize; i++) adv[o + i] = (rewards[o + i] - mean) / scale;
         }

@@ -48,6 +48,15 @@ public sealed class GrpoConfig : IRecipe
     public bool DynamicSampling { get; set; }
     public int MaxDynamicSamplingRounds { get; set; } = 4;
 
+    // The model family's own training terms (DeepSeek-V3 §2.1.2, §2.2; ignored by dense families)
+    /// <summary>α of the sequence-wise expert balance loss (DeepSeek's config.json: aux_loss_alpha).</summary>
+    public double AuxLossAlpha { get; set; }
+    /// <summary>γ of auxiliary-loss-free balancing: each expert's bias moves by γ after every optimizer step.</summary>
+    public double BiasUpdateSpeed { get; set; }
+    /// <summary>λ of the multi-token-prediction loss.</summary>
+    public double MtpLossWeight { get; set; }
+    public Models.AuxiliaryTrainingOptions AuxiliaryTraining => new(AuxLossAlpha, BiasUpdateSpeed, MtpLossWeight);
+
     // Rewards
     public List<string> RewardFuncs { get; set; } = ["accuracy", "format"];
     public List<double>? RewardWeights { get; set; }
@@ -81,6 +90,9 @@ public sealed class GrpoConfig : IRecipe
     public int NumThreads { get; set; }
 
     public double EffectiveEpsilonHigh => EpsilonHigh ?? Epsilon;
+
+    /// <summary>The objective's options with their values parsed (read-only: not a recipe key).</summary>
+    public LossOptions Loss => LossOptions.From(this);
     public int GenerationBatchSize => PerDeviceTrainBatchSize * GradientAccumulationSteps;
     public int PromptsPerStep => GenerationBatchSize / NumGenerations;
 
@@ -98,9 +110,8 @@ public sealed class GrpoConfig : IRecipe
             $"per_device_train_batch_size × gradient_accumulation_steps ({(long)PerDeviceTrainBatchSize * GradientAccumulationSteps:N0}) is more than {MaxCompletionsPerStep:N0} completions per step");
         Check(GenerationBatchSize % NumGenerations == 0,
             $"per_device_train_batch_size × gradient_accumulation_steps ({GenerationBatchSize}) must be a multiple of num_generations ({NumGenerations})");
-        Check(LossType is "grpo" or "bnpo" or "dapo" or "dr_grpo", $"loss_type \"{LossType}\" is unknown (expected grpo, bnpo, dapo or dr_grpo)");
-        Check(ScaleRewards is "group" or "batch" or "none", $"scale_rewards \"{ScaleRewards}\" is unknown (expected group, batch or none)");
-        Check(ImportanceSamplingLevel is "token" or "sequence", $"importance_sampling_level \"{ImportanceSamplingLevel}\" is unknown (expected token or sequence)");
+        try { _ = Loss; } // loss_type, scale_rewards and importance_sampling_level parsed into their enums once
+        catch (R1SharpException e) { throw new R1SharpException($"{source}: {e.Message}"); }
         Check(PromptTemplate is "r1_zero" or "chat" or "none", $"prompt_template \"{PromptTemplate}\" is unknown (expected r1_zero, chat or none)");
         Check(Epsilon >= 0 && EffectiveEpsilonHigh >= 0, "epsilon and epsilon_high must be ≥ 0");
         Check(Beta >= 0, $"beta must be ≥ 0, got {Beta}");
@@ -117,6 +128,7 @@ public sealed class GrpoConfig : IRecipe
         Check(LoggingSteps >= 1, $"logging_steps must be ≥ 1, got {LoggingSteps}");
         AdamW.CheckOptions(source, AdamBeta1, AdamBeta2, AdamEpsilon, WeightDecay);
         NativeRuntime.CheckThreads(NumThreads, "num_threads", source + ": ", zeroIsDefault: true);
+        AuxiliaryTraining.Validate(source);
     }
 
     public int TotalWarmup => WarmupSteps > 0 ? WarmupSteps : (int)Math.Ceiling(WarmupRatio * MaxSteps * NumIterations);

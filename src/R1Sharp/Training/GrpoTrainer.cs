@@ -14,7 +14,7 @@ namespace R1Sharp.Training;
 /// no weight sync is needed; with an <see cref="EndpointRolloutSource"/> the rollouts come from inference servers that
 /// load each update from shared storage. <see cref="Step"/> is the whole algorithm on one screen.
 /// </summary>
-public sealed class GrpoTrainer : IDisposable
+public sealed class GrpoTrainer : ITrainer, IDisposable
 {
     public GrpoConfig Config { get; }
     public CausalLM Policy { get; }
@@ -28,6 +28,7 @@ public sealed class GrpoTrainer : IDisposable
     public Func<Tensor, Tensor>? LossTransform { get; set; }
 
     readonly IReadOnlyList<PromptExample> _data;
+    readonly LossOptions _loss;
     readonly Func<string, string> _template;
     readonly CausalLM? _reference;
     readonly AdamW _optimizer;
@@ -45,6 +46,7 @@ public sealed class GrpoTrainer : IDisposable
         config.Validate();
         if (data.Count == 0) throw new R1SharpException("the GRPO dataset is empty");
         Config = config; Policy = policy; Tokenizer = tokenizer; Rewards = rewards; _data = data; _template = template;
+        _loss = config.Loss;
         _tokenizerDir = tokenizerDir;
         if (config.NumThreads > 0) set_num_threads(config.NumThreads);
         Directory.CreateDirectory(config.OutputDir);
@@ -62,22 +64,18 @@ public sealed class GrpoTrainer : IDisposable
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
         };
         _schedule = new LrSchedule(config.LearningRate, config.TotalWarmup, config.MaxSteps * config.NumIterations, config.LrSchedulerType);
+        policy.AuxiliaryTraining = config.AuxiliaryTraining; // the family's own terms (Policy.Training)
         rewards.OnFailure ??= m => OnLog?.Invoke(m);
     }
 
     public bool Done => State.Step >= Config.MaxSteps;
 
-    /// <summary>Trains to max_steps (from a checkpoint with --resume), saving every save_steps and at the end.</summary>
-    public void Train(Func<int, bool>? shouldStop = null)
-    {
-        while (!Done)
-        {
-            Step();
-            if (Config.SaveSteps > 0 && State.Step % Config.SaveSteps == 0 && !Done) SaveCheckpoint();
-            if (shouldStop?.Invoke(State.Step) == true) return;
-        }
-        SaveCheckpoint();
-    }
+    public int MaxSteps => Config.MaxSteps;
+    public int SaveSteps => Config.SaveSteps;
+
+    /// <summary>Trains to max_steps (from a checkpoint after <see cref="Resume"/>), saving every save_steps and at
+    /// the end: <see cref="TrainingLoop.Run"/>.</summary>
+    public void Train(Action<Dictionary<string, double>>? onStep = null, Func<int, bool>? shouldStop = null) => TrainingLoop.Run(this, onStep, shouldStop);
 
     /// <summary>One GRPO step: rollout → reward → advantage → loss → update.</summary>
     public Dictionary<string, double> Step()
@@ -86,17 +84,18 @@ public sealed class GrpoTrainer : IDisposable
         var clock = Stopwatch.StartNew();
         var (rollout, rounds) = SampleScoredRollout();                                       // rollout + reward
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
-        var advantages = Advantages.Compute(rollout.Rewards, Config.NumGenerations, Config.ScaleRewards); // advantage
-        using var batches = new MicroBatches(rollout, Config, Policy.Config, Policy.Device);
+        var advantages = Advantages.Compute(rollout.Rewards, rollout.GroupSize, _loss.ScaleRewards);         // advantage
+        using var batches = new MicroBatches(rollout, Config.PerDeviceTrainBatchSize, _loss.MaskTruncatedCompletions, Policy.Config, Policy.Device);
         batches.ScoreFixedPolicies(Policy, _reference, Config.NumIterations > 1);             // π_θold, π_ref
         var update = Update(batches, advantages);                                            // loss + update
         State.Step++;
         double updateSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
         _rollouts.PublishWeights(Policy, State.Step);                                        // rollouts see the update
-        var row = StepMetrics.Collect(State.Step, rollout, Config, update, rounds, rolloutSeconds, updateSeconds);
+        var row = StepMetrics.Collect(State.Step, rollout, update, rounds, rolloutSeconds, updateSeconds);
         row["sync_seconds"] = clock.Elapsed.TotalSeconds - rolloutSeconds - updateSeconds;
+        foreach (var (key, value) in Policy.Training.TakeMetrics()) row[key] = value;
         Metrics.Append(row);
-        _rolloutLog.Append(State.Step, rollout, Config.NumGenerations);
+        _rolloutLog.Append(State.Step, rollout, advantages);
         return row;
     }
 
@@ -105,21 +104,21 @@ public sealed class GrpoTrainer : IDisposable
     (Rollout Rollout, int Rounds) SampleScoredRollout()
     {
         int g = Config.NumGenerations, want = Config.PromptsPerStep;
-        var kept = new Rollout();
+        var kept = new List<RolloutCompletion>();
         Rollout last = null!;
         int round = 0;
         while (round < (Config.DynamicSampling ? Config.MaxDynamicSamplingRounds : 1))
         {
             last = Generate(NextPrompts(want), round++);
             for (int grp = 0; grp < want && kept.Count < want * g; grp++)
-                if (!Config.DynamicSampling || !Advantages.ZeroVariance(last.Rewards, grp * g, g)) kept.AddGroup(last, grp, g);
+                if (!Config.DynamicSampling || !Advantages.ZeroVariance(last.Rewards, grp * g, g)) kept.AddRange(last.Group(grp));
             if (kept.Count >= want * g) break;
         }
         // Every round gave only zero-variance groups: train on the last round (advantages 0; only the KL term acts).
-        if (kept.Count == 0) kept = last;
-        else if (Config.DynamicSampling && kept.Count < want * g)
+        if (kept.Count == 0) return (last, round);
+        if (Config.DynamicSampling && kept.Count < want * g)
             OnLog?.Invoke($"step {State.Step + 1}: dynamic sampling filled {kept.Count / g} of {want} groups in {round} rounds");
-        return (kept, round);
+        return (new Rollout(kept, g), round);
     }
 
     /// <summary>Before the first rollout of this process (fresh or resumed): the rollout log is cut back to the step
@@ -146,14 +145,12 @@ public sealed class GrpoTrainer : IDisposable
     Rollout Generate(List<PromptExample> prompts, int round)
     {
         int g = Config.NumGenerations;
-        var r = new Rollout();
         var promptIds = new List<int[]>(prompts.Count);
         foreach (var p in prompts)
         {
             var ids = Tokenizer.Encode(_template(p.Prompt)).ToArray();
             if (ids.Length > Config.MaxPromptLength) ids = ids[^Config.MaxPromptLength..]; // keep the end, as TRL (left truncation)
             promptIds.Add(ids);
-            for (int i = 0; i < g; i++) { r.PromptIds.Add(ids); r.Prompts.Add(p.Prompt); r.References.Add(p.Answer); }
         }
         var options = new SamplingOptions
         {
@@ -162,16 +159,11 @@ public sealed class GrpoTrainer : IDisposable
             // Row i samples with Seed + i: a function of (seed, step, round) only, so a resumed run samples the same.
             Seed = RolloutSeed(Config.Seed, State.Step, round),
         };
-        foreach (var o in _rollouts.Generate(promptIds, g, options, _eos))
-        {
-            r.CompletionIds.Add(o.TokenIds);
-            r.Completions.Add(Tokenizer.Decode(o.TokenIds.Where(t => !_eos.Contains(t))));
-            r.Truncated.Add(o.Truncated);
-            r.WeightVersions.Add(o.WeightVersion);
-            r.Sources.Add(o.Source);
-        }
-        r.SetScores(Rewards.Score(r.Prompts, r.Completions, r.References));
-        return r;
+        var samples = _rollouts.Generate(promptIds, g, options, _eos);
+        var completions = samples.Select((o, i) => new RolloutCompletion(prompts[i / g].Prompt, promptIds[i / g], prompts[i / g].Answer,
+            o.TokenIds, Tokenizer.Decode(o.TokenIds.Where(t => !_eos.Contains(t))), o.Truncated, o.WeightVersion, o.Source)).ToArray();
+        var scores = Rewards.Score(completions.Select(c => c.Prompt).ToList(), completions.Select(c => c.Text).ToList(), completions.Select(c => c.Reference).ToList());
+        return new Rollout(Rollout.Scored(completions, scores), g);
     }
 
     public static long RolloutSeed(int seed, long step, int round) => seed * 1_000_003L + (step * 16 + round) * 100_003L;
@@ -192,10 +184,10 @@ public sealed class GrpoTrainer : IDisposable
                 var (logp, logits) = mb.Batch.TokenLogProbs(Policy);
                 var old = mb.OldLogProbs ?? logp.detach();
                 var adv = tensor(mb.Rows.Select(i => (float)advantages[i]).ToArray(), device: Policy.Device);
-                var result = PolicyLoss.Compute(new PolicyLossInput(logp, old, mb.RefLogProbs, adv, mb.LossMask),
-                    Config.LossType, Config.Epsilon, Config.EffectiveEpsilonHigh, Config.Beta,
-                    Config.ImportanceSamplingLevel == "sequence", batches.LossTokens, Config.MaxCompletionLength, batches.Rows);
-                var loss = LossTransform?.Invoke(result.Loss) ?? result.Loss;
+                var result = PolicyLoss.Compute(new PolicyLossInput(logp, old, mb.RefLogProbs, adv, mb.LossMask), _loss, batches.LossTokens, batches.Rows);
+                var loss = result.Loss;
+                if (Policy.Training.TakeLoss() is { } aux) loss = loss + aux * ((double)mb.Batch.Rows / batches.Rows);
+                loss = LossTransform?.Invoke(loss) ?? loss;
                 double lossValue = loss.item<float>();
                 if (!double.IsFinite(lossValue)) { finite = false; break; }
                 loss.backward();
@@ -212,6 +204,7 @@ public sealed class GrpoTrainer : IDisposable
             }
             _optimizer.ClipGradients(norm, Config.MaxGradNorm);
             _optimizer.Step(lr);
+            Policy.Training.AfterOptimizerStep();
             State.OptimizerStep++;
             stats.GradNorm = norm; stats.LearningRate = lr;
         }

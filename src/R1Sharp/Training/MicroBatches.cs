@@ -30,21 +30,21 @@ public sealed class MicroBatches : IDisposable
     /// <summary>Matmul FLOPs of one forward pass over every micro-batch (see <see cref="ModelFlops"/>).</summary>
     public double ForwardFlops { get; }
 
-    public MicroBatches(Rollout rollout, GrpoConfig config, ModelConfig model, Device device)
+    public MicroBatches(Rollout rollout, int microBatchRows, bool maskTruncated, ModelConfig model, Device device)
     {
         Rows = rollout.Count;
-        int size = config.PerDeviceTrainBatchSize;
-        var order = Enumerable.Range(0, Rows).OrderBy(i => rollout.PromptIds[i].Length + rollout.CompletionIds[i].Length).ToArray();
+        int size = microBatchRows;
+        var order = Enumerable.Range(0, Rows).OrderBy(i => rollout[i].PromptIds.Length + rollout[i].CompletionIds.Length).ToArray();
         for (int o = 0; o < Rows; o += size)
         {
             var rows = order[o..Math.Min(Rows, o + size)];
-            var batch = new SequenceBatch(rows.Select(i => (IReadOnlyList<int>)rollout.PromptIds[i]).ToList(),
-                rows.Select(i => (IReadOnlyList<int>)rollout.CompletionIds[i]).ToList(), device);
+            var batch = new SequenceBatch(rows.Select(i => (IReadOnlyList<int>)rollout[i].PromptIds).ToList(),
+                rows.Select(i => (IReadOnlyList<int>)rollout[i].CompletionIds).ToList(), device);
             var mask = batch.CompletionMask;
-            if (config.MaskTruncatedCompletions && rows.Any(i => rollout.Truncated[i]))
+            if (maskTruncated && rows.Any(i => rollout[i].Truncated))
             {
                 // DAPO §3.4 overlong filtering: a truncated completion has no verdict, so it gets no gradient.
-                var keep = tensor(rows.Select(i => rollout.Truncated[i] ? 0f : 1f).ToArray(), device: device).unsqueeze(-1);
+                var keep = tensor(rows.Select(i => rollout[i].Truncated ? 0f : 1f).ToArray(), device: device).unsqueeze(-1);
                 mask = (mask * keep).DetachFromDisposeScope();
             }
             Items.Add(new MicroBatch(batch, rows, mask));

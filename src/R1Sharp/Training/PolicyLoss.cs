@@ -24,15 +24,14 @@ public sealed record PolicyLossOutput(Tensor Loss, double ClipFraction, double K
 /// </summary>
 public static class PolicyLoss
 {
-    /// <param name="lossType">grpo | bnpo | dapo | dr_grpo</param>
-    /// <param name="sequenceLevel">GSPO (Zheng et al. 2025, eq. 7): the ratio is the geometric mean of the token
-    /// ratios, exp(mean_t log r_t), shared by every token of the sequence (TRL's importance_sampling_level: sequence).</param>
+    /// <param name="o">the loss type, clip bounds, β, and whether the ratio is per sequence: GSPO (Zheng et al. 2025,
+    /// eq. 7), the geometric mean of the token ratios, exp(mean_t log r_t), shared by every token of the sequence</param>
     /// <param name="tokensInBatch">dapo: completion tokens in the whole generation batch (all micro-batches), the
     /// normaliser of DAPO eq. 12 so that micro-batching does not change the loss.</param>
-    /// <param name="maxCompletionLength">dr_grpo: the constant normaliser (Dr. GRPO §3.2, eq. 3: 1/(G·L_max)).</param>
-    public static PolicyLossOutput Compute(PolicyLossInput x, string lossType, double epsilon, double epsilonHigh, double beta,
-        bool sequenceLevel, double tokensInBatch, int maxCompletionLength, double batchRowsInBatch)
+    public static PolicyLossOutput Compute(PolicyLossInput x, LossOptions o, double tokensInBatch, double batchRowsInBatch)
     {
+        double epsilon = o.Epsilon, epsilonHigh = o.EpsilonHigh, beta = o.Beta;
+        bool sequenceLevel = o.SequenceLevel;
         var logRatio = x.LogProbs - x.OldLogProbs;
         Tensor logWeight = sequenceLevel
             ? ((logRatio * x.Mask).sum(-1) / x.Mask.sum(-1).clamp_min(1)).unsqueeze(-1)
@@ -52,7 +51,7 @@ public static class PolicyLoss
             using (no_grad()) klMean = ((kl * x.Mask).sum() / x.Mask.sum().clamp_min(1)).item<float>();
         }
 
-        var loss = Aggregate(perToken, x.Mask, lossType, tokensInBatch, maxCompletionLength, batchRowsInBatch);
+        var loss = Aggregate(perToken, x.Mask, o.Type, tokensInBatch, o.MaxCompletionLength, batchRowsInBatch);
         double clipFraction;
         using (no_grad())
         {
@@ -72,17 +71,18 @@ public static class PolicyLoss
     /// grpo and bnpo are scaled by this micro-batch's share of the generation batch's rows, so that accumulated
     /// gradients equal the gradient of the whole batch's loss.
     /// </summary>
-    public static Tensor Aggregate(Tensor perToken, Tensor mask, string lossType, double tokensInBatch, int maxCompletionLength, double batchRowsInBatch)
+    /// <param name="maxCompletionLength">dr_grpo: the constant normaliser (Dr. GRPO §3.2, eq. 3: 1/(G·L_max)).</param>
+    public static Tensor Aggregate(Tensor perToken, Tensor mask, LossType lossType, double tokensInBatch, int maxCompletionLength, double batchRowsInBatch)
     {
         long rows = mask.shape[0];
         double share = rows / batchRowsInBatch;
         return lossType switch
         {
-            "grpo" => ((perToken * mask).sum(-1) / mask.sum(-1).clamp_min(1)).mean() * share,
-            "bnpo" => (perToken * mask).sum() / mask.sum().clamp_min(1) * share,
-            "dapo" => (perToken * mask).sum() / Math.Max(1, tokensInBatch),
-            "dr_grpo" => (perToken * mask).sum() / (batchRowsInBatch * maxCompletionLength),
-            _ => throw new R1SharpException($"loss_type \"{lossType}\" is unknown (expected grpo, bnpo, dapo or dr_grpo)"),
+            LossType.Grpo => ((perToken * mask).sum(-1) / mask.sum(-1).clamp_min(1)).mean() * share,
+            LossType.Bnpo => (perToken * mask).sum() / mask.sum().clamp_min(1) * share,
+            LossType.Dapo => (perToken * mask).sum() / Math.Max(1, tokensInBatch),
+            LossType.DrGrpo => (perToken * mask).sum() / (batchRowsInBatch * maxCompletionLength),
+            _ => throw new ArgumentOutOfRangeException(nameof(lossType)),
         };
     }
 }

@@ -5,7 +5,7 @@ namespace R1Sharp.Training;
 
 /// <summary>
 /// Every completion the trainer learned from, as JSON lines (rollouts.jsonl): step, group, prompt, completion,
-/// reference, total and per-function rewards, token count, whether it was truncated, the weight version that produced
+/// reference, total and per-function rewards, the advantage the loss used, token count, whether it was truncated, the weight version that produced
 /// it and where it was generated. Appended after each step's rollout; a resumed run first drops the lines of steps its
 /// checkpoint had not reached, so the file never holds samples the final weights did not learn from twice.
 /// </summary>
@@ -32,19 +32,22 @@ public sealed class RolloutLog(string path)
         catch (JsonException) { return null; } // a line cut short by a kill
     }
 
-    public void Append(int step, Rollout r, int groupSize)
+    /// <param name="advantages">each completion's advantage as the loss used it (scale_rewards applied)</param>
+    public void Append(int step, Rollout r, IReadOnlyList<double>? advantages = null)
     {
         var lines = new System.Text.StringBuilder();
         for (int i = 0; i < r.Count; i++)
         {
+            var c = r[i];
             var rewards = new JsonObject();
-            foreach (var (name, scores) in r.PerFunction) rewards[name] = Math.Round(scores[i], 6);
+            foreach (var (name, score) in c.Rewards) rewards[name] = Math.Round(score, 6);
             lines.Append(new JsonObject
             {
-                ["step"] = step, ["group"] = i / groupSize, ["prompt"] = r.Prompts[i], ["completion"] = r.Completions[i],
-                ["reference"] = r.References[i], ["reward"] = Math.Round(r.Rewards[i], 6), ["rewards"] = rewards,
-                ["tokens"] = r.CompletionIds[i].Length, ["truncated"] = r.Truncated[i],
-                ["weight_version"] = r.WeightVersions[i], ["source"] = r.Sources[i],
+                ["step"] = step, ["group"] = i / r.GroupSize, ["prompt"] = c.Prompt, ["completion"] = c.Text,
+                ["reference"] = c.Reference, ["reward"] = Math.Round(c.Reward, 6), ["rewards"] = rewards,
+                ["advantage"] = advantages is null ? null : Math.Round(advantages[i], 6),
+                ["tokens"] = c.CompletionIds.Length, ["truncated"] = c.Truncated,
+                ["weight_version"] = c.WeightVersion, ["source"] = c.Source,
             }.ToJsonString(Readable)).Append('\n');
         }
         File.AppendAllText(Path, lines.ToString());

@@ -25,27 +25,29 @@ public sealed class UpdateStats
 /// <summary>The row written to metrics.jsonl for one step (names follow TRL's logs where TRL has them).</summary>
 public static class StepMetrics
 {
-    public static Dictionary<string, double> Collect(int step, Rollout r, GrpoConfig c, UpdateStats u, int rounds, double rolloutSeconds, double updateSeconds)
+    public static Dictionary<string, double> Collect(int step, Rollout r, UpdateStats u, int rounds, double rolloutSeconds, double updateSeconds)
     {
-        int g = c.NumGenerations, groups = r.Count / g;
-        int zeroVar = Enumerable.Range(0, groups).Count(i => Advantages.ZeroVariance(r.Rewards, i * g, g));
-        var lengths = r.CompletionIds.Select(x => (double)x.Length).ToArray();
+        int g = r.GroupSize, groups = r.Groups;
+        var rewards = r.Rewards;
+        int zeroVar = Enumerable.Range(0, groups).Count(i => Advantages.ZeroVariance(rewards, i * g, g));
+        var lengths = r.Completions.Select(x => (double)x.CompletionIds.Length).ToArray();
         var m = new Dictionary<string, double>
         {
             ["step"] = step,
-            ["reward"] = r.Rewards.Average(),
-            ["reward_std"] = Advantages.Std(r.Rewards, 0, r.Count),
+            ["reward"] = rewards.Average(),
+            ["reward_std"] = Advantages.Std(rewards, 0, r.Count),
         };
-        foreach (var (name, scores) in r.PerFunction)
+        foreach (var name in r.RewardNames)
         {
+            var scores = r.Completions.Select(x => x.Rewards[name]).ToArray();
             m[$"rewards/{name}/mean"] = scores.Average();
-            m[$"rewards/{name}/std"] = Advantages.Std(scores, 0, scores.Count);
+            m[$"rewards/{name}/std"] = Advantages.Std(scores, 0, scores.Length);
+            if (name == "accuracy") m["accuracy"] = scores.Average();
         }
-        if (r.PerFunction.TryGetValue("accuracy", out var acc)) m["accuracy"] = acc.Average();
         m["frac_reward_zero_std"] = groups == 0 ? 0 : (double)zeroVar / groups;
         m["completions/mean_length"] = lengths.Average();
         m["completions/max_length"] = lengths.Max();
-        m["completions/clipped_ratio"] = r.Truncated.Count(t => t) / (double)r.Count;
+        m["completions/clipped_ratio"] = r.Completions.Count(x => x.Truncated) / (double)r.Count;
         m["clip_ratio"] = u.ClipFraction;
         m["kl"] = u.Kl;
         m["entropy"] = u.Entropy;

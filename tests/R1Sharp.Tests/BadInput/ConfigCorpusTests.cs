@@ -19,12 +19,12 @@ public class ConfigCorpusTests
     const string Source = "/models/m/config.json";
 
     /// <summary>The family's tiny shape with hidden_size 1024 (so every "huge" value is terabytes, on any machine),
-    /// vocabulary 256, bos 1, eos 2, and for Qwen the sliding-window keys their real configs carry (switched off).</summary>
+    /// vocabulary 256, bos 1, eos 2 (DeepSeek's tiny shapes route over 8 experts), and for Qwen the sliding-window keys their real configs carry (switched off).</summary>
     static JsonObject BaseConfig(string family)
     {
         var cfg = ModelPresets.Create(family, "tiny", 256, bosTokenId: 1, eosTokenIds: [2]) with { HiddenSize = 1024 };
         var raw = cfg.ToJson();
-        if (family != "llama")
+        if (family.StartsWith("qwen"))
         {
             raw["use_sliding_window"] = false;
             raw["sliding_window"] = 4096;
@@ -45,7 +45,12 @@ public class ConfigCorpusTests
     {
         // Qwen3's record wrote its class name as "architecture_name", a key no config.json has.
         foreach (var family in ConfigRows.Families)
-            Assert.False(ModelPresets.Create(family, "tiny", 256).ToJson().ContainsKey("architecture_name"), family);
+        {
+            var json = ModelPresets.Create(family, "tiny", 256).ToJson();
+            // DeepSeek-V2's record also wrote "scales_normalized_weights" (overrides do not inherit [JsonIgnore]).
+            foreach (var key in new[] { "architecture_name", "scales_normalized_weights", "qk_head_dim", "interleaved", "mtp_layers", "shared_experts", "softmax_scale" })
+                Assert.False(json.ContainsKey(key), $"{family}: {key}");
+        }
     }
 
     [Theory]
@@ -91,7 +96,7 @@ public class ConfigCorpusTests
     public static IEnumerable<object[]> GgufCases()
     {
         string[] shape = ["block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv", "attention.key_length", "context_length"];
-        foreach (var arch in ConfigRows.Families)
+        foreach (var arch in ConfigRows.Dense)
         {
             foreach (var k in shape)
             {
@@ -154,6 +159,81 @@ public class ConfigCorpusTests
         {
             using var g = GgufFile.Open(path);
             GgufImport.ReadConfig(g);
+        }
+        catch (R1SharpException e) { error = e.Message; }
+        string context = $"{key} = {value}\n{error}";
+        if (accepted) { Assert.True(error is null, context); return; }
+        Assert.True(error is not null, $"{key} = {value} was accepted");
+        AssertOneLine(error, path, context);
+        Assert.Contains(key, error);
+    }
+
+    /// <summary>llama.cpp's deepseek2 keys (a file convert_hf_to_gguf.py wrote: no r1sharp.deepseek.config): MLA ranks,
+    /// experts and groups, YaRN, of the wrong value or type.</summary>
+    public static IEnumerable<object[]> DeepseekGgufCases() =>
+    [
+        ["", "", true],
+        ["deepseek2.attention.kv_lora_rank", "u32:0", false],
+        ["deepseek2.attention.kv_lora_rank", "str:x", false],
+        ["deepseek2.rope.dimension_count", "u32:15", false],
+        ["deepseek2.expert_used_count", "u32:9", false],
+        ["deepseek2.expert_group_count", "u32:3", false],
+        ["deepseek2.expert_group_used_count", "u32:5", false],
+        ["deepseek2.expert_weights_scale", "f32:NaN", false],
+        ["deepseek2.expert_weights_scale", "f32:0", false],
+        ["deepseek2.rope.scaling.factor", "f32:0", false],
+        ["deepseek2.rope.scaling.factor", "str:x", false],
+        ["deepseek2.rope.scaling.yarn_beta_fast", "f32:-1", false],
+        ["deepseek2.block_count", "u32:1000000000", false],
+        ["deepseek2.expert_count", "u32:1000000000", false],
+    ];
+
+    [Theory]
+    [MemberData(nameof(DeepseekGgufCases))]
+    public void ADeepseek2MetadataValueIsRefusedInOneLineNamingTheFileAndKey(string key, string value, bool accepted)
+    {
+        using var dir = new TempDir();
+        string path = dir.File("m.gguf");
+        const string a = "deepseek2.";
+        var meta = new Dictionary<string, GgufValue>
+        {
+            ["general.architecture"] = GgufValue.Str("deepseek2"),
+            [a + "context_length"] = GgufValue.U32(4096), [a + "embedding_length"] = GgufValue.U32(1024), [a + "block_count"] = GgufValue.U32(3),
+            [a + "feed_forward_length"] = GgufValue.U32(128), [a + "attention.head_count"] = GgufValue.U32(4), [a + "attention.head_count_kv"] = GgufValue.U32(1),
+            [a + "attention.q_lora_rank"] = GgufValue.U32(48), [a + "attention.kv_lora_rank"] = GgufValue.U32(32),
+            [a + "attention.key_length"] = GgufValue.U32(48), [a + "attention.value_length"] = GgufValue.U32(32),
+            [a + "attention.key_length_mla"] = GgufValue.U32(32), [a + "attention.value_length_mla"] = GgufValue.U32(16),
+            [a + "rope.dimension_count"] = GgufValue.U32(16), [a + "rope.freq_base"] = GgufValue.F32(10000),
+            [a + "attention.layer_norm_rms_epsilon"] = GgufValue.F32(1e-6f),
+            [a + "leading_dense_block_count"] = GgufValue.U32(1), [a + "expert_feed_forward_length"] = GgufValue.U32(32),
+            [a + "expert_count"] = GgufValue.U32(8), [a + "expert_shared_count"] = GgufValue.U32(1), [a + "expert_used_count"] = GgufValue.U32(2),
+            [a + "expert_group_count"] = GgufValue.U32(4), [a + "expert_group_used_count"] = GgufValue.U32(2),
+            [a + "expert_weights_scale"] = GgufValue.F32(2.5f), [a + "expert_gating_func"] = GgufValue.U32(2),
+            [a + "rope.scaling.type"] = GgufValue.Str("yarn"), [a + "rope.scaling.factor"] = GgufValue.F32(4),
+            [a + "rope.scaling.original_context_length"] = GgufValue.U32(1024),
+        };
+        if (key.Length > 0)
+        {
+            var (type, text) = (value[..value.IndexOf(':')], value[(value.IndexOf(':') + 1)..]);
+            meta[key] = type switch
+            {
+                "u32" => GgufValue.U32(uint.Parse(text)),
+                "f32" => GgufValue.F32(float.Parse(text, System.Globalization.CultureInfo.InvariantCulture)),
+                _ => GgufValue.Str(text),
+            };
+        }
+        var w = new GgufWriter();
+        foreach (var (k, v) in meta) w.Add(k, v);
+        w.AddTensor(new GgufTensorSpec("token_embd.weight", [1024, 256], GgmlType.F32, s => s.Write(new byte[1024 * 256 * 4])));
+        w.AddTensor(new GgufTensorSpec("output.weight", [1024, 256], GgmlType.F32, s => s.Write(new byte[1024 * 256 * 4])));
+        w.Write(path);
+
+        string? error = null;
+        try
+        {
+            using var g = GgufFile.Open(path);
+            var cfg = (DeepseekV3Config)GgufImport.ReadConfig(g);
+            Assert.Equal((8, 2, 32), (cfg.NRoutedExperts, cfg.NumExpertsPerTok, cfg.KvLoraRank)); // the base file reads as written
         }
         catch (R1SharpException e) { error = e.Message; }
         string context = $"{key} = {value}\n{error}";

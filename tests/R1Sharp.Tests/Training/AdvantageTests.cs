@@ -8,7 +8,7 @@ public class AdvantageTests
     [Fact]
     public void GroupScaling_DividesByUnbiasedGroupStd()
     {
-        var a = Advantages.Compute([1, 0, 0, 0, 2, 2, 2, 2], 4, "group");
+        var a = Advantages.Compute([1, 0, 0, 0, 2, 2, 2, 2], 4, ScaleRewards.Group);
         Assert.Equal(0.75 / 0.5001, a[0], 9);
         Assert.Equal(-0.25 / 0.5001, a[1], 9);
         Assert.All(a[4..], x => Assert.Equal(0, x)); // a zero-variance group teaches nothing
@@ -20,19 +20,19 @@ public class AdvantageTests
         double[] r = [1, 0, 3, 1];
         // batch: mean 1.25, unbiased std sqrt((0.0625+1.5625+3.0625+0.0625)/3) = sqrt(1.583333…)
         double std = Math.Sqrt(4.75 / 3);
-        var b = Advantages.Compute(r, 2, "batch");
+        var b = Advantages.Compute(r, 2, ScaleRewards.Batch);
         Assert.Equal(0.5 / (std + 1e-4), b[0], 9);
         Assert.Equal(1.0 / (std + 1e-4), b[2], 9);
-        var n = Advantages.Compute(r, 2, "none");
+        var n = Advantages.Compute(r, 2, ScaleRewards.None);
         Assert.Equal([0.5, -0.5, 1, -1], n);
     }
 
     [Fact]
     public void RewardsThatDoNotFormGroups_AreRejected()
     {
-        var e = Assert.Throws<R1SharpException>(() => Advantages.Compute([1, 2, 3], 2, "group"));
+        var e = Assert.Throws<R1SharpException>(() => Advantages.Compute([1, 2, 3], 2, ScaleRewards.Group));
         Assert.Contains("num_generations=2", e.Message);
-        Assert.Throws<R1SharpException>(() => Advantages.Compute([1, 2], 2, "batchy"));
+        Assert.Throws<R1SharpException>(() => Advantages.Compute([1, 2], 2, LossOptions.ParseScaleRewards("batchy")));
     }
 
     [Fact]

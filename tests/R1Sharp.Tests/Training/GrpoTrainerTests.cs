@@ -22,6 +22,29 @@ public class GrpoTrainerTests
         Assert.Equal(30, MetricsLog.Read(Path.Combine(dir.Path, "metrics.jsonl")).Count);
     }
 
+    /// <summary>rollouts.jsonl carries each completion's advantage as the loss used it: the group-relative formula
+    /// (DeepSeekMath eq. 3) recomputed here by hand from the logged rewards.</summary>
+    [Fact]
+    public void RolloutLogRecordsTheAdvantageOfEachCompletion()
+    {
+        using var dir = new TempDir();
+        var tok = TinyGrpo.Tokenizer();
+        using var model = TinyGrpo.Model(tok);
+        var cfg = TinyGrpo.Config(dir.Path);
+        cfg.MaxSteps = 1;
+        using var trainer = new GrpoTrainer(cfg, model, tok, TinyGrpo.Sevens(), TinyGrpo.Data(), R1ZeroTemplate.Format);
+        trainer.Step();
+        var rows = RolloutLog.Read(Path.Combine(dir.Path, "rollouts.jsonl"));
+        Assert.Equal(cfg.GenerationBatchSize, rows.Count);
+        foreach (var group in rows.GroupBy(r => (int)r["group"]!))
+        {
+            var rewards = group.Select(r => (double)r["reward"]!).ToArray();
+            double mean = rewards.Average(), std = Math.Sqrt(rewards.Sum(x => (x - mean) * (x - mean)) / (rewards.Length - 1));
+            foreach (var r in group)
+                Assert.Equal(((double)r["reward"]! - mean) / (std + 1e-4), (double)r["advantage"]!, 4);
+        }
+    }
+
     [Theory]
     [InlineData("grpo", "group", "token", 0.04, 1)]
     [InlineData("dapo", "group", "token", 0.0, 2)]

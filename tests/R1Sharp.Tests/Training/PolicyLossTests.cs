@@ -15,7 +15,9 @@ public class PolicyLossTests
         var old = logp - tensor(logRatio);
         var refLp = refMinusLogp is null ? null : logp + tensor(refMinusLogp);
         var input = new PolicyLossInput(logp, old, refLp, tensor(new float[] { 1, -0.5f }), tensor(MaskData));
-        return PolicyLoss.Compute(input, lossType, eps, epsHigh, beta, sequence, tokensInBatch: 3, maxCompletionLength: 4, batchRowsInBatch: 2);
+        var options = new LossOptions(LossOptions.ParseLossType(lossType), ScaleRewards.Group, sequence ? ImportanceSamplingLevel.Sequence : ImportanceSamplingLevel.Token,
+            eps, epsHigh, beta, MaxCompletionLength: 4, MaskTruncatedCompletions: false);
+        return PolicyLoss.Compute(input, options, tokensInBatch: 3, batchRowsInBatch: 2);
     }
 
     static readonly float[,] Zero = new float[2, 3];
@@ -75,7 +77,7 @@ public class PolicyLossTests
     {
         var logp = tensor(new float[,] { { -1, -2, -3 }, { -0.5f, -1, -1 } }).requires_grad_(true);
         var input = new PolicyLossInput(logp, logp.detach(), null, tensor(new float[] { 1, -0.5f }), tensor(MaskData));
-        PolicyLoss.Compute(input, "grpo", 0.2, 0.2, 0, false, 3, 4, 2).Loss.backward();
+        PolicyLoss.Compute(input, new LossOptions(LossType.Grpo, ScaleRewards.Group, ImportanceSamplingLevel.Token, 0.2, 0.2, 0, 4, false), 3, 2).Loss.backward();
         var g = logp.grad!;
         Assert.Equal(-0.25, g[0, 0].item<float>(), 6); // −A/|o|/G = −1/2/2
         Assert.Equal(0.25, g[1, 0].item<float>(), 6);  // 0.5/1/2

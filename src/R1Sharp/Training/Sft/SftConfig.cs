@@ -52,6 +52,13 @@ public sealed class SftConfig : IRecipe
     public int LoggingSteps { get; set; } = 1;
     public int NumThreads { get; set; }
 
+    /// <summary>The model family's own training terms (DeepSeek-V3 §2.1.2, §2.2; ignored by dense families): α of the
+    /// sequence-wise expert balance loss, γ of auxiliary-loss-free balancing, λ of the multi-token-prediction loss.</summary>
+    public double AuxLossAlpha { get; set; }
+    public double BiasUpdateSpeed { get; set; }
+    public double MtpLossWeight { get; set; }
+    public Models.AuxiliaryTrainingOptions AuxiliaryTraining => new(AuxLossAlpha, BiasUpdateSpeed, MtpLossWeight);
+
     public int RowsPerStep => checked(PerDeviceTrainBatchSize * GradientAccumulationSteps);
 
     /// <summary>Rows one optimizer step may take (per_device_train_batch_size × gradient_accumulation_steps).</summary>
@@ -76,6 +83,7 @@ public sealed class SftConfig : IRecipe
         Check(LoggingSteps >= 1, $"logging_steps must be ≥ 1, got {LoggingSteps}");
         AdamW.CheckOptions(source, AdamBeta1, AdamBeta2, AdamEpsilon, WeightDecay);
         NativeRuntime.CheckThreads(NumThreads, "num_threads", source + ": ", zeroIsDefault: true);
+        AuxiliaryTraining.Validate(source);
     }
 
     /// <summary>Refuses micro-batches whose logits alone (rows × tokens × vocabulary, float32) exceed this machine's

@@ -11,7 +11,7 @@ namespace R1Sharp.Training.Sft;
 /// <see cref="GrpoTrainer"/> (<see cref="Step"/>, <see cref="Done"/>, <see cref="State"/>, <see cref="SaveCheckpoint"/>,
 /// <see cref="Resume"/>) so one loop drives either; checkpoints are <see cref="TrainerCheckpoint"/>'s.
 /// </summary>
-public sealed class SftTrainer
+public sealed class SftTrainer : ITrainer
 {
     public SftConfig Config { get; }
     public CausalLM Policy { get; }
@@ -53,6 +53,7 @@ public sealed class SftTrainer
         };
         TotalSteps = config.TotalSteps(Rows.Count);
         _schedule = new LrSchedule(config.LearningRate, config.TotalWarmup(TotalSteps), TotalSteps, config.LrSchedulerType);
+        policy.AuxiliaryTraining = config.AuxiliaryTraining; // the family's own terms (Policy.Training)
     }
 
     /// <summary>Truncated to max_length, without samples that train nothing, packed when asked.</summary>
@@ -66,17 +67,12 @@ public sealed class SftTrainer
 
     public bool Done => State.Step >= TotalSteps;
 
-    /// <summary>Trains to the last step (from a checkpoint after <see cref="Resume"/>), saving every save_steps and at the end.</summary>
-    public void Train(Func<int, bool>? shouldStop = null)
-    {
-        while (!Done)
-        {
-            Step();
-            if (Config.SaveSteps > 0 && State.Step % Config.SaveSteps == 0 && !Done) SaveCheckpoint();
-            if (shouldStop?.Invoke(State.Step) == true) return;
-        }
-        SaveCheckpoint();
-    }
+    public int MaxSteps => TotalSteps;
+    public int SaveSteps => Config.SaveSteps;
+
+    /// <summary>Trains to the last step (from a checkpoint after <see cref="Resume"/>), saving every save_steps and at
+    /// the end: <see cref="TrainingLoop.Run"/>.</summary>
+    public void Train(Action<Dictionary<string, double>>? onStep = null, Func<int, bool>? shouldStop = null) => TrainingLoop.Run(this, onStep, shouldStop);
 
     /// <summary>One optimizer step over per_device_train_batch_size × gradient_accumulation_steps rows.</summary>
     public Dictionary<string, double> Step()
@@ -97,6 +93,7 @@ public sealed class SftTrainer
             var (sum, right) = batch.Loss(Policy);
             // The mean over every trained token of the step, not of the micro-batch: accumulation then equals one big batch.
             var part = sum / lossTokens;
+            if (Policy.Training.TakeLoss() is { } aux) part = part + aux * ((double)micro.Length / rows.Count);
             part = LossTransform?.Invoke(part) ?? part;
             double value = part.item<float>();
             if (!double.IsFinite(value)) { finite = false; break; }
@@ -114,6 +111,7 @@ public sealed class SftTrainer
         {
             _optimizer.ClipGradients(norm, Config.MaxGradNorm);
             _optimizer.Step(lr);
+            Policy.Training.AfterOptimizerStep();
             State.OptimizerStep++;
         }
         _optimizer.ZeroGrad();
@@ -141,6 +139,7 @@ public sealed class SftTrainer
             row["eval_loss"] = evalLoss;
             row["eval_mean_token_accuracy"] = evalAccuracy;
         }
+        foreach (var (key, value) in Policy.Training.TakeMetrics()) row[key] = value;
         Metrics.Append(row);
         return row;
     }
