@@ -66,7 +66,8 @@ public sealed class LocalModel : IDisposable
         ChatTemplate? template;
         using (var g = GgufFile.Open(path)) (tokenizer, template) = GgufVocab.ReadTokenizer(g);
         var model = GgufModel.Load(path, scalar);
-        return new LocalModel(path, model, tokenizer, template, ModelFolder.DefaultGenerationConfig(model.Config));
+        var genConfig = ModelFolder.DefaultGenerationConfig(model.Config);
+        return new LocalModel(path, model, tokenizer, template, genConfig, SamplingOptions.FromGenerationConfig(genConfig, path));
     }
 
     /// <summary>The weights alone of a model folder or GGUF file (e.g. for a server's weight swap).</summary>

@@ -46,8 +46,9 @@ public static class GgufImport
     }
 
     /// <summary>The file's configuration, checked as config.json is, with every error naming the metadata key the
-    /// value came from, and refused when its parameters cannot fit in memory as imported.</summary>
-    public static ModelConfig ReadConfig(GgufFile g)
+    /// value came from, and (unless <paramref name="checkMemory"/> is false: a quantized file run in place, whose
+    /// weights stay in the mapped file) refused when its parameters cannot fit in memory as imported.</summary>
+    public static ModelConfig ReadConfig(GgufFile g, bool checkMemory = true)
     {
         var arch = GgufArchitectures.ForFile(g);
         ModelConfig cfg;
@@ -59,8 +60,16 @@ public static class GgufImport
             // The value was read from the file's metadata: name it as the file does (and as config.json will).
             throw new R1SharpException($"{g.Path}: {key} {e.Detail} (config.json's \"{e.Key}\")");
         }
-        ModelRegistry.CheckMemory(cfg, ChooseDType(g), g.Path, k => arch.MetadataKeys.GetValueOrDefault(k, k));
+        if (checkMemory) CheckMemory(g, cfg, ChooseDType(g));
         return cfg;
+    }
+
+    /// <summary>Refuses a model of the file's configuration whose parameters in <paramref name="dtype"/> cannot fit in
+    /// memory, naming the metadata keys that make them.</summary>
+    public static void CheckMemory(GgufFile g, ModelConfig config, ScalarType dtype)
+    {
+        var arch = GgufArchitectures.ForFile(g);
+        ModelRegistry.CheckMemory(config, dtype, g.Path, k => arch.MetadataKeys.GetValueOrDefault(k, k));
     }
 
     static void LoadWeights(GgufFile g, CausalLM model)

@@ -25,6 +25,15 @@ public abstract class CausalLM : nn.Module
     public Device Device => Embeddings.Device;
     public ScalarType DType => Embeddings.DType;
 
+    /// <summary>Bytes of one value in <see cref="DType"/> (what a cache in the model's dtype holds per element).</summary>
+    public int DTypeBytes => DType switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 or ScalarType.ComplexFloat32 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Int16 => 2,
+        _ => 1,
+    };
+
     /// <summary>Whether any weight is a quantized matrix (a model loaded from a quantized GGUF file): such a model runs
     /// inference only.</summary>
     public bool IsQuantized => modules().Any(m => m is Linear { Quantized: not null } or Embedding { Quantized: not null });

@@ -134,7 +134,7 @@ public sealed class DeepseekV3ForCausalLM : CausalLM
     /// <summary>The latent cache: per main layer, kv_lora_rank + qk_rope_head_dim values per token (MlaCache).</summary>
     public override long CacheBytes(int maxBatch, int capacity)
     {
-        try { return checked((long)config.NumHiddenLayers * maxBatch * capacity * ((long)config.KvLoraRank + config.QkRopeHeadDim) * EmbeddingWeight.ElementSize); }
+        try { return checked((long)config.NumHiddenLayers * maxBatch * capacity * ((long)config.KvLoraRank + config.QkRopeHeadDim) * DTypeBytes); }
         catch (OverflowException) { return long.MaxValue; }
     }
 

@@ -292,7 +292,7 @@ public class LlamaForCausalLM : CausalLM
     public override long CacheBytes(int maxBatch, int capacity)
     {
         var c = (LlamaConfig)Config;
-        try { return checked(2L * c.NumHiddenLayers * maxBatch * c.NumKeyValueHeads * capacity * c.HeadDim * EmbeddingWeight.ElementSize); }
+        try { return checked(2L * c.NumHiddenLayers * maxBatch * c.NumKeyValueHeads * capacity * c.HeadDim * DTypeBytes); }
         catch (OverflowException) { return long.MaxValue; }
     }
 
