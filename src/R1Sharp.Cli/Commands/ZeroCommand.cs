@@ -35,6 +35,7 @@ public static class ZeroCommand
             if (p.GetValue(pretrainBatch) is { } pb) o = o with { Pretrain = o.Pretrain with { BatchSize = pb } };
             if (p.GetValue(directAnswers) is { } da)
                 o = o with { DirectAnswers = da is "estimate" or "exact" ? da : throw new R1SharpException($"--direct-answers \"{da}\" is unknown (expected estimate or exact)") };
+            o.Validate();
             var run = new ZeroRun(o);
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");

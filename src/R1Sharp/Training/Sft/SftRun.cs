@@ -24,7 +24,7 @@ public static class SftRun
         var train = datasets.SelectMany(SftDataset.Load).Select(tokenizer.Tokenize).ToList();
         var eval = cfg.EvalDatasetPath.Length > 0 ? SftDataset.Load(cfg.EvalDatasetPath).Select(tokenizer.Tokenize).ToList() : null;
         int truncated = train.Count(s => s.Length > cfg.MaxLength);
-        var trainer = new SftTrainer(cfg, lm.Model, train, eval, cfg.ModelNameOrPath) { OnLog = hooks.Log };
+        var trainer = new SftTrainer(cfg, lm.Model, train, eval, cfg.ModelNameOrPath, source) { OnLog = hooks.Log };
         hooks.Log?.Invoke($"{train.Count} samples ({truncated} truncated to {cfg.MaxLength} tokens) in {trainer.Rows.Count} rows; {trainer.TotalSteps} steps");
         if (tokenizer.UntrainedTurns > 0)
             hooks.Log?.Invoke($"{tokenizer.UntrainedTurns} earlier assistant turns are context only: the chat template rewrites history, so only each row's last turn is trained");
