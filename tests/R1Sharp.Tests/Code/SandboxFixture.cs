@@ -1,0 +1,38 @@
+using R1Sharp.Code;
+
+namespace R1Sharp.Tests.Code;
+
+/// <summary>One local sandbox (namespace isolation, two slots, tight limits) shared by a test class: every program the
+/// tests run — hostile ones included — runs in it, bounded by CPU, wall, memory, process and output limits.</summary>
+public sealed class SandboxFixture : IDisposable
+{
+    public static readonly SandboxLimits Tight = new()
+    {
+        CpuSeconds = 2, WallSeconds = 6, MemoryBytes = 512L << 20, MaxProcesses = 32, MaxOutputBytes = 1 << 20, MaxFileBytes = 4 << 20, WorkdirBytes = 16 << 20,
+    };
+
+    public LocalSandbox Sandbox { get; } = new(new LocalSandboxOptions { Concurrency = Math.Min(2, Environment.ProcessorCount), Limits = Tight });
+
+    public RunResult Run(string language, string source, string? harness = null, string? stdin = null, SandboxLimits? limits = null) =>
+        Sandbox.RunAsync(new CodeRun(language, source, harness, stdin, limits)).GetAwaiter().GetResult();
+
+    /// <summary>Processes on this machine that run under a sandbox uid: none may outlive its run.</summary>
+    public static List<int> SandboxProcesses()
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            try
+            {
+                var uidLine = File.ReadLines(Path.Combine(dir, "status")).FirstOrDefault(l => l.StartsWith("Uid:"));
+                if (uidLine is not null && uint.TryParse(uidLine[4..].Split('\t', StringSplitOptions.RemoveEmptyEntries)[0], out uint u)
+                    && u >= SandboxUids.Base - 1 && u < SandboxUids.Base + 300_000_000) found.Add(pid);
+            }
+            catch (IOException) { }
+        }
+        return found;
+    }
+
+    public void Dispose() => Sandbox.Dispose();
+}
