@@ -77,11 +77,28 @@ public static class Bubblewrap
 
 /// <summary>The uids sandboxed programs run under when R1Sharp is root: one per concurrent slot and per R1Sharp process
 /// (derived from the process id), far above the ranges that /etc/passwd and container sub-uid maps use, so a run's
-/// processes are exactly that uid's processes (RLIMIT_NPROC counts them; the rlimits-only mode kills them all).</summary>
+/// processes are exactly that uid's processes (RLIMIT_NPROC counts them; the rlimits-only mode kills them all).
+/// Slots are taken from one pool per process, so two sandboxes in one process never share a uid.</summary>
 public static class SandboxUids
 {
     public const uint Base = 2_000_000_000;
     public const int MaxSlots = 64;
     public static uint For(int slot) => Base + (uint)((Environment.ProcessId % 4_000_000) * MaxSlots + slot);
     public static string Probe => (Base - 1).ToString(CultureInfo.InvariantCulture);
+
+    static readonly SemaphoreSlim free = new(MaxSlots);
+    static readonly System.Collections.Concurrent.ConcurrentQueue<int> slots = new(Enumerable.Range(0, MaxSlots));
+
+    public static async Task<int> TakeAsync(CancellationToken cancel)
+    {
+        await free.WaitAsync(cancel).ConfigureAwait(false);
+        slots.TryDequeue(out int slot);
+        return slot;
+    }
+
+    public static void Return(int slot)
+    {
+        slots.Enqueue(slot);
+        free.Release();
+    }
 }

@@ -22,7 +22,6 @@ public sealed class LocalSandbox : ICodeExecutor
     public int Concurrency => Options.Concurrency;
 
     readonly SemaphoreSlim gate;
-    readonly ConcurrentQueue<int> slots = new();
     readonly bool root = SandboxHost.IsRoot;
     readonly string prlimit;
     readonly string? setpriv, setsid, bwrap;
@@ -49,7 +48,6 @@ public sealed class LocalSandbox : ICodeExecutor
         }
         else if (!root) setsid = SandboxHost.Tool("setsid");
         gate = new SemaphoreSlim(Options.Concurrency);
-        for (int i = 0; i < Options.Concurrency; i++) slots.Enqueue(i);
     }
 
     public bool Supports(string language) => Languages.Find(language) is not null;
@@ -62,7 +60,9 @@ public sealed class LocalSandbox : ICodeExecutor
         // Resolved outside the gate: a missing interpreter is the user's error, said before any program runs.
         var interp = Interpreter(lang);
         await gate.WaitAsync(cancel).ConfigureAwait(false);
-        slots.TryDequeue(out int slot);
+        int slot;
+        try { slot = await SandboxUids.TakeAsync(cancel).ConfigureAwait(false); }
+        catch { gate.Release(); throw; }
         var dir = Directory.CreateTempSubdirectory("r1sharp-run-");
         try
         {
@@ -120,7 +120,14 @@ public sealed class LocalSandbox : ICodeExecutor
             if (Options.Isolation == SandboxIsolation.Namespaces)
             {
                 argv = [bwrap!, .. Bubblewrap.Arguments(interp.Folders, files, limits, root, inner)];
-                stop = p => { if (!p.HasExited) p.Kill(); }; // --die-with-parent and the PID namespace take the rest
+                // --die-with-parent and the PID namespace take the rest down; as root, a sweep of the run's uid makes
+                // sure nothing of it outlives a stopped run.
+                stop = p =>
+                {
+                    if (p.HasExited) return;
+                    p.Kill();
+                    if (root) SandboxHost.KillAllOfUid(uid);
+                };
             }
             else
             {
@@ -139,7 +146,7 @@ public sealed class LocalSandbox : ICodeExecutor
         }
         finally
         {
-            slots.Enqueue(slot);
+            SandboxUids.Return(slot);
             gate.Release();
             try { dir.Delete(recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }

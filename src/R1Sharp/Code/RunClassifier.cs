@@ -43,7 +43,8 @@ public static class RunClassifier
     {
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (lines.Length == 0) return "";
-        var dotnet = lines.FirstOrDefault(l => l.StartsWith("Unhandled exception.", StringComparison.Ordinal) || l.StartsWith("Process terminated.", StringComparison.Ordinal));
+        var dotnet = lines.FirstOrDefault(l => l.StartsWith("Unhandled exception.", StringComparison.Ordinal) || l.StartsWith("Process terminated.", StringComparison.Ordinal)
+            || l.StartsWith("Stack overflow.", StringComparison.Ordinal));
         if (dotnet is not null)
         {
             int i = Array.IndexOf(lines, dotnet);

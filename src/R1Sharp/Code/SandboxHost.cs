@@ -34,13 +34,17 @@ public static partial class SandboxHost
                 if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
                 try
                 {
+                    bool zombie = false;
                     foreach (var line in File.ReadLines(Path.Combine(dir, "status")))
-                        if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                    {
+                        if (line.StartsWith("State:", StringComparison.Ordinal)) zombie = line.Contains('Z'); // dead, waiting to be reaped
+                        else if (line.StartsWith("Uid:", StringComparison.Ordinal))
                         {
                             var fields = line[4..].Split('\t', StringSplitOptions.RemoveEmptyEntries);
-                            if (fields.Length > 0 && uint.TryParse(fields[0], out uint u) && u == uid) { kill(pid, 9); found++; }
+                            if (!zombie && fields.Length > 0 && uint.TryParse(fields[0], out uint u) && u == uid) { kill(pid, 9); found++; }
                             break;
                         }
+                    }
                 }
                 catch (IOException) { } // the process ended while we looked
                 catch (UnauthorizedAccessException) { }

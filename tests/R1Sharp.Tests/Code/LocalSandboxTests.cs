@@ -4,6 +4,7 @@ namespace R1Sharp.Tests.Code;
 
 /// <summary>The local sandbox's ordinary paths: a program's verdicts, stdin and stdout, C# compiled by Roslyn with
 /// DEBUG defined, command-line languages, the errors a user must fix.</summary>
+[Collection(SandboxCollection.Name)]
 public sealed class LocalSandboxTests(SandboxFixture fx) : IClassFixture<SandboxFixture>
 {
     [Fact]

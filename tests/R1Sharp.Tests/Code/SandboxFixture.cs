@@ -16,9 +16,11 @@ public sealed class SandboxFixture : IDisposable
     public RunResult Run(string language, string source, string? harness = null, string? stdin = null, SandboxLimits? limits = null) =>
         Sandbox.RunAsync(new CodeRun(language, source, harness, stdin, limits)).GetAwaiter().GetResult();
 
-    /// <summary>Processes on this machine that run under a sandbox uid: none may outlive its run.</summary>
+    /// <summary>Processes on this machine that run under one of this test process's sandbox uids: none may outlive
+    /// its run.</summary>
     public static List<int> SandboxProcesses()
     {
+        uint first = SandboxUids.For(0), last = SandboxUids.For(SandboxUids.MaxSlots - 1);
         var found = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
@@ -27,7 +29,7 @@ public sealed class SandboxFixture : IDisposable
             {
                 var uidLine = File.ReadLines(Path.Combine(dir, "status")).FirstOrDefault(l => l.StartsWith("Uid:"));
                 if (uidLine is not null && uint.TryParse(uidLine[4..].Split('\t', StringSplitOptions.RemoveEmptyEntries)[0], out uint u)
-                    && u >= SandboxUids.Base - 1 && u < SandboxUids.Base + 300_000_000) found.Add(pid);
+                    && u >= first && u <= last) found.Add(pid);
             }
             catch (IOException) { }
         }
@@ -35,4 +37,12 @@ public sealed class SandboxFixture : IDisposable
     }
 
     public void Dispose() => Sandbox.Dispose();
+}
+
+/// <summary>The sandbox's test classes run one after another: the hostile-program tests look for survivors among the
+/// sandbox uids of this process, which another class's runs would be.</summary>
+[CollectionDefinition(Name)]
+public sealed class SandboxCollection
+{
+    public const string Name = "sandbox";
 }
