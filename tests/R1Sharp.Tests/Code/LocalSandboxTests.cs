@@ -48,14 +48,14 @@ public sealed class LocalSandboxTests(SandboxFixture fx) : IClassFixture<Sandbox
     }
 
     [Fact]
-    public void CommandLineLanguage()
+    public async Task CommandLineLanguage()
     {
         // A language given as a command line: here a shell, which every Linux has.
         using var sandbox = new LocalSandbox(new LocalSandboxOptions { Concurrency = 1, Limits = SandboxFixture.Tight, Commands = new Dictionary<string, string> { ["sh"] = "sh {file}" } });
-        var r = sandbox.RunAsync(new CodeRun("sh", "read x; echo $((x * 3))", Stdin: "14\n")).GetAwaiter().GetResult();
+        var r = await sandbox.RunAsync(new CodeRun("sh", "read x; echo $((x * 3))", Stdin: "14\n"));
         Assert.Equal(CodeVerdict.Passed, r.Verdict);
         Assert.Equal("42\n", r.Stdout);
-        Assert.Equal(CodeVerdict.RuntimeError, sandbox.RunAsync(new CodeRun("sh", "exit 3")).GetAwaiter().GetResult().Verdict);
+        Assert.Equal(CodeVerdict.RuntimeError, (await sandbox.RunAsync(new CodeRun("sh", "exit 3"))).Verdict);
     }
 
     [Fact]
