@@ -31,15 +31,22 @@ public sealed class LocalBackend(LocalModel model, int maxBatch = 8, bool ownsMo
         foreach (var batch in Batches(jobs, MaxBatch))
         {
             cancel.ThrowIfCancellationRequested();
-            var (prompt, opens) = Prompt(batch[0].UserTurn, settings.ForceThink);
+            // Base-model style: the problem's own prompt continued as plain text (HumanEval's signature and docstring),
+            // cut at its stop tokens; chat style: the user turn through the chat template.
+            var code = batch[0].Problem.Code;
+            var (prompt, opens) = settings.Completion ? (code is { Prompt.Length: > 0 } ? code.Prompt : batch[0].Problem.Problem, false)
+                : Prompt(batch[0].UserTurn, settings.ForceThink);
             // Without --max-tokens, a sample may run to the end of the context, as an endpoint's default does.
             int fits = Model.Model.Config.MaxPositionEmbeddings - Model.Tokenizer.Encode(prompt).Count;
             if (settings.MaxTokens is null && fits < 1)
                 throw new R1SharpException($"problem {batch[0].Problem.Id}: the prompt alone fills the model's context of {Model.Model.Config.MaxPositionEmbeddings} tokens");
             var options = settings.Sampling(fits) with { Seed = batch[0].Seed };
+            if (settings.Completion && code is { StopTokens.Count: > 0 }) options = options with { Stop = [.. options.Stop, .. code.StopTokens] };
             var outs = Model.Generator.Generate(Enumerable.Repeat(prompt, batch.Count).ToArray(), options, opens);
             for (int i = 0; i < batch.Count; i++)
-                onCompletion(batch[i], new BackendCompletion(outs[i].Text, outs[i].Reasoning, outs[i].Answer, outs[i].FinishReason, outs[i].TokenIds.Length));
+                onCompletion(batch[i], settings.Completion
+                    ? new BackendCompletion(outs[i].Text, null, outs[i].Text, outs[i].FinishReason, outs[i].TokenIds.Length, Continuation: true)
+                    : new BackendCompletion(outs[i].Text, outs[i].Reasoning, outs[i].Answer, outs[i].FinishReason, outs[i].TokenIds.Length));
         }
         return Task.CompletedTask;
     }
