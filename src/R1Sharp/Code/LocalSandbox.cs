@@ -122,10 +122,12 @@ public sealed class LocalSandbox : ICodeExecutor
                 argv = [bwrap!, .. Bubblewrap.Arguments(interp.Folders, files, limits, root, inner)];
                 // --die-with-parent and the PID namespace take the rest down; as root, a sweep of the run's uid makes
                 // sure nothing of it outlives a stopped run.
+                // The whole tree (stopped first, then killed: bwrap, its init in the PID namespace, the program), so
+                // that no part of it is left waiting for a parent that is gone.
                 stop = p =>
                 {
                     if (p.HasExited) return;
-                    p.Kill();
+                    p.Kill(entireProcessTree: true);
                     if (root) SandboxHost.KillAllOfUid(uid);
                 };
             }
@@ -137,7 +139,7 @@ public sealed class LocalSandbox : ICodeExecutor
                 {
                     if (root) SandboxHost.KillAllOfUid(uid);
                     else SandboxHost.KillGroup(p.Id);
-                    if (!p.HasExited) p.Kill();
+                    if (!p.HasExited) p.Kill(entireProcessTree: true);
                 };
             }
             var outcome = await ChildProcess.RunAsync(argv, env, dir.FullName, run.Stdin, limits.MaxOutputBytes, TimeSpan.FromSeconds(limits.WallSeconds), stop,

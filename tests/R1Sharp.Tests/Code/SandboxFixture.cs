@@ -29,7 +29,11 @@ public sealed class SandboxFixture : IDisposable
             {
                 var uidLine = File.ReadLines(Path.Combine(dir, "status")).FirstOrDefault(l => l.StartsWith("Uid:"));
                 if (uidLine is not null && uint.TryParse(uidLine[4..].Split('\t', StringSplitOptions.RemoveEmptyEntries)[0], out uint u)
-                    && u >= first && u <= last) found.Add(pid);
+                    && u >= first && u <= last) { found.Add(pid); continue; }
+                // bubblewrap's own processes run as root: they carry the run's uid on their command line.
+                var cmd = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                int at = cmd.IndexOf("--reuid=", StringComparison.Ordinal);
+                if (at >= 0 && uint.TryParse(new string(cmd[(at + 8)..].TakeWhile(char.IsDigit).ToArray()), out uint r) && r >= first && r <= last) found.Add(pid);
             }
             catch (IOException) { }
         }
