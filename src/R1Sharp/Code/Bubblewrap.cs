@@ -21,14 +21,10 @@ public static class Bubblewrap
 
     public static string? Find() => SandboxHost.Which("bwrap");
 
-    /// <param name="files">host file → name inside the working directory</param>
-    /// <param name="inner">the command run inside (prlimit …), already complete</param>
-    public static List<string> Arguments(IReadOnlyList<string> folders, IReadOnlyList<(string Host, string Name)> files, SandboxLimits limits, bool root, IReadOnlyList<string> inner)
+    /// <summary>/usr, the top-level links or folders beside it and the loader's /etc files: the same for every run.</summary>
+    static readonly Lazy<List<string>> SystemMounts = new(() =>
     {
-        var a = new List<string> { "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
-            "--die-with-parent", "--new-session" };
-        if (!root) a.AddRange(["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]);
-        a.AddRange(["--ro-bind", "/usr", "/usr"]);
+        var a = new List<string> { "--ro-bind", "/usr", "/usr" };
         foreach (var top in new[] { "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" })
         {
             var info = new FileInfo(top);
@@ -36,6 +32,17 @@ public static class Bubblewrap
             else if (Directory.Exists(top)) a.AddRange(["--ro-bind", top, top]);
         }
         foreach (var etc in EtcFiles) if (File.Exists(etc) || Directory.Exists(etc)) a.AddRange(["--ro-bind", etc, etc]);
+        return a;
+    });
+
+    /// <param name="files">host file → name inside the working directory</param>
+    /// <param name="inner">the command run inside (prlimit …), already complete</param>
+    public static List<string> Arguments(IReadOnlyList<string> folders, IReadOnlyList<(string Host, string Name)> files, SandboxLimits limits, bool root, IReadOnlyList<string> inner)
+    {
+        var a = new List<string> { "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
+            "--die-with-parent", "--new-session" };
+        if (!root) a.AddRange(["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]);
+        a.AddRange(SystemMounts.Value);
         foreach (var f in folders) a.AddRange(["--ro-bind", f, f]);
         a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
         string size = limits.WorkdirBytes.ToString(CultureInfo.InvariantCulture);
