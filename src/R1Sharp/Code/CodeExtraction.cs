@@ -8,7 +8,8 @@ public sealed record CodeBlock(string Tag, string Code);
 /// <summary>
 /// Finds the program in a model's answer: the part after the reasoning (after the last &lt;/think&gt;, when there is one),
 /// then the last fenced code block of it (open-r1's and LiveCodeBench's rule: the model may sketch code earlier and
-/// settle at the end). A fence is a line starting with three or more backticks; it closes at a line of at least as many
+/// settle at the end); without a fenced block, R1-Zero's &lt;answer&gt; tag holds the code. A fence is a line starting
+/// with three or more backticks; it closes at a line of at least as many
 /// backticks and nothing else. An unclosed last fence runs to the end of the text (a completion cut by max tokens).
 /// </summary>
 public static class CodeExtraction
@@ -46,8 +47,18 @@ public static class CodeExtraction
         return blocks;
     }
 
-    /// <summary>The last fenced block of the answer part, or null when the answer has none.</summary>
-    public static CodeBlock? LastBlock(string completion) => Blocks(Answer(completion)) is { Count: > 0 } b ? b[^1] : null;
+    /// <summary>The last fenced block of the answer part; failing that, the content of its last &lt;answer&gt; tag
+    /// (R1-Zero's format, where the answer is the code itself); null when there is neither.</summary>
+    public static CodeBlock? LastBlock(string completion)
+    {
+        string answer = Answer(completion);
+        if (Blocks(answer) is { Count: > 0 } b) return b[^1];
+        int open = answer.LastIndexOf("<answer>", StringComparison.Ordinal);
+        int close = open < 0 ? -1 : answer.IndexOf("</answer>", open, StringComparison.Ordinal);
+        if (close < 0) return null;
+        string code = answer[(open + "<answer>".Length)..close].Trim();
+        return code.Length == 0 ? null : new CodeBlock("", code + "\n");
+    }
 
     /// <summary>code_format: the reasoning is closed (&lt;/think&gt; present when &lt;think&gt; opened it, or the
     /// completion started inside it) and the answer holds exactly one fenced block, tagged with the expected language.</summary>

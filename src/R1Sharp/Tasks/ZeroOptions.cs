@@ -18,6 +18,8 @@ public sealed record ZeroOptions
     public int Threads { get; init; } = 1;
 
     // Task and base corpus: only this fraction of the corpus solutions show their column steps.
+    /// <summary>addition (the default) or code (a function checked by hidden tests in the sandbox, <see cref="CodeTask"/>).</summary>
+    public string Task { get; init; } = "addition";
     public int Digits { get; init; } = 2;
     public double StepsFraction { get; init; } = 0.4;
     public int RlPrompts { get; init; } = 4000;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using R1Sharp.Code;
 using R1Sharp.Generation;
 using R1Sharp.Models;
 using R1Sharp.Rewards;
@@ -39,7 +40,14 @@ public sealed class ZeroRun
         ZeroTokenizer.Write(tokDir);
         var tokenizer = HfTokenizer.FromFolder(tokDir);
         int eos = tokenizer.EosTokenId!.Value;
-        var task = new AdditionTask(o.Digits);
+        // The code task's programs run in the local sandbox (namespaces; refused where they are unavailable).
+        using var code = o.Task == "code" ? new LocalSandbox(new LocalSandboxOptions { Limits = new SandboxLimits { CpuSeconds = 2, WallSeconds = 10, MemoryBytes = 256L << 20 } }) : null;
+        IZeroTask task = o.Task switch
+        {
+            "addition" => new AdditionTask(o.Digits),
+            "code" => new CodeTask(o.Digits, code!),
+            _ => throw new R1SharpException($"--task \"{o.Task}\" is unknown (expected addition or code)"),
+        };
 
         using var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, eos));
         model.InitializeRandom(o.Seed);
@@ -49,14 +57,15 @@ public sealed class ZeroRun
         ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
 
         var heldOut = task.Sample(o.EvalProblems, o.Seed + 7, heldOut: true).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
-        var before = Evaluate(model, tokenizer, heldOut, "evaluate base");
+        var before = Evaluate(model, tokenizer, heldOut, "evaluate base", task);
 
         var config = o.Grpo;
         config.OutputDir = Path.Combine(outDir, "grpo");
         config.Seed = o.Seed;
         config.NumThreads = o.Threads;
         var prompts = task.Sample(o.RlPrompts, o.Seed + 3, heldOut: false).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
-        var rewards = new RewardSet(RewardRegistry.Build(config));
+        (config.RewardFuncs, config.RewardWeights) = task.Rewards;
+        var rewards = new RewardSet(RewardRegistry.Build(config, code: code));
         var rl = Stopwatch.StartNew();
         using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
         {
@@ -69,7 +78,7 @@ public sealed class ZeroRun
         }
         double grpoSeconds = rl.Elapsed.TotalSeconds;
 
-        var after = Evaluate(model, tokenizer, heldOut, "evaluate after RL");
+        var after = Evaluate(model, tokenizer, heldOut, "evaluate after RL", task);
         string modelDir = Path.Combine(outDir, "model");
         ModelFolder.Save(model, modelDir, tokDir);
         var summary = new ZeroSummary(before.PassAt1, after.PassAt1, before.MeanLength, after.MeanLength, before.FormatRate,
@@ -97,7 +106,7 @@ public sealed class ZeroRun
         };
     }
 
-    void Pretrain(CausalLM model, HfTokenizer tokenizer, AdditionTask task)
+    void Pretrain(CausalLM model, HfTokenizer tokenizer, IZeroTask task)
     {
         var o = Options;
         // The corpus: fresh training-side problems every step; a problem shows its steps with probability StepsFraction.
@@ -115,7 +124,7 @@ public sealed class ZeroRun
         });
     }
 
-    EvalResult Evaluate(CausalLM model, HfTokenizer tokenizer, List<PromptExample> heldOut, string phase)
+    EvalResult Evaluate(CausalLM model, HfTokenizer tokenizer, List<PromptExample> heldOut, string phase, IZeroTask task)
     {
         OnProgress?.Invoke(phase, 0, 1);
         var sampling = new SamplingOptions
@@ -123,11 +132,11 @@ public sealed class ZeroRun
             Temperature = (float)Options.EvalTemperature, TopP = (float)Options.EvalTopP, MaxTokens = Options.Grpo.MaxCompletionLength,
             Seed = Options.Seed * 31L,
         };
-        var r = PassAtOne.Evaluate(model, tokenizer, heldOut, Options.EvalSamples, sampling, R1ZeroTemplate.Format, [tokenizer.EosTokenId!.Value]);
+        var r = PassAtOne.Evaluate(model, tokenizer, heldOut, Options.EvalSamples, sampling, R1ZeroTemplate.Format, [tokenizer.EosTokenId!.Value], task.Equal);
         OnProgress?.Invoke(phase, 1, 1);
         // The two ways to answer the base corpus taught: with column steps in <think>, or straight away.
-        var steps = r.Samples.Where(s => s.Completion.Contains('=')).ToList();
-        var direct = r.Samples.Where(s => !s.Completion.Contains('=')).ToList();
+        var steps = r.Samples.Where(s => task.ShowsSteps(s.Completion)).ToList();
+        var direct = r.Samples.Where(s => !task.ShowsSteps(s.Completion)).ToList();
         OnLog?.Invoke($"{phase}: pass@1 {r.PassAt1:P1}, mean length {r.MeanLength:F1} tokens, format {r.FormatRate:P0}; " +
             $"shows steps in {steps.Count / (double)r.Samples.Count:P0} (accuracy {(steps.Count == 0 ? 0 : steps.Average(s => s.Correct ? 1.0 : 0)):P0}), " +
             $"direct accuracy {(direct.Count == 0 ? 0 : direct.Average(s => s.Correct ? 1.0 : 0)):P0}");
