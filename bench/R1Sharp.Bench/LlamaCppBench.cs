@@ -70,10 +70,10 @@ public static class LlamaCppBench
         finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
     }
 
-    sealed record Rates(double Prefill, double Decode1, double DecodeN);
+    internal sealed record Rates(double Prefill, double Decode1, double DecodeN);
 
     /// <summary>R1Sharp's GenerationEngine, greedy; decode is timed from the first generated token to the last.</summary>
-    static Rates MeasureR1Sharp(string folder, ScalarType dtype, int[] prefillPrompt, int[][] prompts, int decodeTokens)
+    internal static Rates MeasureR1Sharp(string folder, ScalarType dtype, int[] prefillPrompt, int[][] prompts, int decodeTokens)
     {
         using var model = ModelFolder.Load(folder, dtype: dtype);
         var engine = new GenerationEngine(model);
@@ -88,7 +88,7 @@ public static class LlamaCppBench
 
     /// <summary>llama.cpp with its defaults for CPU inference (f16 KV cache, flash attention auto), greedy argmax
     /// over the logits each step as our engine does.</summary>
-    static Rates MeasureLlamaCpp(string gguf, int threads, int[] prefillPrompt, int[][] prompts, int decodeTokens)
+    internal static Rates MeasureLlamaCpp(string gguf, int threads, int[] prefillPrompt, int[][] prompts, int decodeTokens)
     {
         NativeLibraryConfig.All.WithLogCallback((level, message) => { });
         int ctx = Math.Max(prefillPrompt.Length, prompts.Length * (prompts[0].Length + decodeTokens + 1)) + 64;
@@ -147,7 +147,7 @@ public static class LlamaCppBench
     }
 
     /// <summary>The Qwen3 tokenizer from ../shared (R1SHARP_SHARED overrides), for the GGUF's vocabulary.</summary>
-    static string SharedTokenizer()
+    internal static string SharedTokenizer(string name = "qwen3")
     {
         var env = Environment.GetEnvironmentVariable("R1SHARP_SHARED");
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
@@ -157,7 +157,7 @@ public static class LlamaCppBench
             if (File.Exists(Path.Combine(dir.FullName, "shared", "GUIDE.md"))) root = Path.Combine(dir.FullName, "shared");
             dir = dir.Parent;
         }
-        return Path.Combine(root ?? throw new DirectoryNotFoundException("could not find ../shared (set R1SHARP_SHARED)"), "tokenizers", "qwen3");
+        return Path.Combine(root ?? throw new DirectoryNotFoundException("could not find ../shared (set R1SHARP_SHARED)"), "tokenizers", name);
     }
 
     static string? Arg(string[] args, string name)

@@ -17,6 +17,7 @@ return args.FirstOrDefault() switch
     "tokenizer" => TokenizerBench.Run(args[1..]),
     "quant" => QuantKernelBench.Run(args[1..]),
     "code" => CodeBench.Run(FindShared(), args[1..]),
+    "deepseek" => DeepSeekBench.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -39,6 +40,7 @@ static int Usage()
     Console.Error.WriteLine("       R1Sharp.Bench tokenizer [--tokenizer DIR] [--lengths 10000,100000,...]   (ns/char vs run length)");
     Console.Error.WriteLine("       R1Sharp.Bench quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5]   (quantized decode kernels vs bandwidth)");
     Console.Error.WriteLine("       R1Sharp.Bench code [--rounds N] [--python python3]   (sandboxed HumanEval runs vs plain python3; C# compile+run with the harness cache on/off)");
+    Console.Error.WriteLine("       R1Sharp.Bench deepseek [--dtype bf16|f32] [--context 512] [--steps 16] [--layers 6] [--llamacpp]   (MLA cache, absorbed vs expanded decode, MoE grouping, vs llama.cpp)");
     Console.Error.WriteLine("       R1Sharp.Bench llamacpp [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--threads N]");
     return 2;
 }

@@ -15,17 +15,18 @@ public static class ZeroCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => new ZeroOptions().Threads };
         var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "base model pre-training steps" };
         var grpoSteps = new Option<int?>("--grpo-steps") { Description = "GRPO steps" };
-        var task = new Option<string>("--task") { Description = "addition, or code: a Python function checked by hidden tests run in the sandbox", DefaultValueFactory = _ => "addition" };
+        var task = new Option<string>("--task") { Description = "addition, or code: the answer is a Python expression, checked by a hidden test run in the sandbox", DefaultValueFactory = _ => "addition" };
         var digits = new Option<int?>("--digits") { Description = "digits per addend of the synthetic task" };
         var stepsFraction = new Option<double?>("--steps-fraction") { Description = "share of base-corpus solutions that show their steps" };
         var pretrainLr = new Option<double?>("--pretrain-lr") { Description = "peak learning rate of pre-training" };
         var pretrainBatch = new Option<int?>("--pretrain-batch") { Description = "documents per pre-training step" };
+        var arch = new Option<string>("--arch") { Description = "qwen2 (dense) or deepseek_v3 (MLA + MoE + MTP, the same width)", DefaultValueFactory = _ => "qwen2" };
         var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
-            { json, output, seed, threads, task, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch };
+            { json, output, seed, threads, task, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch, arch };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             var d = new ZeroOptions();
-            var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads), Task = p.GetValue(task)! };
+            var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads), Task = p.GetValue(task)!, Arch = p.GetValue(arch)! };
             if (p.GetValue(pretrainSteps) is { } ps) o = o with { Pretrain = o.Pretrain with { Steps = ps } };
             if (p.GetValue(grpoSteps) is { } gs) o.Grpo.MaxSteps = gs;
             if (p.GetValue(digits) is { } dg) o = o with { Digits = dg };

@@ -41,9 +41,10 @@ public static partial class CheckpointIO
     /// Copies the folder's tensors into <paramref name="parameters"/> in place (no second copy of the model).
     /// Everything is checked before the first byte is copied, so an error leaves the parameters untouched:
     /// each parameter must be present with its shape, and a tensor that is not a parameter is an error
-    /// unless <paramref name="ignoreExtra"/> says to skip it.
+    /// unless <paramref name="ignoreExtra"/> says to skip it. F8_E4M3 tensors with their "_scale_inv" are dequantised
+    /// into their parameters (<see cref="Fp8Weights"/>), given the block size of config.json's quantization_config.
     /// </summary>
-    public static void LoadInto(string folder, IReadOnlyDictionary<string, torch.Tensor> parameters, Func<string, bool>? ignoreExtra = null)
+    public static void LoadInto(string folder, IReadOnlyDictionary<string, torch.Tensor> parameters, Func<string, bool>? ignoreExtra = null, int[]? fp8BlockSize = null)
     {
         var files = WeightFiles(folder);
         var open = new List<SafetensorsFile>();
@@ -52,14 +53,17 @@ public static partial class CheckpointIO
             foreach (string f in files) open.Add(SafetensorsFile.Open(f));
             var located = Locate(folder, open);
             CheckAgainstIndex(folder, located);
-            Check(folder, files, located, parameters, ignoreExtra);
+            Check(folder, files, located, parameters, ignoreExtra, fp8BlockSize);
 
             // File by file in offset order, so the disk reads sequentially.
             using var noGrad = torch.no_grad();
             foreach (var file in open)
                 foreach (var entry in file.Entries.Values.OrderBy(e => e.Begin))
                     if (parameters.TryGetValue(entry.Name, out var destination))
-                        file.ReadInto(entry.Name, destination);
+                    {
+                        if (entry.DType == Fp8Weights.DType) Fp8Weights.ReadInto(file, entry, located[Fp8Weights.ScaleName(entry.Name)], destination, fp8BlockSize!);
+                        else file.ReadInto(entry.Name, destination);
+                    }
         }
         finally
         {
@@ -96,7 +100,7 @@ public static partial class CheckpointIO
     }
 
     static void Check(string folder, IReadOnlyList<string> files, Dictionary<string, SafetensorsFile> located,
-        IReadOnlyDictionary<string, torch.Tensor> parameters, Func<string, bool>? ignoreExtra)
+        IReadOnlyDictionary<string, torch.Tensor> parameters, Func<string, bool>? ignoreExtra, int[]? fp8BlockSize)
     {
         var missing = parameters.Keys.Where(n => !located.ContainsKey(n)).ToList();
         if (missing.Count > 0)
@@ -112,10 +116,14 @@ public static partial class CheckpointIO
             if (!entry.Shape.SequenceEqual(destination.shape))
                 throw new R1SharpException(
                     $"{file.Path}: tensor '{name}': expected shape {SafetensorsEntry.FormatShape(destination.shape)}, found {entry.ShapeText}");
-            file.CheckReadableAs(entry, destination.dtype);
+            if (entry.DType == Fp8Weights.DType) Fp8Weights.Check(file, entry, located, destination, fp8BlockSize);
+            else file.CheckReadableAs(entry, destination.dtype);
         }
 
-        var extra = located.Keys.Where(n => !parameters.ContainsKey(n) && !(ignoreExtra?.Invoke(n) ?? false)).Order(StringComparer.Ordinal).ToList();
+        // An FP8 weight's scale is read with it.
+        bool Scale(string n) => n.EndsWith("_scale_inv", StringComparison.Ordinal) && parameters.ContainsKey(n[..^"_scale_inv".Length])
+            && located[n[..^"_scale_inv".Length]].Entries[n[..^"_scale_inv".Length]].DType == Fp8Weights.DType;
+        var extra = located.Keys.Where(n => !parameters.ContainsKey(n) && !Scale(n) && !(ignoreExtra?.Invoke(n) ?? false)).Order(StringComparer.Ordinal).ToList();
         if (extra.Count > 0)
             throw new R1SharpException(
                 $"{located[extra[0]].Path}: tensor '{extra[0]}' is not a parameter of the model"

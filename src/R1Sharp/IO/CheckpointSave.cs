@@ -15,18 +15,26 @@ public static partial class CheckpointIO
     public static void Save(string folder, IEnumerable<KeyValuePair<string, torch.Tensor>> tensors, long maxShardBytes = 5_000_000_000, torch.ScalarType? dtype = null)
     {
         if (maxShardBytes <= 0) throw new ArgumentOutOfRangeException(nameof(maxShardBytes), "must be positive");
-        Directory.CreateDirectory(folder);
         var list = tensors.ToList();
         // Checked here as well as in the writer: in a sharded save two copies could land in different shards.
         var duplicate = list.GroupBy(kv => kv.Key, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate != null) throw new R1SharpException($"{folder}: tensor '{duplicate.Key}' is given twice");
-        var sizes = list.Select(kv => kv.Value.numel() * StoredElementSize(kv.Key, kv.Value, dtype)).ToList();
+        SaveItems(folder, list.Select(kv => SafetensorsWriter.Item(kv.Key, kv.Value, dtype)).ToList(), maxShardBytes);
+    }
+
+    /// <summary>As <see cref="Save"/> for items that write their own bytes (FP8 weights quantised as they are written).</summary>
+    internal static void SaveItems(string folder, IReadOnlyList<SafetensorsItem> list, long maxShardBytes = 5_000_000_000)
+    {
+        Directory.CreateDirectory(folder);
+        var duplicate = list.GroupBy(i => i.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate != null) throw new R1SharpException($"{folder}: tensor '{duplicate.Key}' is given twice");
+        var sizes = list.Select(i => i.Bytes).ToList();
         var shards = PlanShards(sizes, maxShardBytes);
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
 
         if (shards.Count <= 1)
         {
-            SafetensorsWriter.Write(Path.Combine(folder, SingleFileName), list, metadata, dtype);
+            SafetensorsWriter.WriteItems(Path.Combine(folder, SingleFileName), list, metadata);
             RemoveStale(folder, keep: [SingleFileName]);
             return;
         }
@@ -40,8 +48,8 @@ public static partial class CheckpointIO
             {
                 string partial = Path.Combine(folder, names[s] + ".partial");
                 pending.Add(partial);
-                SafetensorsWriter.Write(partial, shards[s].Select(i => list[i]), metadata, dtype);
-                foreach (int i in shards[s]) index.WeightMap[list[i].Key] = names[s];
+                SafetensorsWriter.WriteItems(partial, shards[s].Select(i => list[i]).ToList(), metadata);
+                foreach (int i in shards[s]) index.WeightMap[list[i].Name] = names[s];
             }
             string indexPartial = Path.Combine(folder, CheckpointIndex.FileName + ".partial");
             pending.Add(indexPartial);
@@ -57,13 +65,6 @@ public static partial class CheckpointIO
         {
             foreach (string partial in pending) { try { File.Delete(partial); } catch { /* keep the original error */ } }
         }
-    }
-
-    static long StoredElementSize(string name, torch.Tensor t, torch.ScalarType? dtype)
-    {
-        var stored = dtype is { } d && SafetensorsDType.IsFloat(t.dtype) ? d : t.dtype;
-        SafetensorsDType.FromTorch(stored, name); // unsupported dtypes fail before anything is written
-        return SafetensorsDType.SizeOf(stored);
     }
 
     /// <summary>

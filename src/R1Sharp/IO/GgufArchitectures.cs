@@ -23,6 +23,13 @@ public sealed record GgufArchitecture(
     /// <summary>Tensors the architecture writes that have no HF parameter (checked on import, then skipped).</summary>
     public IReadOnlySet<string> NonParameterTensors { get; init; } = new HashSet<string>();
 
+    /// <summary>Every tensor to write, for an architecture whose tensors are not one per HF parameter (deepseek2: experts
+    /// stacked, kv_b_proj split); null: one per parameter through the name tables.</summary>
+    public Func<CausalLM, GgmlType, IEnumerable<GgufTensorSpec>>? Tensors { get; init; }
+
+    /// <summary>Fills a model's parameters from a file of this architecture when <see cref="Tensors"/> is custom.</summary>
+    public Action<GgufFile, CausalLM>? LoadTensors { get; init; }
+
     /// <summary>Heads to permute a q/k tensor's rows by (HF name), or null when it is left as it is.</summary>
     public int? RopePermuteHeads(string hf, ModelConfig c)
     {
@@ -65,6 +72,8 @@ public static class GgufArchitectures
         Dense("qwen2", "qwen2", DenseLayer, interleavedRope: false),
         Dense("llama", "llama", DenseLayer, interleavedRope: true),
         Dense("qwen3", "qwen3", [.. DenseLayer, ("self_attn.q_norm.weight", "attn_q_norm.weight"), ("self_attn.k_norm.weight", "attn_k_norm.weight")], interleavedRope: false),
+        GgufDeepseek2.For("deepseek_v3"),
+        GgufDeepseek2.For("deepseek_v2"),
     ];
 
     public static GgufArchitecture ForModelType(string modelType) =>
@@ -108,6 +117,18 @@ static class DenseMetadata
         w.Add($"{a}.rope.dimension_count", GgufValue.U32((uint)c.HeadDim));
         w.Add($"{a}.rope.freq_base", GgufValue.F32((float)c.RopeTheta));
         w.Add($"{a}.attention.layer_norm_rms_epsilon", GgufValue.F32((float)c.RmsNormEps));
+        if (c.RopeScaling is { Type: "yarn" } yarn)
+        {
+            // llama.cpp's YaRN (ggml_rope_yarn_corr_dims, floor/ceil as transformers' truncate) with cos and sin scaled by
+            // 0.1·ln(factor) + 1, transformers' default attention_factor.
+            if (yarn.AttentionFactor is not null || yarn.Mscale is not null || yarn.MscaleAllDim is not null || yarn.Truncate == false)
+                throw new R1SharpException($"{c.ModelType} model: rope_scaling yarn with attention_factor, mscale or truncate false has no llama.cpp equivalent for {a}");
+            w.Add($"{a}.rope.scaling.type", GgufValue.Str("yarn"));
+            w.Add($"{a}.rope.scaling.factor", GgufValue.F32((float)yarn.YarnFactor(c.MaxPositionEmbeddings)));
+            w.Add($"{a}.rope.scaling.original_context_length", GgufValue.U32((uint)(yarn.OriginalMaxPositionEmbeddings ?? c.MaxPositionEmbeddings)));
+            w.Add($"{a}.rope.scaling.yarn_beta_fast", GgufValue.F32((float)(yarn.BetaFast is { } bf && bf != 0 ? bf : 32)));
+            w.Add($"{a}.rope.scaling.yarn_beta_slow", GgufValue.F32((float)(yarn.BetaSlow is { } bs && bs != 0 ? bs : 1)));
+        }
         if (c.RopeScaling is { Type: "llama3" } rs)
         {
             // Not rope.scaling.*: llama.cpp would apply those as linear scaling on top of rope_freqs.
@@ -159,6 +180,15 @@ static class DenseMetadata
         if (g.TryInt("tokenizer.ggml.bos_token_id") is { } bos) raw["bos_token_id"] = bos;
         if (g.TryInt("tokenizer.ggml.eos_token_id") is { } eos) raw["eos_token_id"] = eos;
         if (g.HasTensor("rope_freqs.weight")) raw["rope_scaling"] = ReadRopeScaling(g, (int)headDim, raw["rope_theta"]!.GetValue<double>());
+        else if (g.TryString($"{a}.rope.scaling.type") == "yarn")
+            raw["rope_scaling"] = new JsonObject
+            {
+                ["rope_type"] = "yarn",
+                ["factor"] = Tidy(g.TryFloat($"{a}.rope.scaling.factor") ?? 1),
+                ["original_max_position_embeddings"] = g.TryInt($"{a}.rope.scaling.original_context_length"),
+                ["beta_fast"] = Tidy(g.TryFloat($"{a}.rope.scaling.yarn_beta_fast") ?? 32),
+                ["beta_slow"] = Tidy(g.TryFloat($"{a}.rope.scaling.yarn_beta_slow") ?? 1),
+            };
         return raw;
     }
 

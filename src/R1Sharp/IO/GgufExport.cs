@@ -40,25 +40,41 @@ public static class GgufExport
     {
         var c = model.Config;
         foreach (var extra in arch.ExtraTensors(c)) w.AddTensor(extra);
+        if (arch.Tensors is { } custom)
+        {
+            foreach (var spec in custom(model, type)) w.AddTensor(spec);
+            return;
+        }
         foreach (var (name, p) in model.named_parameters())
         {
             var tensor = p;
             int? heads = arch.RopePermuteHeads(name, c);
-            long[] dims = tensor.shape.Reverse().ToArray();
-            // Norms and biases stay float32 as llama.cpp expects; matrices take the requested type when their rows
-            // fill whole blocks.
-            var t = dims.Length < 2 ? GgmlType.F32 : type;
-            if (t == GgmlType.Q8_0 && dims[0] % 32 != 0) t = GgmlType.F16;
-            w.AddTensor(new GgufTensorSpec(GgufNames.ToGguf(name, arch), dims, t, s => WriteTensor(s, tensor, heads, t)));
+            w.AddTensor(Spec(GgufNames.ToGguf(name, arch), tensor.shape, type,
+                () => [heads is { } h ? GgufNames.PermuteForInterleavedRope(tensor.detach(), h) : tensor]));
         }
     }
 
-    static void WriteTensor(Stream s, Tensor p, int? permuteHeads, GgmlType t)
+    /// <summary>A tensor of the given PyTorch shape whose data are the parts in order (one tensor, or e.g. the experts
+    /// of a stacked llama.cpp tensor), each converted as it is written. Norms and biases (fewer than 2 dimensions) stay
+    /// float32 as llama.cpp expects; matrices take the requested type when their rows fill whole blocks.</summary>
+    internal static GgufTensorSpec Spec(string name, long[] torchShape, GgmlType requested, Func<IEnumerable<Tensor>> parts)
+    {
+        long[] dims = torchShape.Reverse().ToArray();
+        var t = dims.Length < 2 ? GgmlType.F32 : requested;
+        if (t == GgmlType.Q8_0 && dims[0] % 32 != 0) t = GgmlType.F16;
+        return new GgufTensorSpec(name, dims, t, s =>
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope(); // parts computed for the file (a permutation, a split) end here
+            foreach (var part in parts()) WriteTensor(s, part, t);
+        });
+    }
+
+    static void WriteTensor(Stream s, Tensor p, GgmlType t)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var x = p.detach();
-        if (permuteHeads is { } h) x = GgufNames.PermuteForInterleavedRope(x, h);
         var storage = t switch { GgmlType.BF16 => ScalarType.BFloat16, GgmlType.F16 => ScalarType.Float16, _ => ScalarType.Float32 };
         x = x.to(storage, CPU).contiguous();
         if (t != GgmlType.Q8_0) { TensorMemory.ForEachChunk(x, (chunk, _) => s.Write(chunk)); return; }

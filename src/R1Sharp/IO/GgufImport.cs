@@ -47,14 +47,20 @@ public static class GgufImport
 
     public static ModelConfig ReadConfig(GgufFile g)
     {
-        var arch = GgufArchitectures.ForFile(g);
-        return ModelRegistry.Get(arch.ModelType).ReadConfig(arch.ReadConfig(g), g.Path);
+        // By the model_type the architecture's reader writes: one llama.cpp architecture may serve several families
+        // (deepseek2: DeepSeek-V2 and V3).
+        return ModelRegistry.ReadConfig(GgufArchitectures.ForFile(g).ReadConfig(g), g.Path);
     }
 
     static void LoadWeights(GgufFile g, CausalLM model)
     {
         var c = model.Config;
         var arch = GgufArchitectures.ForModelType(c.ModelType);
+        if (arch.LoadTensors is { } custom)
+        {
+            custom(g, model);
+            return;
+        }
         var parameters = model.StateDict();
         var seen = new HashSet<string>();
         using var noGrad = no_grad();
@@ -77,15 +83,21 @@ public static class GgufImport
     }
 
     /// <summary>A tensor decoded to float32 in its PyTorch shape, read and decoded a few MB at a time.</summary>
-    public static Tensor ReadFloat32(GgufFile g, GgufTensorInfo info)
+    public static Tensor ReadFloat32(GgufFile g, GgufTensorInfo info) => ReadFloat32(g, info, 0, info.TorchShape);
+
+    /// <summary>Part of a tensor, from its element firstElement on, decoded to float32 in the given shape (e.g. one
+    /// expert of a stacked llama.cpp tensor); firstElement must start a block.</summary>
+    public static Tensor ReadFloat32(GgufFile g, GgufTensorInfo info, long firstElement, long[] shape)
     {
-        var result = empty(info.TorchShape, ScalarType.Float32);
+        var result = empty(shape, ScalarType.Float32);
         var (bs, bb) = GgmlTypeInfo.Geometry(info.Type);
+        if (firstElement % bs != 0 || firstElement + result.numel() > info.Elements)
+            throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(info.Name)}: elements {firstElement}..{firstElement + result.numel()} are not whole {info.Type} blocks within its {info.Elements}");
         byte[] buffer = [];
         TensorMemory.ForEachChunk(result, (chunk, byteOffset) =>
         {
             var values = MemoryMarshal.Cast<byte, float>(chunk);
-            long firstValue = byteOffset / 4;
+            long firstValue = firstElement + byteOffset / 4;
             int bytes = values.Length / bs * bb;
             if (buffer.Length < bytes) buffer = new byte[bytes];
             g.ReadData(info, firstValue / bs * bb, buffer.AsSpan(0, bytes));

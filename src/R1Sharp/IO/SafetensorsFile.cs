@@ -93,6 +93,14 @@ public sealed class SafetensorsFile : IDisposable
         return result;
     }
 
+    /// <summary>buffer.Length bytes of a tensor's data from offset bytes into it (e.g. one block row of an FP8 weight).</summary>
+    internal void ReadBytes(SafetensorsEntry entry, long offset, Span<byte> buffer)
+    {
+        if (offset < 0 || offset + buffer.Length > entry.ByteCount)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes {offset}..{offset + buffer.Length} outside tensor '{entry.Name}' ({entry.ByteCount} bytes)");
+        SafetensorsHeader.ReadExactly(_file, buffer, _dataStart + entry.Begin + offset, Path);
+    }
+
     void ReadRaw(SafetensorsEntry entry, torch.Tensor destination) =>
         TensorMemory.ForEachChunk(destination, (chunk, offset) =>
             SafetensorsHeader.ReadExactly(_file, chunk, _dataStart + entry.Begin + offset, Path));

@@ -19,11 +19,21 @@ public static class SafetensorsWriter
     /// <summary>As <see cref="Write(string, IEnumerable{KeyValuePair{string, torch.Tensor}}, IReadOnlyDictionary{string, string}?)"/>,
     /// converting float tensors to <paramref name="dtype"/> one at a time as they are written.</summary>
     internal static void Write(string path, IEnumerable<KeyValuePair<string, torch.Tensor>> tensors,
-        IReadOnlyDictionary<string, string>? metadata, torch.ScalarType? dtype)
+        IReadOnlyDictionary<string, string>? metadata, torch.ScalarType? dtype) =>
+        WriteItems(path, tensors.Select(kv => Item(kv.Key, kv.Value, dtype)).ToList(), metadata);
+
+    /// <summary>A tensor as an item to write, converted to <paramref name="dtype"/> when it is a float tensor.</summary>
+    internal static SafetensorsItem Item(string name, torch.Tensor tensor, torch.ScalarType? dtype)
     {
-        var list = tensors.ToList();
-        var types = list.Select(kv => TargetType(kv.Key, kv.Value, dtype)).ToList();
-        byte[] header = BuildHeader(list, types, metadata);
+        var type = TargetType(name, tensor, dtype);
+        return new SafetensorsItem(name, SafetensorsDType.FromTorch(type, name), tensor.shape, tensor.numel() * SafetensorsDType.SizeOf(type),
+            s => WriteData(s, tensor, type));
+    }
+
+    /// <summary>Writes items whose bytes their own callbacks produce (e.g. FP8 weights quantised while written).</summary>
+    internal static void WriteItems(string path, IReadOnlyList<SafetensorsItem> list, IReadOnlyDictionary<string, string>? metadata)
+    {
+        byte[] header = BuildHeader(list, metadata);
 
         string temp = path + ".tmp";
         try
@@ -34,8 +44,13 @@ public static class SafetensorsWriter
                 BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
                 stream.Write(length);
                 stream.Write(header);
-                for (int i = 0; i < list.Count; i++)
-                    WriteData(stream, list[i].Value, types[i]);
+                foreach (var item in list)
+                {
+                    long start = stream.Position;
+                    item.Write(stream);
+                    if (stream.Position - start != item.Bytes)
+                        throw new InvalidOperationException($"{path}: tensor '{item.Name}' wrote {stream.Position - start} bytes, expected {item.Bytes}");
+                }
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
@@ -57,7 +72,7 @@ public static class SafetensorsWriter
         return target;
     }
 
-    static byte[] BuildHeader(List<KeyValuePair<string, torch.Tensor>> list, List<torch.ScalarType> types, IReadOnlyDictionary<string, string>? metadata)
+    static byte[] BuildHeader(IReadOnlyList<SafetensorsItem> list, IReadOnlyDictionary<string, string>? metadata)
     {
         var buffer = new MemoryStream();
         // Raw UTF-8 for non-ASCII names, as the Rust serializer writes them.
@@ -72,23 +87,21 @@ public static class SafetensorsWriter
             }
             var seen = new HashSet<string>(StringComparer.Ordinal);
             long offset = 0;
-            for (int i = 0; i < list.Count; i++)
+            foreach (var item in list)
             {
-                var (name, tensor) = (list[i].Key, list[i].Value);
-                if (name == "__metadata__") throw new R1SharpException("a tensor cannot be named '__metadata__' in safetensors");
-                if (!seen.Add(name)) throw new R1SharpException($"tensor '{name}' is given twice");
-                long bytes = tensor.numel() * SafetensorsDType.SizeOf(types[i]);
-                json.WriteStartObject(name);
-                json.WriteString("dtype", SafetensorsDType.FromTorch(types[i], name));
+                if (item.Name == "__metadata__") throw new R1SharpException("a tensor cannot be named '__metadata__' in safetensors");
+                if (!seen.Add(item.Name)) throw new R1SharpException($"tensor '{item.Name}' is given twice");
+                json.WriteStartObject(item.Name);
+                json.WriteString("dtype", item.DType);
                 json.WriteStartArray("shape");
-                foreach (long d in tensor.shape) json.WriteNumberValue(d);
+                foreach (long d in item.Shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
                 json.WriteNumberValue(offset);
-                json.WriteNumberValue(offset + bytes);
+                json.WriteNumberValue(offset + item.Bytes);
                 json.WriteEndArray();
                 json.WriteEndObject();
-                offset += bytes;
+                offset += item.Bytes;
             }
             json.WriteEndObject();
         }
@@ -99,7 +112,7 @@ public static class SafetensorsWriter
     }
 
     /// <summary>Writes one tensor's bytes; only a tensor that is not already contiguous CPU memory of the target dtype is copied, alone.</summary>
-    static void WriteData(FileStream stream, torch.Tensor tensor, torch.ScalarType type)
+    static void WriteData(Stream stream, torch.Tensor tensor, torch.ScalarType type)
     {
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
@@ -114,3 +127,6 @@ public static class SafetensorsWriter
         try { File.Delete(path); } catch { /* the original error matters more */ }
     }
 }
+
+/// <summary>One tensor to write: its header dtype name, shape, byte count and a callback writing exactly those bytes.</summary>
+internal sealed record SafetensorsItem(string Name, string DType, long[] Shape, long Bytes, Action<Stream> Write);

@@ -72,13 +72,14 @@ public static class Ops
 
     /// <summary>
     /// Scaled dot-product attention, softmax(q·kᵀ·scale + mask)·v, with grouped-query heads (GQA, Ainslie et al. 2023:
-    /// the H query heads share the KV key/value heads in groups of H/KV). q [B, H, T, D]; k and v [B, KV, L, D] (a
-    /// cache's rows may be strided views); mask additive float32 [B, 1, 1, T, L]. Returns [B, T, H·D].
+    /// the H query heads share the KV key/value heads in groups of H/KV). q [B, H, T, D]; k [B, KV, L, D] and v
+    /// [B, KV, L, Dv] (a cache's rows may be strided views; Dv may differ from D, as in MLA); mask additive float32
+    /// [B, 1, 1, T, L]. Returns [B, T, H·Dv].
     /// </summary>
     public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask, double scale)
     {
         if (DecodeAttention.Applies(q, k, v)) return DecodeAttention.Run(q, k, v, mask, scale);
-        long b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3), kvHeads = k.size(1), keys = k.size(2);
+        long b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3), kvHeads = k.size(1), keys = k.size(2), dv = v.size(3);
         long groups = heads / kvHeads;
         // The query heads of one kv-head stacked as extra query rows: one batched matmul per kv-head reads each key
         // once (eager attention in HF repeats K/V instead).
@@ -90,7 +91,30 @@ public static class Ops
             probs = TrainingKernels.MaskedSoftmax(scores, mask, scale).view(b, kvHeads, groups * t, keys);
         else
             probs = scores.mul_(scale).add_(mask).softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
-        return Matmul(probs, v, viaFloat32).view(b, heads, t, d).transpose(1, 2).reshape(b, t, heads * d);
+        return Matmul(probs, v, viaFloat32).view(b, heads, t, dv).transpose(1, 2).reshape(b, t, heads * dv);
+    }
+
+    /// <summary>
+    /// Multi-head latent attention in its absorbed form (DeepSeek-V2 §2.1.2; DeepSeek-V3's model.py, attn_impl
+    /// "absorb"): the keys' and values' up-projection kv_b = [W_UK; W_UV] per head is folded into the query and the
+    /// output, so attention reads the cached latent c (kv_lora_rank values) and the shared RoPE key (qk_rope values)
+    /// of each position, never per-head keys or values. scores = ((q_nope·W_UK)·cᵀ + q_pe·k_peᵀ)·scale, and the output
+    /// is (softmax(scores + mask)·c)·W_UVᵀ. qNope [B, H, T, nope], qPe [B, H, T, rope] (RoPE applied), kvB kv_b_proj's
+    /// weight [H·(nope + v), rank], latent the cache's rows [B, 1, L, rank + rope] (latent first, then k_pe); mask
+    /// additive float32 [B, 1, 1, T, L]. Returns [B, T, H·v], what o_proj reads.
+    /// </summary>
+    public static Tensor LatentAttention(Tensor qNope, Tensor qPe, Tensor kvB, Tensor latent, Tensor mask, double scale)
+    {
+        long b = qNope.size(0), heads = qNope.size(1), t = qNope.size(2), nope = qNope.size(3);
+        long rank = latent.size(3) - qPe.size(3), dv = kvB.size(0) / heads - nope;
+        bool viaFloat32 = qNope.dtype == ScalarType.BFloat16 && qNope.device_type == DeviceType.CPU && !is_grad_enabled();
+        var w = kvB.view(heads, nope + dv, rank);
+        var qLatent = Matmul(qNope, w.narrow(1, 0, nope), viaFloat32);               // [B, H, T, rank] = q_nope·W_UK
+        var q = cat([qLatent, qPe], dim: -1);                                          // against [c; k_pe]
+        var attended = Attention(q, latent, latent.narrow(3, 0, rank), mask, scale);  // one key "head": [B, T, H·rank]
+        var perHead = attended.view(b, t, heads, rank).transpose(1, 2);                 // [B, H, T, rank]
+        var o = Matmul(perHead, w.narrow(1, nope, dv).transpose(1, 2), viaFloat32);    // [B, H, T, v] = ·W_UVᵀ
+        return o.transpose(1, 2).reshape(b, t, heads * dv);
     }
 
     /// <summary>a·b, or for bfloat16 inference on the CPU the same product taken in float32 and rounded to bfloat16

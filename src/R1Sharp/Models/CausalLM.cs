@@ -48,6 +48,13 @@ public abstract class CausalLM : nn.Module
         return Logits(h.narrow(1, h.size(1) - 1, 1)).squeeze(1);
     }
 
+    /// <summary>The family's own training terms (DeepSeek-V3: expert balancing, multi-token prediction), weighted by
+    /// <see cref="AuxiliaryTraining"/>: what trainers add to their loss, call after each optimizer step and log.</summary>
+    public virtual TrainingTerms Training => TrainingTerms.None;
+
+    /// <summary>The weights of those terms, set by a trainer from its recipe; null: none are computed.</summary>
+    public AuxiliaryTrainingOptions? AuxiliaryTraining { get; set; }
+
     /// <summary>Parameters by Hugging Face name (a tied lm_head is not listed, as HF does not save it).</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict()
     {
@@ -69,7 +76,7 @@ public abstract class CausalLM : nn.Module
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("norm.weight")) p.fill_(1.0);
-            else if (name.EndsWith(".bias")) p.zero_();
+            else if (name.EndsWith("bias")) p.zero_(); // biases, and DeepSeek's e_score_correction_bias
             else
             {
                 using var r = normal(0, std ?? Config.InitializerRange, p.shape, dtype: p.dtype, generator: gen);

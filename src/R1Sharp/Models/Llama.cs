@@ -85,7 +85,9 @@ public record LlamaConfig : ModelConfig
         if (HiddenAct != "silu") throw new R1SharpException($"{source}: hidden_act \"{HiddenAct}\" is not supported (expected silu)");
         if (RopeScaling is { } rs)
         {
-            if (rs.Type is not ("default" or "llama3")) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for {ModelType} (expected llama3)");
+            // transformers builds every family's rotary embedding through the same ROPE_INIT_FUNCTIONS, so llama3 and
+            // yarn mean the same for Llama, Qwen2 and Qwen3.
+            if (rs.Type is not ("default" or "llama3" or "yarn")) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for {ModelType} (expected llama3 or yarn)");
             rs.Validate(source);
         }
     }

@@ -41,6 +41,10 @@ public abstract record ModelConfig
         };
     }
 
+    /// <summary>Block-scaled FP8 weights (DeepSeek-V3/R1's releases on the Hub, and other models' -FP8 releases): read
+    /// dequantised (IO/Fp8Weights.cs); null for float checkpoints.</summary>
+    public Fp8QuantizationConfig? QuantizationConfig { get; init; }
+
     /// <summary>Keys this family does not model, written back unchanged.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; init; }
 
@@ -67,6 +71,7 @@ public abstract record ModelConfig
         foreach (int id in EosTokenIds)
             if (id < 0) throw new R1SharpException($"{source}: eos_token_id {id} is negative");
         if (BosTokenId is < 0) throw new R1SharpException($"{source}: bos_token_id {BosTokenId} is negative");
+        QuantizationConfig?.Validate(source);
     }
 
     protected static void Positive(string source, string key, long value)

@@ -54,11 +54,13 @@ public static class ModelFolder
         Validate(dir);
         var cfg = ModelRegistry.LoadConfig(Path.Combine(dir, ConfigFile));
         device ??= CPU;
-        var model = CausalLM.Create(cfg, dtype ?? DefaultDType(cfg, device), device);
+        // FP8 block-scaled weights are dequantised while they load: the model in memory is a float model, and a folder
+        // it saves says so (no quantization_config).
+        var model = CausalLM.Create(cfg with { QuantizationConfig = null }, dtype ?? DefaultDType(cfg, device), device);
         try
         {
             // HF checkpoints of tied models sometimes carry lm_head.weight; older ones carry rotary inv_freq buffers.
-            CheckpointIO.LoadInto(dir, model.StateDict(), ignoreExtra: model.IgnoredCheckpointTensor);
+            CheckpointIO.LoadInto(dir, model.StateDict(), ignoreExtra: model.IgnoredCheckpointTensor, fp8BlockSize: cfg.QuantizationConfig?.WeightBlockSize);
         }
         catch
         {
@@ -68,8 +70,11 @@ public static class ModelFolder
         return model;
     }
 
-    /// <summary>Writes a complete HF folder. Tokenizer files are copied from tokenizerDir when given.</summary>
-    public static void Save(CausalLM model, string dir, string? tokenizerDir = null, ScalarType? dtype = null, JsonObject? generationConfig = null)
+    /// <summary>Writes a complete HF folder. Tokenizer files are copied from tokenizerDir when given. With fp8, the
+    /// layers' linear weights are written block-scaled in float8_e4m3fn with config.json's quantization_config, as
+    /// DeepSeek's releases (<see cref="Fp8Weights"/>), the rest in dtype.</summary>
+    public static void Save(CausalLM model, string dir, string? tokenizerDir = null, ScalarType? dtype = null, JsonObject? generationConfig = null,
+        Fp8QuantizationConfig? fp8 = null)
     {
         var saveType = dtype ?? model.DType;
         string full = Path.GetFullPath(dir).TrimEnd('/');
@@ -77,10 +82,16 @@ public static class ModelFolder
         Directory.CreateDirectory(tmp);
         try
         {
-            var config = model.Config with { TorchDtype = TorchDtypeName(saveType) };
+            var config = model.Config with { TorchDtype = TorchDtypeName(saveType), QuantizationConfig = fp8 };
             WriteJson(Path.Combine(tmp, ConfigFile), config.ToJson());
             WriteJson(Path.Combine(tmp, GenerationConfigFile), generationConfig ?? DefaultGenerationConfig(config));
-            CheckpointIO.Save(tmp, model.StateDict(), dtype: saveType);
+            if (fp8 is null) CheckpointIO.Save(tmp, model.StateDict(), dtype: saveType);
+            else
+            {
+                fp8.Validate("fp8 save");
+                CheckpointIO.SaveItems(tmp, model.StateDict().SelectMany(kv => Fp8Weights.Quantizes(kv.Key, kv.Value)
+                    ? Fp8Weights.Items(kv.Key, kv.Value, fp8.WeightBlockSize) : [SafetensorsWriter.Item(kv.Key, kv.Value, saveType)]).ToList());
+            }
             if (tokenizerDir != null)
                 foreach (var f in TokenizerFiles)
                 {

@@ -29,6 +29,8 @@ public static class ModelRegistry
         Qwen2Config.Family,
         LlamaConfig.Family,
         Qwen3Config.Family,
+        DeepseekV3Config.Family,
+        DeepseekV2Config.Family,
     ];
 
     public static string Names => string.Join(", ", Families.Select(f => f.ModelType));

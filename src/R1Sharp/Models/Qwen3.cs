@@ -49,8 +49,8 @@ public sealed record Qwen3Config : LlamaConfig
     public override void Validate(string source)
     {
         base.Validate(source);
-        // DeepSeek-R1-0528-Qwen3-8B's config asks for YaRN; it arrives with DeepSeek-V3's YaRN (rope_scaling type yarn).
-        if (RopeScaling is { Type: not "default" } rs) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for qwen3 yet");
+        // DeepSeek-R1-0528-Qwen3-8B's config asks for YaRN (factor 4 over 32768 positions), as transformers applies it.
+        if (RopeScaling is { Type: not ("default" or "yarn") } rs) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for qwen3 (expected yarn)");
     }
 
     protected override long LayerExtraParameters() => 2L * HeadDim;

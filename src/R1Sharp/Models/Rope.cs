@@ -7,8 +7,9 @@ namespace R1Sharp.Models;
 
 /// <summary>
 /// config.json's "rope_scaling": the frequency scaling a long-context model was trained with. Its type is "rope_type"
-/// (or "type" in older configs): llama3 (Llama 3.1, with factor, low/high_freq_factor and
-/// original_max_position_embeddings) is what the supported families use; other keys are kept for the round trip.
+/// (or "type" in older configs): llama3 (Llama 3.1: factor, low/high_freq_factor, original_max_position_embeddings) or
+/// yarn (Peng et al. 2023, as DeepSeek-V2/V3 and R1-0528-Qwen3 use it: factor, original_max_position_embeddings,
+/// beta_fast, beta_slow, mscale, mscale_all_dim, attention_factor, truncate); other keys are kept for the round trip.
 /// </summary>
 public sealed record RopeScaling
 {
@@ -19,6 +20,12 @@ public sealed record RopeScaling
     public double? LowFreqFactor { get; init; }
     public double? HighFreqFactor { get; init; }
     public int? OriginalMaxPositionEmbeddings { get; init; }
+    public double? BetaFast { get; init; }
+    public double? BetaSlow { get; init; }
+    public double? Mscale { get; init; }
+    public double? MscaleAllDim { get; init; }
+    public double? AttentionFactor { get; init; }
+    public bool? Truncate { get; init; }
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; init; }
 
     /// <summary>The scaling's type ("default" when neither key is given).</summary>
@@ -31,8 +38,42 @@ public sealed record RopeScaling
     public static RopeScaling Llama3(double factor = 8, double low = 1, double high = 4, int original = 8192) =>
         new() { RopeType = "llama3", Factor = factor, LowFreqFactor = low, HighFreqFactor = high, OriginalMaxPositionEmbeddings = original };
 
+    /// <summary>YaRN as DeepSeek-V3 and R1 ship it (factor 40 over an original context of 4096, betas 32 and 1,
+    /// mscale and mscale_all_dim 1).</summary>
+    public static RopeScaling Yarn(double factor = 40, int original = 4096, double betaFast = 32, double betaSlow = 1, double? mscale = 1, double? mscaleAllDim = 1) =>
+        new() { TypeKey = "yarn", Factor = factor, OriginalMaxPositionEmbeddings = original, BetaFast = betaFast, BetaSlow = betaSlow, Mscale = mscale, MscaleAllDim = mscaleAllDim };
+
+    /// <summary>YaRN's attention temperature (Peng et al. 2023, eq. 22; transformers' get_mscale):
+    /// 0.1·mscale·ln(scale) + 1, and 1 when the context is not extended.</summary>
+    public static double YarnMscale(double scale, double mscale = 1) => scale <= 1 ? 1.0 : 0.1 * mscale * Math.Log(scale) + 1.0;
+
+    /// <summary>The factor YaRN's frequencies use: transformers' _compute_yarn_parameters replaces rope_scaling.factor
+    /// by max_position_embeddings / original_max_position_embeddings when the latter is given (DeepSeek-V3's configs
+    /// state both, consistently).</summary>
+    public double YarnFactor(int maxPositionEmbeddings) =>
+        OriginalMaxPositionEmbeddings is { } original ? (double)maxPositionEmbeddings / original : Factor;
+
+    /// <summary>The scale YaRN puts on cos and sin (transformers' attention_factor): attention_factor when given, else
+    /// mscale(f, mscale) / mscale(f, mscale_all_dim) when both are set (DeepSeek: 1), else mscale(f).</summary>
+    public double YarnAttentionFactor(int maxPositionEmbeddings)
+    {
+        if (AttentionFactor is { } a) return a;
+        double f = YarnFactor(maxPositionEmbeddings);
+        if (Mscale is { } m && m != 0 && MscaleAllDim is { } all && all != 0) return YarnMscale(f, m) / YarnMscale(f, all);
+        return YarnMscale(f);
+    }
+
     public void Validate(string source)
     {
+        if (Type == "yarn")
+        {
+            if (!(Factor > 0) || !double.IsFinite(Factor)) throw new R1SharpException($"{source}: \"rope_scaling.factor\" must be a positive number, found {Factor}");
+            if (OriginalMaxPositionEmbeddings is <= 0)
+                throw new R1SharpException($"{source}: \"rope_scaling.original_max_position_embeddings\" must be positive, found {OriginalMaxPositionEmbeddings}");
+            if (BetaFast is { } bf && !(bf >= 0) || BetaSlow is { } bs && !(bs >= 0))
+                throw new R1SharpException($"{source}: \"rope_scaling\" beta_fast and beta_slow must be non-negative, found {BetaFast} and {BetaSlow}");
+            if (AttentionFactor is { } af && !(af > 0)) throw new R1SharpException($"{source}: \"rope_scaling.attention_factor\" must be positive, found {af}");
+        }
         if (Type == "llama3")
         {
             if (!(Factor > 0) || !double.IsFinite(Factor)) throw new R1SharpException($"{source}: \"rope_scaling.factor\" must be a positive number, found {Factor}");
@@ -52,24 +93,62 @@ public sealed record RopeScaling
 public sealed class Rope : IDisposable
 {
     readonly float[] invFreq;
+    readonly float attentionFactor;
     Tensor? cos, sin; // [capacity, headDim] float32
     int capacity;
     readonly int maxPositions;
 
     /// <param name="dim">the rotated dimensions of a head (head_dim, or DeepSeek's qk_rope_head_dim)</param>
+    /// <param name="maxPositions">max_position_embeddings (YaRN derives its factor from it)</param>
     public Rope(int dim, double theta, RopeScaling? scaling, int maxPositions)
     {
         this.maxPositions = maxPositions;
-        invFreq = InverseFrequencies(dim, theta, scaling);
+        invFreq = InverseFrequencies(dim, theta, scaling, maxPositions);
+        attentionFactor = scaling?.Type == "yarn" ? (float)scaling.YarnAttentionFactor(maxPositions) : 1f;
     }
 
-    /// <summary>inv_freq[i] = 1 / theta^(2i/d), computed in float32 as transformers' _compute_default_rope_parameters.</summary>
-    public static float[] InverseFrequencies(int headDim, double theta, RopeScaling? scaling)
+    /// <summary>The factor cos and sin are multiplied by (YaRN's attention_factor; 1 otherwise).</summary>
+    public float AttentionFactor => attentionFactor;
+
+    /// <summary>inv_freq[i] = 1 / theta^(2i/d), computed in float32 as transformers' _compute_default_rope_parameters,
+    /// then scaled as rope_scaling says (llama3 or yarn).</summary>
+    public static float[] InverseFrequencies(int headDim, double theta, RopeScaling? scaling, int maxPositions = 0)
     {
+        if (scaling?.Type == "yarn") return YarnInverseFrequencies(headDim, theta, scaling, maxPositions);
         int half = headDim / 2;
         var inv = new float[half];
         for (int i = 0; i < half; i++) inv[i] = 1.0f / MathF.Pow((float)theta, (2 * i) / (float)headDim);
         if (scaling?.Type == "llama3") ApplyLlama3(inv, scaling);
+        return inv;
+    }
+
+    /// <summary>
+    /// YaRN's frequencies (Peng et al. 2023, "NTK-by-parts"), as transformers' _compute_yarn_parameters computes them in
+    /// float32: dimensions that turn fewer than beta_slow times over the original context are interpolated (divided by
+    /// the factor), those that turn more than beta_fast times are kept, with a linear ramp between the two correction
+    /// dimensions (floored and ceiled unless truncate is false).
+    /// </summary>
+    static float[] YarnInverseFrequencies(int dim, double theta, RopeScaling s, int maxPositions)
+    {
+        double factor = s.YarnFactor(maxPositions);
+        int original = s.OriginalMaxPositionEmbeddings ?? maxPositions;
+        // transformers reads them with `or`: an explicit 0 means the default too.
+        double betaFast = s.BetaFast is { } bf && bf != 0 ? bf : 32, betaSlow = s.BetaSlow is { } bs && bs != 0 ? bs : 1;
+        double CorrectionDim(double rotations) => dim * Math.Log(original / (rotations * 2 * Math.PI)) / (2 * Math.Log(theta));
+        double low = CorrectionDim(betaFast), high = CorrectionDim(betaSlow);
+        if (s.Truncate ?? true) { low = Math.Floor(low); high = Math.Ceiling(high); }
+        low = Math.Max(low, 0); high = Math.Min(high, dim - 1);
+        if (low == high) high += 0.001; // transformers: prevents a singularity
+        int half = dim / 2;
+        var inv = new float[half];
+        for (int i = 0; i < half; i++)
+        {
+            float posFreq = MathF.Pow((float)theta, (2 * i) / (float)dim);
+            float extrapolation = 1f / posFreq, interpolation = 1f / ((float)factor * posFreq);
+            float ramp = Math.Clamp((i - (float)low) / (float)(high - low), 0f, 1f);
+            float keep = 1 - ramp; // inv_freq_extrapolation_factor
+            inv[i] = interpolation * (1 - keep) + extrapolation * keep;
+        }
         return inv;
     }
 
@@ -104,8 +183,9 @@ public sealed class Rope : IDisposable
         var freqs = outer(pos, tensor(invFreq));          // [cap, d/2], float32 as in HF
         var emb = cat([freqs, freqs], dim: 1);            // rotate_half layout
         cos?.Dispose(); sin?.Dispose();
-        cos = emb.cos().DetachFromDisposeScope();
-        sin = emb.sin().DetachFromDisposeScope();
+        // transformers multiplies cos and sin by attention_scaling (YaRN's attention factor) in float32.
+        cos = (attentionFactor == 1f ? emb.cos() : emb.cos().mul_(attentionFactor)).DetachFromDisposeScope();
+        sin = (attentionFactor == 1f ? emb.sin() : emb.sin().mul_(attentionFactor)).DetachFromDisposeScope();
         capacity = cap;
     }
 

@@ -24,7 +24,9 @@ public sealed record ZeroOptions
     public double StepsFraction { get; init; } = 0.4;
     public int RlPrompts { get; init; } = 4000;
 
-    // The base model: a tiny Qwen2.
+    // The base model: a tiny Qwen2, or (arch deepseek_v3) a tiny DeepSeek-V3 of the same width: MLA, a dense first
+    // layer then DeepSeekMoE (8 experts in 4 groups, 2 routed plus a shared one), an MTP module.
+    public string Arch { get; init; } = "qwen2";
     public int HiddenSize { get; init; } = 128;
     public int Layers { get; init; } = 4;
     public int Heads { get; init; } = 4;

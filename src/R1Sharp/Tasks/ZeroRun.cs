@@ -51,6 +51,9 @@ public sealed class ZeroRun
 
         using var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, eos));
         model.InitializeRandom(o.Seed);
+        // DeepSeek-V3's pre-training terms (§4.2: balance α 1e-4, bias speed γ 1e-3, MTP weight λ 0.3); a dense
+        // family has none. GRPO takes its own from the recipe (the MTP module is not trained in RL).
+        model.AuxiliaryTraining = new AuxiliaryTrainingOptions(AuxLossAlpha: 1e-4, BiasUpdateSpeed: 1e-3, MtpLossWeight: 0.3);
         var pre = Stopwatch.StartNew();
         Pretrain(model, tokenizer, task);
         double pretrainSeconds = pre.Elapsed.TotalSeconds;
@@ -60,6 +63,7 @@ public sealed class ZeroRun
         var before = Evaluate(model, tokenizer, heldOut, "evaluate base", task);
 
         var config = o.Grpo;
+        if (o.Arch == "deepseek_v3") { config.AuxLossAlpha = 1e-4; config.BiasUpdateSpeed = 1e-3; }
         config.OutputDir = Path.Combine(outDir, "grpo");
         config.Seed = o.Seed;
         config.NumThreads = o.Threads;
@@ -98,6 +102,19 @@ public sealed class ZeroRun
     ModelConfig ModelConfig(int vocab, int eos)
     {
         var o = Options;
+        if (o.Arch == "deepseek_v3")
+        {
+            int head = o.HiddenSize / o.Heads;
+            return DeepseekV3Config.Preset("tiny", vocab) with
+            {
+                EosTokenIds = [eos], HiddenSize = o.HiddenSize, NumHiddenLayers = o.Layers, NumAttentionHeads = o.Heads, NumKeyValueHeads = o.Heads,
+                QLoraRank = o.HiddenSize / 2, KvLoraRank = o.HiddenSize / 2, QkNopeHeadDim = head, QkRopeHeadDim = head / 2, VHeadDim = head,
+                IntermediateSize = o.IntermediateSize, MoeIntermediateSize = o.IntermediateSize / 4, NRoutedExperts = 8, NSharedExperts = 1,
+                NumExpertsPerTok = 2, NGroup = 4, TopkGroup = 2, FirstKDenseReplace = 1, NumNextnPredictLayers = 1,
+                MaxPositionEmbeddings = 512, RopeScaling = null,
+            };
+        }
+        if (o.Arch != "qwen2") throw new R1SharpException($"r1 zero: --arch \"{o.Arch}\" is not supported (expected qwen2 or deepseek_v3)");
         return Qwen2Config.Preset("tiny", vocab) with
         {
             EosTokenIds = [eos],

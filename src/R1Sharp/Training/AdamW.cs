@@ -35,9 +35,14 @@ public sealed class AdamW
 
     public IEnumerable<Tensor> Parameters => _params.Select(p => p.Param);
 
+    /// <summary>Drops the gradients (PyTorch's zero_grad(set_to_none=True), its default): a parameter that gets no
+    /// gradient in a step (an expert no token was routed to) is then skipped by the update instead of being moved by
+    /// its momentum alone, as in PyTorch, and a resumed run (whose parameters start without gradient tensors) updates
+    /// exactly as an uninterrupted one.</summary>
     public void ZeroGrad()
     {
-        foreach (var (_, p) in _params) p.grad?.zero_();
+        foreach (var (_, p) in _params)
+            if (p.grad is { } g) { p.grad = null; g.Dispose(); }
     }
 
     /// <summary>L2 norm of all gradients together (NaN or ∞ when any gradient is).</summary>

@@ -48,6 +48,15 @@ public sealed class GrpoConfig : IRecipe
     public bool DynamicSampling { get; set; }
     public int MaxDynamicSamplingRounds { get; set; } = 4;
 
+    // The model family's own training terms (DeepSeek-V3 §2.1.2, §2.2; ignored by dense families)
+    /// <summary>α of the sequence-wise expert balance loss (DeepSeek's config.json: aux_loss_alpha).</summary>
+    public double AuxLossAlpha { get; set; }
+    /// <summary>γ of auxiliary-loss-free balancing: each expert's bias moves by γ after every optimizer step.</summary>
+    public double BiasUpdateSpeed { get; set; }
+    /// <summary>λ of the multi-token-prediction loss.</summary>
+    public double MtpLossWeight { get; set; }
+    public Models.AuxiliaryTrainingOptions AuxiliaryTraining => new(AuxLossAlpha, BiasUpdateSpeed, MtpLossWeight);
+
     // Rewards
     public List<string> RewardFuncs { get; set; } = ["accuracy", "format"];
     public List<double>? RewardWeights { get; set; }
@@ -128,6 +137,7 @@ public sealed class GrpoConfig : IRecipe
         Check(SandboxIsolation is "namespaces" or "rlimits", $"sandbox_isolation \"{SandboxIsolation}\" is unknown (expected namespaces or rlimits)");
         Check(RewardWeights is null || RewardWeights.Count == RewardFuncs.Count,
             $"reward_weights has {RewardWeights?.Count} entries for {RewardFuncs.Count} reward_funcs");
+        AuxiliaryTraining.Validate(source);
     }
 
     public int TotalWarmup => WarmupSteps > 0 ? WarmupSteps : (int)Math.Ceiling(WarmupRatio * MaxSteps * NumIterations);

@@ -64,6 +64,7 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
         };
         _schedule = new LrSchedule(config.LearningRate, config.TotalWarmup, config.MaxSteps * config.NumIterations, config.LrSchedulerType);
+        policy.AuxiliaryTraining = config.AuxiliaryTraining; // the family's own terms (Policy.Training)
         rewards.OnFailure ??= m => OnLog?.Invoke(m);
     }
 
@@ -92,6 +93,7 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         _rollouts.PublishWeights(Policy, State.Step);                                        // rollouts see the update
         var row = StepMetrics.Collect(State.Step, rollout, update, rounds, rolloutSeconds, updateSeconds);
         row["sync_seconds"] = clock.Elapsed.TotalSeconds - rolloutSeconds - updateSeconds;
+        foreach (var (key, value) in Policy.Training.TakeMetrics()) row[key] = value;
         Metrics.Append(row);
         _rolloutLog.Append(State.Step, rollout, advantages);
         return row;
@@ -183,7 +185,9 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
                 var old = mb.OldLogProbs ?? logp.detach();
                 var adv = tensor(mb.Rows.Select(i => (float)advantages[i]).ToArray(), device: Policy.Device);
                 var result = PolicyLoss.Compute(new PolicyLossInput(logp, old, mb.RefLogProbs, adv, mb.LossMask), _loss, batches.LossTokens, batches.Rows);
-                var loss = LossTransform?.Invoke(result.Loss) ?? result.Loss;
+                var loss = result.Loss;
+                if (Policy.Training.TakeLoss() is { } aux) loss = loss + aux * ((double)mb.Batch.Rows / batches.Rows);
+                loss = LossTransform?.Invoke(loss) ?? loss;
                 double lossValue = loss.item<float>();
                 if (!double.IsFinite(lossValue)) { finite = false; break; }
                 loss.backward();
@@ -200,6 +204,7 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
             }
             _optimizer.ClipGradients(norm, Config.MaxGradNorm);
             _optimizer.Step(lr);
+            Policy.Training.AfterOptimizerStep();
             State.OptimizerStep++;
             stats.GradNorm = norm; stats.LearningRate = lr;
         }

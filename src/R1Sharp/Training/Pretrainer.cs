@@ -45,6 +45,8 @@ public static class Pretrainer
                 using var batch = new SequenceBatch(group.Select(d => (IReadOnlyList<int>)d.Prompt).ToList(), group.Select(d => (IReadOnlyList<int>)d.Continuation).ToList(), model.Device);
                 var (logp, _) = batch.TokenLogProbs(model);
                 var loss = -(logp * batch.CompletionMask).sum() / tokens;
+                // The family's own terms (DeepSeek-V3: balance and MTP losses), weighted by this sub-batch's share.
+                if (model.Training.TakeLoss() is { } aux) loss = loss + aux * ((double)batch.Rows / docs.Count);
                 loss.backward();
                 lossValue += loss.item<float>();
             }
@@ -53,7 +55,9 @@ public static class Pretrainer
             {
                 optimizer.ClipGradients(norm, o.MaxGradNorm);
                 optimizer.Step(schedule.At(step));
+                model.Training.AfterOptimizerStep();
             }
+            model.Training.TakeMetrics(); // one step's statistics; pre-training logs only its loss
             onStep?.Invoke(step + 1, lossValue);
         }
         optimizer.ZeroGrad();

@@ -52,6 +52,13 @@ public sealed class SftConfig : IRecipe
     public int LoggingSteps { get; set; } = 1;
     public int NumThreads { get; set; }
 
+    /// <summary>The model family's own training terms (DeepSeek-V3 §2.1.2, §2.2; ignored by dense families): α of the
+    /// sequence-wise expert balance loss, γ of auxiliary-loss-free balancing, λ of the multi-token-prediction loss.</summary>
+    public double AuxLossAlpha { get; set; }
+    public double BiasUpdateSpeed { get; set; }
+    public double MtpLossWeight { get; set; }
+    public Models.AuxiliaryTrainingOptions AuxiliaryTraining => new(AuxLossAlpha, BiasUpdateSpeed, MtpLossWeight);
+
     public int RowsPerStep => PerDeviceTrainBatchSize * GradientAccumulationSteps;
 
     public void Validate(string source = "config")
@@ -67,6 +74,7 @@ public sealed class SftConfig : IRecipe
             $"lr_scheduler_type \"{LrSchedulerType}\" is unknown (expected constant, constant_with_warmup, linear or cosine)");
         Check(WarmupRatio is >= 0 and <= 1, $"warmup_ratio must be in [0, 1], got {WarmupRatio}");
         Check(SaveSteps >= 0 && EvalSteps >= 0, "save_steps and eval_steps must be ≥ 0");
+        AuxiliaryTraining.Validate(source);
     }
 
     /// <summary>Optimizer steps of the run: max_steps, or num_train_epochs passes over <paramref name="rows"/> rows.</summary>

@@ -51,6 +51,7 @@ public sealed class SftTrainer : ITrainer
         };
         TotalSteps = config.TotalSteps(Rows.Count);
         _schedule = new LrSchedule(config.LearningRate, config.TotalWarmup(TotalSteps), TotalSteps, config.LrSchedulerType);
+        policy.AuxiliaryTraining = config.AuxiliaryTraining; // the family's own terms (Policy.Training)
     }
 
     /// <summary>Truncated to max_length, without samples that train nothing, packed when asked.</summary>
@@ -90,6 +91,7 @@ public sealed class SftTrainer : ITrainer
             var (sum, right) = batch.Loss(Policy);
             // The mean over every trained token of the step, not of the micro-batch: accumulation then equals one big batch.
             var part = sum / lossTokens;
+            if (Policy.Training.TakeLoss() is { } aux) part = part + aux * ((double)micro.Length / rows.Count);
             part = LossTransform?.Invoke(part) ?? part;
             double value = part.item<float>();
             if (!double.IsFinite(value)) { finite = false; break; }
@@ -107,6 +109,7 @@ public sealed class SftTrainer : ITrainer
         {
             _optimizer.ClipGradients(norm, Config.MaxGradNorm);
             _optimizer.Step(lr);
+            Policy.Training.AfterOptimizerStep();
             State.OptimizerStep++;
         }
         _optimizer.ZeroGrad();
@@ -134,6 +137,7 @@ public sealed class SftTrainer : ITrainer
             row["eval_loss"] = evalLoss;
             row["eval_mean_token_accuracy"] = evalAccuracy;
         }
+        foreach (var (key, value) in Policy.Training.TakeMetrics()) row[key] = value;
         Metrics.Append(row);
         return row;
     }

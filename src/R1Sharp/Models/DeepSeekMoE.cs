@@ -1,0 +1,142 @@
+using R1Sharp.Kernels;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace R1Sharp.Models;
+
+/// <summary>SwiGLU feed-forward down(silu(gate(x)) ⊙ up(x)) of a given width: the dense layers, each routed expert and
+/// the shared experts (DeepseekV3MLP).</summary>
+public sealed class DeepseekV3Mlp : nn.Module<Tensor, Tensor>
+{
+    public readonly Linear gate_proj, up_proj, down_proj;
+
+    public DeepseekV3Mlp(int hidden, int intermediate, ScalarType dtype) : base("MLP")
+    {
+        gate_proj = new Linear(hidden, intermediate, hasBias: false, dtype);
+        up_proj = new Linear(hidden, intermediate, hasBias: false, dtype);
+        down_proj = new Linear(intermediate, hidden, hasBias: false, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var gateUp = Linear.ApplyMany(x, gate_proj, up_proj);
+        return down_proj.forward(Ops.SwiGlu(gateUp[0], gateUp[1]));
+    }
+}
+
+/// <summary>The router ("mlp.gate"): its weight [experts, hidden] and, for noaux_tc, the per-expert
+/// e_score_correction_bias that auxiliary-loss-free balancing adjusts (kept in float32, with no gradient: it only
+/// selects).</summary>
+public sealed class DeepseekV3TopkRouter : nn.Module
+{
+    public readonly Parameter weight;
+    public readonly Parameter? e_score_correction_bias;
+
+    public DeepseekV3TopkRouter(DeepseekV3Config c, ScalarType dtype) : base("Gate")
+    {
+        weight = new Parameter(zeros(c.NRoutedExperts!.Value, c.HiddenSize, dtype: dtype));
+        register_parameter("weight", weight);
+        if (c.UsesScoreCorrectionBias)
+        {
+            e_score_correction_bias = new Parameter(zeros(c.NRoutedExperts.Value, dtype: ScalarType.Float32), requires_grad: false);
+            register_parameter("e_score_correction_bias", e_score_correction_bias);
+        }
+    }
+}
+
+/// <summary>Which experts the tokens of one MoE layer went to in a forward pass: what load balancing and the
+/// expert-load metrics read. Its tensors live only as long as the layer's dispose scope.</summary>
+/// <param name="Indices">[B·T, k] chosen experts</param>
+/// <param name="Scores">[B·T, experts] router scores (with gradient, for the sequence-wise balance loss)</param>
+public sealed record MoeRoutingRecord(int Layer, Tensor Indices, Tensor Scores, long Batch, long Length);
+
+/// <summary>
+/// DeepSeekMoE (Dai et al. 2024; DeepSeek-V3 §2.1.2): h + Σ shared experts(h) + Σᵢ gᵢ·expertᵢ(h) over the k routed
+/// experts each token is sent to (<see cref="MoeRouting"/>). The tokens of a batch are grouped by expert, so each
+/// expert runs one product over all its tokens rather than one per token.
+/// </summary>
+public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
+{
+    readonly DeepseekV3Config config;
+    readonly int layer;
+    public readonly ModuleList<DeepseekV3Mlp> experts;
+    public readonly DeepseekV3TopkRouter gate;
+    public readonly DeepseekV3Mlp? shared_experts;
+
+    public DeepseekV3MoE(DeepseekV3Config c, int layer, ScalarType dtype) : base("MoE")
+    {
+        config = c; this.layer = layer;
+        experts = new ModuleList<DeepseekV3Mlp>(Enumerable.Range(0, c.NRoutedExperts!.Value)
+            .Select(_ => new DeepseekV3Mlp(c.HiddenSize, c.MoeIntermediateSize, dtype)).ToArray());
+        gate = new DeepseekV3TopkRouter(c, dtype);
+        if (c.SharedExperts > 0) shared_experts = new DeepseekV3Mlp(c.HiddenSize, c.MoeIntermediateSize * c.SharedExperts, dtype);
+        RegisterComponents();
+    }
+
+    public int Layer => layer;
+
+    /// <summary>Told where each forward pass routed its tokens (the model's <see cref="DeepseekTrainingTerms"/>).</summary>
+    public Action<MoeRoutingRecord>? Observer { get; set; }
+
+    /// <summary>Per-token loops instead of grouping by expert: the reference the grouping is tested and benchmarked against.</summary>
+    public bool PerToken { get; set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        long b = x.size(0), t = x.size(1), h = x.size(2);
+        var flat = x.reshape(-1, h);
+        // The router runs in float32 whatever the model's dtype (DeepseekV3TopkRouter).
+        var logits = F.linear(flat.to(ScalarType.Float32), gate.weight.to(ScalarType.Float32));
+        var (indices, weights, scores) = MoeRouting.Route(logits, config, gate.e_score_correction_bias);
+        Observer?.Invoke(new MoeRoutingRecord(layer, indices, scores, b, t));
+        var routed = PerToken ? RunPerToken(flat, indices, weights) : RunGrouped(flat, indices, weights);
+        var y = routed.view(b, t, h);
+        return shared_experts is null ? y : y + shared_experts.forward(x);
+    }
+
+    /// <summary>Tokens sorted by expert (a stable sort of the N·k choices), each expert's block through it in one
+    /// product, outputs weighted and added back to their tokens in float32 (transformers accumulates in the weights'
+    /// float32 too), then cast to the model's dtype.</summary>
+    Tensor RunGrouped(Tensor flat, Tensor indices, Tensor weights)
+    {
+        long n = flat.size(0), k = indices.size(1);
+        var choice = indices.reshape(-1);
+        var order = choice.sort(dim: 0, descending: false, stable: true).Indices;
+        var counts = choice.bincount(null, experts.Count).data<long>().ToArray();
+        var token = order.div(k, rounding_mode: RoundingMode.floor);
+        var inputs = flat.index_select(0, token);
+        var outputs = new List<Tensor>();
+        long start = 0;
+        for (int e = 0; e < counts.Length; e++)
+        {
+            if (counts[e] == 0) continue;
+            outputs.Add(experts[e].forward(inputs.narrow(0, start, counts[e])));
+            start += counts[e];
+        }
+        var weighted = cat(outputs, 0).to(ScalarType.Float32) * weights.reshape(-1).index_select(0, order).unsqueeze(1);
+        return zeros([n, flat.size(1)], dtype: ScalarType.Float32, device: flat.device).index_add(0, token, weighted, 1).to(flat.dtype);
+    }
+
+    /// <summary>Every token through each of its k experts one at a time.</summary>
+    Tensor RunPerToken(Tensor flat, Tensor indices, Tensor weights)
+    {
+        long n = flat.size(0), k = indices.size(1);
+        var chosen = indices.data<long>().ToArray();
+        var rows = new Tensor[n];
+        for (long i = 0; i < n; i++)
+        {
+            var xi = flat.narrow(0, i, 1);
+            Tensor? sum = null;
+            for (long j = 0; j < k; j++)
+            {
+                var y = experts[(int)chosen[i * k + j]].forward(xi).to(ScalarType.Float32) * weights[i, j];
+                sum = sum is null ? y : sum + y;
+            }
+            rows[i] = sum!;
+        }
+        return cat(rows, 0).to(flat.dtype);
+    }
+}

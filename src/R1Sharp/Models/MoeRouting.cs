@@ -1,0 +1,56 @@
+using static TorchSharp.torch;
+
+namespace R1Sharp.Models;
+
+/// <summary>
+/// DeepSeekMoE's router as a function of the router logits: which experts each token goes to and with what weight.
+/// <list type="bullet">
+/// <item>scores s = sigmoid(logits) (V3) or softmax(logits) (V2), in float32;</item>
+/// <item>selection on s, plus e_score_correction_bias for noaux_tc (V3 §2.1.2, auxiliary-loss-free balancing: the
+///   bias steers which experts win, never how much their output counts);</item>
+/// <item>greedy: the top-k over all experts (V2-Lite); group_limited_greedy (V2 §2.2.3): only the topk_group groups
+///   with the highest best score compete; noaux_tc (V3): groups ranked by the sum of their two best biased scores;
+///   experts outside the chosen groups are masked with −∞ (DeepSeek-V3's model.py Gate; transformers fills 0.0,
+///   which can let a masked expert win when the biased scores of the allowed ones are negative);</item>
+/// <item>weights: the unbiased scores of the chosen experts, normalised to sum 1 when norm_topk_prob (and k &gt; 1),
+///   times routed_scaling_factor (V3 always; V2 only when it does not normalise: each release's MoEGate).</item>
+/// </list>
+/// </summary>
+public static class MoeRouting
+{
+    /// <param name="logits">router logits [N, experts] (float32)</param>
+    /// <param name="bias">e_score_correction_bias [experts], used by noaux_tc only</param>
+    /// <returns>expert indices [N, k] (int64) and their weights [N, k] (float32, with gradient through the scores)
+    /// and the scores themselves [N, experts]</returns>
+    public static (Tensor Indices, Tensor Weights, Tensor Scores) Route(Tensor logits, DeepseekV3Config c, Tensor? bias)
+    {
+        var scores = c.ScoringFunc == "sigmoid" ? logits.sigmoid() : logits.softmax(-1);
+        int k = c.NumExpertsPerTok!.Value;
+        Tensor indices;
+        using (no_grad())
+        {
+            var choice = scores.detach();
+            if (c.UsesScoreCorrectionBias && bias is not null) choice = choice + bias.to(choice.dtype);
+            if (c.TopkMethod != "greedy" && c.NGroup is > 1 && c.TopkGroup < c.NGroup)
+                choice = LimitToGroups(choice, c.NGroup.Value, c.TopkGroup!.Value, sumOfTopTwo: c.TopkMethod == "noaux_tc");
+            indices = choice.topk(k, dim: -1).indexes;
+        }
+        var weights = scores.gather(1, indices);
+        bool normalise = k > 1 && c.NormTopkProb;
+        if (normalise) weights = weights / (weights.sum(-1, keepdim: true) + 1e-20);
+        if (!normalise || c.ScalesNormalizedWeights) weights = weights * c.RoutedScalingFactor;
+        return (indices, weights, scores);
+    }
+
+    /// <summary>Masks with −∞ every expert outside the topk_group best groups, a group scored by its best expert
+    /// (group_limited_greedy) or the sum of its two best (noaux_tc).</summary>
+    static Tensor LimitToGroups(Tensor choice, int groups, int keep, bool sumOfTopTwo)
+    {
+        long n = choice.size(0), experts = choice.size(1);
+        var grouped = choice.view(n, groups, experts / groups);
+        var groupScores = sumOfTopTwo ? grouped.topk(2, dim: -1).values.sum(-1) : grouped.amax([-1L]);
+        var chosen = groupScores.topk(keep, dim: -1).indexes;
+        var allowed = zeros([n, groups], dtype: ScalarType.Bool, device: choice.device).scatter_(1, chosen, ones_like(chosen, dtype: ScalarType.Bool));
+        return grouped.masked_fill(allowed.logical_not().unsqueeze(-1), float.NegativeInfinity).view(n, experts);
+    }
+}
