@@ -32,7 +32,7 @@ public static class ChildProcess
 
         var sw = Stopwatch.StartNew();
         using var p = new Process { StartInfo = psi };
-        try { p.Start(); }
+        try { await Spawner.StartAsync(p).ConfigureAwait(false); }
         catch (System.ComponentModel.Win32Exception e) { throw new R1SharpException($"local sandbox: could not start {argv[0]} ({e.Message})"); }
         started?.Invoke(p);
 
@@ -95,6 +95,33 @@ public static class ChildProcess
         cancel.ThrowIfCancellationRequested();
         int? code = p.HasExited && stopped == 0 ? p.ExitCode : null;
         return new ChildOutcome(code, Decode(stdout), Decode(stderr), sw.Elapsed, stopped == 1, stopped == 2);
+    }
+
+    /// <summary>
+    /// Starts every sandbox process from one thread that lives as long as R1Sharp. bubblewrap's --die-with-parent is
+    /// PR_SET_PDEATHSIG, and Linux sends that signal when the parent *thread* exits: a sandbox forked from a thread-pool
+    /// thread that then ended was killed mid-run (seen in the tests as a passing program reported "killed (SIGKILL)").
+    /// .NET forks from the calling thread, so the thread that starts a sandbox must outlive it.
+    /// </summary>
+    static class Spawner
+    {
+        static readonly System.Collections.Concurrent.BlockingCollection<(Process Process, TaskCompletionSource Started)> queue = new();
+
+        static Spawner() => new Thread(() =>
+        {
+            foreach (var (p, started) in queue.GetConsumingEnumerable())
+            {
+                try { p.Start(); started.SetResult(); }
+                catch (Exception e) { started.SetException(e); }
+            }
+        }) { IsBackground = true, Name = "r1sharp sandbox spawner" }.Start();
+
+        public static Task StartAsync(Process p)
+        {
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            queue.Add((p, started));
+            return started.Task;
+        }
     }
 
     static string Decode(MemoryStream s) => Encoding.UTF8.GetString(s.GetBuffer(), 0, (int)s.Length);
