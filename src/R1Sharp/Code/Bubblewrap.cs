@@ -11,7 +11,8 @@ namespace R1Sharp.Code;
 /// else of the host: not /home, /root, /work, the project or the user's files. New mount, PID, network (loopback only),
 /// IPC and UTS namespaces; a user namespace too unless we are root, in which case the program runs under a uid of its
 /// own (setpriv), which also makes RLIMIT_NPROC count. --die-with-parent and the PID namespace take every process of
-/// the run down when it ends or is killed.
+/// the run down when it ends or is killed. --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that
+/// started bwrap exits, not the process: every sandbox is started from one long-lived thread (<see cref="ChildProcess"/>).
 /// </summary>
 public static class Bubblewrap
 {
@@ -19,7 +20,8 @@ public static class Bubblewrap
 
     static readonly string[] EtcFiles = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime"];
 
-    public static string? Find() => SandboxHost.Which("bwrap");
+    /// <summary>The bubblewrap executable: the path given, else `bwrap` on PATH; null when there is none.</summary>
+    public static string? Find(string? path = null) => SandboxHost.Which(path ?? "bwrap");
 
     /// <summary>/usr, the top-level links or folders beside it and the loader's /etc files: the same for every run.</summary>
     static readonly Lazy<List<string>> SystemMounts = new(() =>
@@ -55,7 +57,7 @@ public static class Bubblewrap
     }
 
     static readonly object probeGate = new();
-    static string? probed; // "" = works; else the reason it does not
+    static readonly Dictionary<string, string> probed = new(); // bwrap → "" (works) or the reason it does not
 
     /// <summary>Runs `true` in a sandbox as a real run would be built, once per process; null when namespace isolation
     /// works here, else why not (bwrap missing, user namespaces disabled, not permitted in this container…).</summary>
@@ -63,7 +65,8 @@ public static class Bubblewrap
     {
         lock (probeGate)
         {
-            if (probed is not null) return probed.Length == 0 ? null : probed;
+            if (probed.TryGetValue(bwrap, out var known)) return known.Length == 0 ? null : known;
+            string result;
             var inner = new List<string> { prlimit, "--nproc=16", "--" };
             if (setpriv is not null) inner.AddRange([setpriv, "--reuid=" + SandboxUids.Probe, "--regid=" + SandboxUids.Probe, "--clear-groups", "--", "/usr/bin/true"]);
             else inner.Add("/usr/bin/true");
@@ -73,11 +76,12 @@ public static class Bubblewrap
             {
                 using var p = Process.Start(psi)!;
                 var err = p.StandardError.ReadToEndAsync();
-                if (!p.WaitForExit(30_000)) { p.Kill(true); probed = "bwrap did not finish a trivial run within 30 s"; }
-                else probed = p.ExitCode == 0 ? "" : $"bwrap failed ({Excerpt.Quote(err.Result.Trim(), 200)})";
+                if (!p.WaitForExit(30_000)) { p.Kill(true); result = "bwrap did not finish a trivial run within 30 s"; }
+                else result = p.ExitCode == 0 ? "" : $"bwrap failed ({Excerpt.Quote(err.Result.Trim(), 200)})";
             }
-            catch (System.ComponentModel.Win32Exception e) { probed = $"could not start {bwrap} ({e.Message})"; }
-            return probed.Length == 0 ? null : probed;
+            catch (System.ComponentModel.Win32Exception e) { result = $"could not start {bwrap} ({e.Message})"; }
+            probed[bwrap] = result;
+            return result.Length == 0 ? null : result;
         }
     }
 }

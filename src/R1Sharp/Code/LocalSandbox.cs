@@ -39,15 +39,30 @@ public sealed class LocalSandbox : ICodeExecutor
         setpriv = root ? SandboxHost.Tool("setpriv") : null;
         if (Options.Isolation == SandboxIsolation.Namespaces)
         {
-            bwrap = Bubblewrap.Find() ?? throw new R1SharpException(
-                "local sandbox: namespace isolation needs bubblewrap (bwrap), which is not installed (Debian/Ubuntu: apt-get install bubblewrap); " +
-                "sandbox_isolation: rlimits runs with resource limits only, without file or network isolation");
-            if (Bubblewrap.Unavailable(bwrap, prlimit, setpriv) is { } why)
-                throw new R1SharpException($"local sandbox: namespace isolation is unavailable here: {why}. Allow unprivileged user namespaces " +
-                    "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0) or run where they are allowed; sandbox_isolation: rlimits runs without it");
+            if (NamespaceIsolationProblem(Options.Bubblewrap) is { } why) throw new R1SharpException(why);
+            bwrap = Bubblewrap.Find(Options.Bubblewrap)!;
         }
         else if (!root) setsid = SandboxHost.Tool("setsid");
         gate = new SemaphoreSlim(Options.Concurrency);
+    }
+
+    /// <summary>Null when namespace isolation works on this machine (bubblewrap found and a trivial run built as a real
+    /// one succeeds), else the one-line reason a sandbox asked for it refuses to start. Probed once per bubblewrap.</summary>
+    public static string? NamespaceIsolationProblem(string? bubblewrap = null)
+    {
+        if (!SandboxHost.IsLinux) return $"local sandbox: runs on Linux only (this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription})";
+        string? bwrap = Bubblewrap.Find(bubblewrap);
+        if (bwrap is null)
+            return bubblewrap is null
+                ? "local sandbox: namespace isolation needs bubblewrap (bwrap), which is not installed (Debian/Ubuntu: apt-get install bubblewrap); " +
+                  "sandbox_isolation: rlimits runs with resource limits only, without file or network isolation"
+                : $"local sandbox: bubblewrap \"{bubblewrap}\" not found";
+        string prlimit = SandboxHost.Tool("prlimit");
+        string? setpriv = SandboxHost.IsRoot ? SandboxHost.Tool("setpriv") : null;
+        if (Bubblewrap.Unavailable(bwrap, prlimit, setpriv) is { } why)
+            return $"local sandbox: namespace isolation is unavailable here: {why}. Allow unprivileged user namespaces " +
+                "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0) or run where they are allowed; sandbox_isolation: rlimits runs without it";
+        return null;
     }
 
     public bool Supports(string language) => Languages.Find(language) is not null;
@@ -72,6 +87,9 @@ public sealed class LocalSandbox : ICodeExecutor
             {
                 ["PATH"] = "/usr/local/bin:/usr/bin:/bin", ["LANG"] = "C.UTF-8", ["LC_ALL"] = "C.UTF-8", ["TMPDIR"] = "/tmp",
                 ["HOME"] = Options.Isolation == SandboxIsolation.Namespaces ? Bubblewrap.WorkDir : dir.FullName,
+                // Inherited by every process of the run: /proc/PID/environ names the R1Sharp process a run belongs to,
+                // whatever uid it runs under (tests look for survivors by it).
+                [RunMarker] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
             };
             if (lang.Name == CodeLanguage.CSharp)
             {
@@ -175,6 +193,9 @@ public sealed class LocalSandbox : ICodeExecutor
         using var p = Process.Start(new ProcessStartInfo("chown") { ArgumentList = { "-R", $"{uid}:{uid}", dir }, UseShellExecute = false })!;
         p.WaitForExit();
     }
+
+    /// <summary>The environment variable every sandboxed process carries: the id of the R1Sharp process that ran it.</summary>
+    public const string RunMarker = "R1SHARP_SANDBOX_OF";
 
     /// <summary>Address space the .NET runtime reserves at start (GC regions, executable memory) beyond its data.</summary>
     public const long DotnetReserve = 4L << 30;

@@ -4,6 +4,8 @@ namespace R1Sharp.Code;
 public sealed record LocalSandboxOptions
 {
     public SandboxIsolation Isolation { get; init; } = SandboxIsolation.Namespaces;
+    /// <summary>The bubblewrap executable (namespace isolation): null finds `bwrap` on PATH.</summary>
+    public string? Bubblewrap { get; init; }
     /// <summary>Programs run at once; default: the machine's cores.</summary>
     public int Concurrency { get; init; } = Environment.ProcessorCount;
     public SandboxLimits Limits { get; init; } = new();

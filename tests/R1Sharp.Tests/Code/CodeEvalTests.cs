@@ -118,7 +118,7 @@ public sealed class CodeEvalTests(SandboxFixture fx) : IClassFixture<SandboxFixt
     }
 
     [Fact]
-    public void StdinStdoutProblemsInLiveCodeBenchsFormat()
+    public async Task StdinStdoutProblemsInLiveCodeBenchsFormat()
     {
         using var dir = new TempDir();
         // LiveCodeBench: public_test_cases as a JSON string of {input, output, testtype}; APPS: input_output.
@@ -132,9 +132,9 @@ public sealed class CodeEvalTests(SandboxFixture fx) : IClassFixture<SandboxFixt
         var problems = Benchmark.Parse(dir.File("lcb.jsonl"));
         Assert.Equal(["abc001_a", "7"], problems.Select(p => p.Id));
         Assert.Equal(CodeTestStyle.Stdio, problems[0].Code!.Style);
-        var sum = CodeJudge.JudgeAsync(fx.Sandbox, problems[0].Code!, "```python\na, b = map(int, input().split())\nprint(a + b)\n```", chat: true).GetAwaiter().GetResult();
+        var sum = await CodeJudge.JudgeAsync(fx.Sandbox, problems[0].Code!, "```python\na, b = map(int, input().split())\nprint(a + b)\n```", chat: true);
         Assert.True(sum.AllPassed, sum.Reason);
-        var doubled = CodeJudge.JudgeAsync(fx.Sandbox, problems[1].Code!, "```python\nprint(2 * float(input()))\n```", chat: true, allCases: true).GetAwaiter().GetResult();
+        var doubled = await CodeJudge.JudgeAsync(fx.Sandbox, problems[1].Code!, "```python\nprint(2 * float(input()))\n```", chat: true, allCases: true);
         // "8.0" answers "8" (equal as numbers, LiveCodeBench's rule); "1.0" does not answer "1.5".
         Assert.Equal(1, doubled.Passed);
         Assert.Equal(2, doubled.Total);
@@ -153,7 +153,7 @@ public sealed class CodeEvalTests(SandboxFixture fx) : IClassFixture<SandboxFixt
             Line(new { task_id = "HumanEval/0", completion = "    return True\n" }).ToJsonString(),
         ]);
         var r = CliRunner.Run("eval", "--bench", "humaneval", "--bench-dir", SharedData.Path("benchmarks"), "--completions", dir.File("s.jsonl"),
-            "--out", dir.File("out"), "--json", "--sandbox-concurrency", "2");
+            "--out", dir.File("out"), "--json", "--sandbox-concurrency", "2", "--sandbox-isolation", SandboxFixture.Isolation.ToString().ToLowerInvariant());
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var doc = JsonDocument.Parse(r.Stdout);
         Assert.Equal(0.5, doc.RootElement.GetProperty("pass1").GetDouble(), 12);

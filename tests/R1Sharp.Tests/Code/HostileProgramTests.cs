@@ -7,7 +7,9 @@ namespace R1Sharp.Tests.Code;
 /// <summary>
 /// Hostile programs, each run only inside the local sandbox with tight limits (2 s CPU, 6 s wall, 512 MiB, 32
 /// processes, 1 MiB output): each must be stopped with the right verdict and leave the host as it was — no process of
-/// the sandbox's uids left, no file written outside, no connection made, nothing of the project read.
+/// the run left, no file written outside, no connection made, nothing of the project read. Where this machine has no
+/// namespace isolation the fixture falls back to rlimits: the resource cases still run (the rlimits and the parent's
+/// kill are what stop them), the isolation cases are skipped with the reason.
 /// </summary>
 [Collection(SandboxCollection.Name)]
 public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<SandboxFixture>
@@ -40,7 +42,7 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         NoSurvivors();
     }
 
-    [Fact]
+    [NamespacesFact(orRoot: true)]
     public void ForkBombIsContainedByTheProcessLimit()
     {
         // Keeps forking whatever fails; every child does the same. The process limit caps the tree, the CPU and wall
@@ -70,7 +72,7 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         NoSurvivors();
     }
 
-    [Fact]
+    [NamespacesFact]
     public void WritingOutsideTheWorkingDirectoryFails()
     {
         using var tmp = new TempDir();
@@ -99,7 +101,7 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         NoSurvivors();
     }
 
-    [Fact]
+    [NamespacesFact]
     public void NetworkConnectionsFail()
     {
         // A listener on the host's loopback: the sandbox has a loopback of its own, so nothing may arrive here.
@@ -126,7 +128,7 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         NoSurvivors();
     }
 
-    [Fact]
+    [NamespacesFact]
     public void TheProjectsAndTheUsersFilesAreOutOfReach()
     {
         string project = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, typeof(HostileProgramTests).Assembly.GetName().Name + ".dll"));
@@ -159,7 +161,7 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         NoSurvivors();
     }
 
-    [Fact]
+    [NamespacesFact(orRoot: true)]
     public void BackgroundChildrenDieWithTheProgram()
     {
         // The program starts a long sleeper in a new session, detached from its pipes, and exits at once.
@@ -177,6 +179,27 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         var alloc = fx.Run("csharp", "using System.Collections.Generic; class P { static void Main() { var l = new List<byte[]>(); while (true) l.Add(new byte[1 << 24]); } }");
         Assert.True(alloc.Verdict == CodeVerdict.MemoryLimit, $"{alloc.Verdict}: {alloc.Detail} {alloc.Stderr}");
         NoSurvivors();
+    }
+
+    [Fact]
+    public async Task AskingForNamespacesWhereThereAreNoneRefusesToStart()
+    {
+        // Where bubblewrap cannot make namespaces it says why on stderr and exits 1 (its message in a container that
+        // refuses user namespaces); a sandbox asked for them must refuse to start, naming the reason, not run without.
+        using var tmp = new TempDir();
+        string fake = tmp.File("bwrap");
+        File.WriteAllText(fake, "#!/bin/sh\necho 'bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces.' >&2\nexit 1\n");
+        if (OperatingSystem.IsLinux()) File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var e = Assert.Throws<R1SharpException>(() => new LocalSandbox(new LocalSandboxOptions { Bubblewrap = fake, Concurrency = 1 }));
+        Assert.Contains("namespace isolation is unavailable here", e.Message);
+        Assert.Contains("No permissions to create new namespace", e.Message);
+        Assert.Contains("sandbox_isolation: rlimits", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        e = Assert.Throws<R1SharpException>(() => new LocalSandbox(new LocalSandboxOptions { Bubblewrap = tmp.File("missing/bwrap"), Concurrency = 1 }));
+        Assert.Contains("not found", e.Message);
+        // The rlimits mode is the explicit choice that runs without them.
+        using var limited = new LocalSandbox(new LocalSandboxOptions { Bubblewrap = fake, Isolation = SandboxIsolation.Rlimits, Concurrency = 1, Limits = SandboxFixture.Tight });
+        Assert.Equal(CodeVerdict.Passed, (await limited.RunAsync(new CodeRun("python", "print(1)"))).Verdict);
     }
 
     static string Py(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";

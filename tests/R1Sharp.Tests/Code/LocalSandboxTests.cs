@@ -51,7 +51,7 @@ public sealed class LocalSandboxTests(SandboxFixture fx) : IClassFixture<Sandbox
     public async Task CommandLineLanguage()
     {
         // A language given as a command line: here a shell, which every Linux has.
-        using var sandbox = new LocalSandbox(new LocalSandboxOptions { Concurrency = 1, Limits = SandboxFixture.Tight, Commands = new Dictionary<string, string> { ["sh"] = "sh {file}" } });
+        using var sandbox = new LocalSandbox(new LocalSandboxOptions { Isolation = SandboxFixture.Isolation, Concurrency = 1, Limits = SandboxFixture.Tight, Commands = new Dictionary<string, string> { ["sh"] = "sh {file}" } });
         var r = await sandbox.RunAsync(new CodeRun("sh", "read x; echo $((x * 3))", Stdin: "14\n"));
         Assert.Equal(CodeVerdict.Passed, r.Verdict);
         Assert.Equal("42\n", r.Stdout);
