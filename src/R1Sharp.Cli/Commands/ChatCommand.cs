@@ -16,7 +16,7 @@ public static class ChatCommand
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var sampling = new SamplingArgs();
-        var cmd = new Command("chat", "Chat with a model folder (type /reset to start over, /exit or Ctrl-D to leave)") { model, system, device, dtype };
+        var cmd = new Command("chat", "Chat with a model folder or GGUF file (type /reset to start over, /exit or Ctrl-D to leave)") { model, system, device, dtype };
         sampling.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {

@@ -17,7 +17,7 @@ public static class EvalCommand
         var completionMode = new Option<bool>("--completion-mode") { Description = "base models: continue each problem's own prompt as plain text (code: cut at its stop tokens), no chat template or instruction" };
         var sandbox = new SandboxArgs();
         var benchDir = new Option<string?>("--bench-dir") { Description = "folder holding NAME.jsonl for the known benchmark names (default: $R1SHARP_BENCHMARKS or a shared/benchmarks folder above)" };
-        var model = new Option<string?>("--model") { Description = "Hugging Face model folder to sample locally" };
+        var model = new Option<string?>("--model") { Description = "Hugging Face model folder or GGUF file to sample locally" };
         var endpoint = new Option<string?>("--endpoint") { Description = "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1" };
         var modelName = new Option<string?>("--model-name") { Description = "model name the endpoint serves" };
         var apiKeyEnv = new Option<string?>("--api-key-env") { Description = "environment variable holding the endpoint's API key" };

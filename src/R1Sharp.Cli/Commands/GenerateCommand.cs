@@ -18,7 +18,7 @@ public static class GenerateCommand
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var sampling = new SamplingArgs();
-        var cmd = new Command("generate", "Generate a completion from a model folder") { model, prompt, system, raw, json, device, dtype };
+        var cmd = new Command("generate", "Generate a completion from a model folder or GGUF file") { model, prompt, system, raw, json, device, dtype };
         sampling.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {

@@ -11,7 +11,7 @@ public static class SampleCommand
     public static Command Create()
     {
         var prompts = new Option<string>("--prompts") { Description = "JSONL of problems with reference answers (problem or question, answer; id, subject optional)", Required = true };
-        var model = new Option<string?>("--model") { Description = "Hugging Face model folder to sample locally" };
+        var model = new Option<string?>("--model") { Description = "Hugging Face model folder or GGUF file to sample locally" };
         var endpoint = new Option<string?>("--endpoint") { Description = "OpenAI-compatible base URL (DeepSeek's API, vLLM, SGLang, r1 serve)" };
         var modelName = new Option<string?>("--model-name") { Description = "model name the endpoint serves" };
         var apiKeyEnv = new Option<string?>("--api-key-env") { Description = "environment variable holding the endpoint's API key" };

@@ -21,7 +21,7 @@ public static class ServeCommand
             { Description = "seconds a completion request may take; then its sequences are cancelled and the client gets 504", DefaultValueFactory = _ => new ServeOptions().RequestTimeout.TotalSeconds };
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
-        var cmd = new Command("serve", "Serve a model folder over the OpenAI API (chat/completions with reasoning_content, completions, models)")
+        var cmd = new Command("serve", "Serve a model folder or GGUF file over the OpenAI API (chat/completions with reasoning_content, completions, models)")
             { model, host, port, maxBatch, maxQueue, maxContext, apiKeyEnv, name, maxRequestBytes, requestTimeout, device, dtype };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using R1Sharp.IO;
 using R1Sharp.Models;
 using R1Sharp.Text;
 using TorchSharp;
@@ -7,11 +8,14 @@ using static TorchSharp.torch;
 namespace R1Sharp.Generation;
 
 /// <summary>
-/// A model folder loaded for use: weights, tokenizer, chat template, end tokens and the folder's recommended sampling.
-/// The one entry point that the CLI, evaluation and the server share.
+/// A model loaded for use: weights, tokenizer, chat template, end tokens and the recommended sampling, from a Hugging
+/// Face folder or a GGUF file (quantized weights read in place, tokenizer and template from its metadata, DeepSeek's
+/// recommended sampling as `r1 import gguf` would write it). The one entry point that the CLI, evaluation and the
+/// server share.
 /// </summary>
 public sealed class LocalModel : IDisposable
 {
+    /// <summary>The model folder or GGUF file.</summary>
     public string Folder { get; }
     public CausalLM Model { get; }
     public HfTokenizer Tokenizer { get; }
@@ -25,10 +29,12 @@ public sealed class LocalModel : IDisposable
         Generator = new TextGenerator(model, tokenizer, TextGenerator.CollectEosIds(model.Config, tokenizer, genConfig));
     }
 
+    /// <param name="dir">a Hugging Face model folder, or a GGUF file</param>
     /// <param name="device">"cpu", "cuda", "cuda:1"; null is the CPU</param>
     /// <param name="dtype">"f32", "bf16"; null keeps the checkpoint's dtype (float16 runs as float32 on the CPU)</param>
     public static LocalModel Load(string dir, string? device = null, string? dtype = null)
     {
+        if (GgufModel.IsGgufFile(dir)) return LoadGguf(dir, device, dtype);
         ModelFolder.Validate(dir);
         if (!File.Exists(Path.Combine(dir, "tokenizer.json"))) throw new R1SharpException($"{dir}: no tokenizer.json in the model folder");
         var tokenizer = HfTokenizer.FromFolder(dir);
@@ -41,6 +47,21 @@ public sealed class LocalModel : IDisposable
         var model = ModelFolder.Load(dir, dev, dtype is null ? null : ModelFolder.ParseDType(dtype));
         return new LocalModel(dir, model, tokenizer, template, genConfig);
     }
+
+    static LocalModel LoadGguf(string path, string? device, string? dtype)
+    {
+        if (!string.IsNullOrEmpty(device) && device != "cpu") throw new R1SharpException($"{path}: GGUF files run on the CPU (--device {device} needs a Hugging Face folder)");
+        var scalar = dtype is null ? (ScalarType?)null : ModelFolder.ParseDType(dtype);
+        HfTokenizer tokenizer;
+        ChatTemplate? template;
+        using (var g = GgufFile.Open(path)) (tokenizer, template) = GgufVocab.ReadTokenizer(g);
+        var model = GgufModel.Load(path, scalar);
+        return new LocalModel(path, model, tokenizer, template, ModelFolder.DefaultGenerationConfig(model.Config));
+    }
+
+    /// <summary>The weights alone of a model folder or GGUF file (e.g. for a server's weight swap).</summary>
+    public static CausalLM LoadWeights(string path, Device device, ScalarType dtype) =>
+        GgufModel.IsGgufFile(path) ? GgufModel.Load(path, dtype) : ModelFolder.Load(path, device, dtype);
 
     public static Device ParseDevice(string? name)
     {

@@ -117,7 +117,7 @@ public sealed class ModelBackend : IDecodeBackend
 
     public IDisposable PrepareWeights(string modelPath)
     {
-        var next = ModelFolder.Load(modelPath, device, dtype);
+        var next = LocalModel.LoadWeights(modelPath, device, dtype);
         var (a, b) = (model.StateDict(), next.StateDict());
         if (next.Config.ModelType != model.Config.ModelType || a.Count != b.Count
             || a.Any(p => !b.TryGetValue(p.Key, out var q) || !q.shape.SequenceEqual(p.Value.shape)))

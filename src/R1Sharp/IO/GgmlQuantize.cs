@@ -12,7 +12,7 @@ namespace R1Sharp.IO;
 /// </summary>
 public static class GgmlQuantize
 {
-    public static bool IsSupported(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+    public static bool IsSupported(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     /// <summary>Quantises x (whole blocks) into dst (x.Length / block size × block bytes).</summary>
     public static void Quantize(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst)
@@ -28,10 +28,11 @@ public static class GgmlQuantize
             {
                 case GgmlType.Q8_0: GgufQuant.QuantizeQ8_0(v, b); break;
                 case GgmlType.Q4_0: Q4_0(v, b); break;
+                case GgmlType.Q5_0: Q5_0(v, b); break;
                 case GgmlType.Q4_K: QK(v, b, nmax: 15, rmin: -1f, rdelta: 0.1f, nstep: 20); break;
                 case GgmlType.Q5_K: QK(v, b, nmax: 31, rmin: -0.5f, rdelta: 0.1f, nstep: 15); break;
                 case GgmlType.Q6_K: Q6_K(v, b); break;
-                default: throw new R1SharpException($"quantizing to {type} is not supported (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
+                default: throw new R1SharpException($"quantizing to {type} is not supported (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
             }
         }
     }
@@ -58,6 +59,28 @@ public static class GgmlQuantize
             int xi0 = Math.Min(15, (int)(sbyte)(int)(x0 + 8.5f)), xi1 = Math.Min(15, (int)(sbyte)(int)(x1 + 8.5f));
             y[2 + j] = (byte)(xi0 | (xi1 << 4));
         }
+    }
+
+    // quantize_row_q5_0_ref: d = (the value of largest magnitude) / −16, q = min(31, trunc(x/d + 16.5)), the low four
+    // bits as Q4_0's nibbles and the fifth in qh (bit j for value j).
+    static void Q5_0(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++)
+            if (amax < MathF.Abs(x[j])) { amax = MathF.Abs(x[j]); max = x[j]; }
+        float d = max / -16;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        WriteHalf(y, 0, d);
+        uint qh = 0;
+        for (int j = 0; j < 16; j++)
+        {
+            float x0 = x[j] * id, x1 = x[16 + j] * id;
+            int xi0 = Math.Min(31, (int)(sbyte)(int)(x0 + 16.5f)), xi1 = Math.Min(31, (int)(sbyte)(int)(x1 + 16.5f));
+            y[6 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+            qh |= (uint)((xi0 & 0x10) >> 4) << j;
+            qh |= (uint)((xi1 & 0x10) >> 4) << (j + 16);
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(y.Slice(2, 4), qh);
     }
 
     /// <summary>quantize_row_q4_K_ref (nmax 15) and quantize_row_q5_K_ref (nmax 31): per sub-block of 32 a scale and

@@ -16,7 +16,8 @@ public sealed record GgufArchitecture(
     IReadOnlyList<(string Hf, string Gguf)> LayerTensors,
     IReadOnlyList<(string Hf, string Gguf)> GlobalTensors,
     bool InterleavedRope,
-    Action<GgufWriter, ModelConfig, GgmlType> WriteMetadata,
+    /// <summary>The architecture's metadata, given general.file_type (llama_ftype: what most tensors are stored as).</summary>
+    Action<GgufWriter, ModelConfig, uint> WriteMetadata,
     Func<GgufFile, JsonObject> ReadConfig,
     Func<ModelConfig, IReadOnlyList<GgufTensorSpec>> ExtraTensors)
 {
@@ -100,12 +101,12 @@ static class DenseMetadata
     /// <summary>Keys under "r1sharp." carry what GGUF has no key for, so import can rebuild config.json exactly.</summary>
     public const string RopeScalingPrefix = "r1sharp.rope_scaling.";
 
-    public static void Write(GgufWriter w, ModelConfig config, GgmlType type)
+    public static void Write(GgufWriter w, ModelConfig config, uint fileType)
     {
         var c = (LlamaConfig)config;
         string a = GgufArchitectures.ForModelType(c.ModelType).Name;
         w.Add("general.architecture", GgufValue.Str(a));
-        w.Add("general.file_type", GgufValue.U32(GgmlTypeInfo.FileType(type)));
+        w.Add("general.file_type", GgufValue.U32(fileType));
         w.Add($"{a}.context_length", GgufValue.U32((uint)c.MaxPositionEmbeddings));
         w.Add($"{a}.embedding_length", GgufValue.U32((uint)c.HiddenSize));
         w.Add($"{a}.block_count", GgufValue.U32((uint)c.NumHiddenLayers));

@@ -77,7 +77,7 @@ static partial class GgufDeepseek2
         if (why != null) throw new R1SharpException($"{c.ModelType} model: {why} cannot be exported to llama.cpp's deepseek2");
     }
 
-    static void WriteMetadata(GgufWriter w, ModelConfig config, GgmlType type)
+    static void WriteMetadata(GgufWriter w, ModelConfig config, uint fileType)
     {
         var c = (DeepseekV3Config)config;
         CheckExportable(c);
@@ -86,7 +86,7 @@ static partial class GgufDeepseek2
         void U(string key, long v) => w.Add($"{A}.{key}", GgufValue.U32((uint)v));
         void F(string key, double v) => w.Add($"{A}.{key}", GgufValue.F32((float)v));
         w.Add("general.architecture", GgufValue.Str(A));
-        w.Add("general.file_type", GgufValue.U32(GgmlTypeInfo.FileType(type)));
+        w.Add("general.file_type", GgufValue.U32(fileType));
         U("context_length", c.MaxPositionEmbeddings);
         U("embedding_length", c.HiddenSize);
         U("block_count", c.NumHiddenLayers);

@@ -10,7 +10,7 @@ namespace R1Sharp.IO;
 
 /// <summary>
 /// A GGUF file of a supported architecture → a Hugging Face folder (config.json, safetensors, tokenizer files, chat template):
-/// the reverse of <see cref="GgufExport"/>. Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights are dequantised to float32;
+/// the reverse of <see cref="GgufExport"/>. Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights are dequantised to float32;
 /// F32/F16/BF16 keep their type.
 /// </summary>
 public static class GgufImport
@@ -20,7 +20,7 @@ public static class GgufImport
         using var g = GgufFile.Open(ggufPath);
         foreach (var t in g.Tensors)
             if (!GgmlTypeInfo.IsKnown(t.Type))
-                throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(t.Name)} is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K");
+                throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(t.Name)} is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K");
         var cfg = ReadConfig(g);
         var dtype = ChooseDType(g);
         using var model = CausalLM.Create(cfg, dtype);

@@ -66,7 +66,7 @@ public sealed unsafe class GgufMapping : IDisposable
     {
         var t = File.Tensor(name);
         if (!GgmlTypeInfo.IsKnown(t.Type))
-            throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(name)} has ggml type {(uint)t.Type} ({t.Type}), which R1Sharp does not read (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
+            throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(name)} has ggml type {(uint)t.Type} ({t.Type}), which R1Sharp does not read (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
         if (t.Dims.Length != 2)
             throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(name)} has {t.Dims.Length} dimensions [{string.Join(", ", t.Dims)}]; a weight matrix has 2");
         if (t.Dims[0] > int.MaxValue || t.Dims[1] > int.MaxValue)
@@ -74,11 +74,19 @@ public sealed unsafe class GgufMapping : IDisposable
         QuantMatrix m;
         try { m = new QuantMatrix(name, t.Type, (int)t.Dims[1], (int)t.Dims[0], (nint)Pointer(t), this); }
         catch (R1SharpException e) { throw new R1SharpException($"{File.Path}: {e.Message}", e); }
-        // GgufFile refuses a tensor that runs into the next one; one that stops a whole alignment unit or more short of
-        // it is as surely mislabelled (writers pad each tensor to the alignment, no more), e.g. Q8_0 data labelled Q4_K.
-        if (NextOffset(t) is { } next && (long)t.Offset + t.ByteSize + File.Alignment <= (long)next)
-            throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(name)} ({t.Type}, [{string.Join(", ", t.Dims)}]) should take {t.ByteSize} bytes, but the next tensor starts {(long)next - (long)t.Offset} bytes after it; its type or shape in the header is wrong");
+        CheckExtent(t);
         return m;
+    }
+
+    /// <summary>
+    /// Refuses a tensor whose header type or shape cannot be right: GgufFile refuses one that runs into the next
+    /// tensor; one that stops a whole alignment unit or more short of it is as surely mislabelled (writers pad each
+    /// tensor to the alignment, no more), e.g. Q8_0 data labelled Q4_K, or F32 data labelled F16.
+    /// </summary>
+    public void CheckExtent(GgufTensorInfo t)
+    {
+        if (NextOffset(t) is { } next && (long)t.Offset + t.ByteSize + File.Alignment <= (long)next)
+            throw new R1SharpException($"{File.Path}: tensor {Excerpt.Quote(t.Name)} ({t.Type}, [{string.Join(", ", t.Dims)}]) should take {t.ByteSize} bytes, but the next tensor starts {(long)next - (long)t.Offset} bytes after it; its type or shape in the header is wrong");
     }
 
     ulong? NextOffset(GgufTensorInfo t)

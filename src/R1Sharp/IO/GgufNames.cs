@@ -46,6 +46,20 @@ public static partial class GgufNames
         return w.reshape([heads, 2, rows / heads / 2, .. rest]).transpose(1, 2).reshape(w.shape);
     }
 
+    /// <summary>For each row of the Hugging Face layout, the row of the permuted matrix that holds it: row (h, half, i)
+    /// was stored at (h, i, half). What <see cref="UnpermuteFromInterleavedRope"/> does, as an index for matrices that
+    /// are read in place (<see cref="Kernels.QuantMatrix.WithRowOrder"/>).</summary>
+    public static int[] InterleavedRopeRowOrder(int rows, int heads)
+    {
+        int half = rows / heads / 2;
+        var order = new int[rows];
+        for (int h = 0; h < heads; h++)
+            for (int s = 0; s < 2; s++)
+                for (int i = 0; i < half; i++)
+                    order[h * 2 * half + s * half + i] = h * 2 * half + 2 * i + s;
+        return order;
+    }
+
     /// <summary>The inverse of <see cref="PermuteForInterleavedRope"/>, for import.</summary>
     public static Tensor UnpermuteFromInterleavedRope(Tensor w, int heads)
     {

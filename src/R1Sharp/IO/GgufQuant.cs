@@ -28,6 +28,7 @@ public static class GgufQuant
                 case GgmlType.BF16: y[0] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(b) << 16); break;
                 case GgmlType.Q8_0: Q8_0(b, y); break;
                 case GgmlType.Q4_0: Q4_0(b, y); break;
+                case GgmlType.Q5_0: Q5_0(b, y); break;
                 case GgmlType.Q4_K: Q4_K(b, y); break;
                 case GgmlType.Q5_K: Q5_K(b, y); break;
                 case GgmlType.Q6_K: Q6_K(b, y); break;
@@ -51,6 +52,20 @@ public static class GgufQuant
         {
             y[j] = ((b[2 + j] & 0x0F) - 8) * d;
             y[j + 16] = ((b[2 + j] >> 4) - 8) * d;
+        }
+    }
+
+    // block_q5_0 { f16 d; u8 qh[4]; u8 qs[16]; }: Q4_0's nibbles plus a fifth bit per value (bit j of the 32-bit qh
+    // for value j), offset by 16: x = d·(q − 16) (dequantize_row_q5_0).
+    static void Q5_0(ReadOnlySpan<byte> b, Span<float> y)
+    {
+        float d = Half(b, 0);
+        uint qh = BinaryPrimitives.ReadUInt32LittleEndian(b.Slice(2, 4));
+        for (int j = 0; j < 16; j++)
+        {
+            int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
+            y[j] = (((b[6 + j] & 0x0F) | h0) - 16) * d;
+            y[j + 16] = (((b[6 + j] >> 4) | h1) - 16) * d;
         }
     }
 

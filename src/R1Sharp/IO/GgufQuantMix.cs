@@ -10,7 +10,9 @@ public enum GgufQuantType { Q8_0, Q4_0, Q6_K, Q4_K_M }
 /// error costs most: the output matrix (or the token embeddings when they double as it) in Q6_K, and attn_v and ffn_down
 /// in Q6_K for the first eighth of the layers, the last eighth, and every third layer between (use_more_bits); on 80-layer
 /// (70B) models the remaining attn_v are Q5_K. Q4_0 likewise puts the output matrix in Q6_K. Rows that are not whole
-/// blocks fall back as llama.cpp does (Q6_K → Q8_0; Q4_K → Q5_0, which R1Sharp does not write: an error naming the tensor).
+/// blocks fall back as llama.cpp does (Q6_K → Q8_0, Q4_K → Q5_0; F16 when not even whole 32-value blocks): a model whose
+/// hidden size is not a multiple of 256 (`r1 zero`'s demo, 128) gets no K-quant at all. Where llama-quantize has no fallback and
+/// refuses the tensor (Q8_0 or Q4_0 rows that are not whole 32-value blocks) F16 is written.
 /// Mixture-of-experts and Falcon rules are not here.
 /// </summary>
 public static class GgufQuantMix
@@ -103,7 +105,9 @@ public static class GgufQuantMix
             GgmlType.Q6_K => GgmlType.Q8_0,
             GgmlType.Q4_K => GgmlType.Q5_0,
             GgmlType.Q5_K => GgmlType.Q5_1,
-            _ => throw new R1SharpException($"tensor {Excerpt.Quote(t.Name)}: rows of {t.Dims[0]} values are not whole {type} blocks, and llama.cpp has no fallback type for {type}"),
+            // llama-quantize defines no fallback for Q8_0 and Q4_0 and refuses such a tensor; F16 keeps it exact, as
+            // `r1 export gguf --type q8_0` always wrote it (small test models have feed-forward sizes such as 176).
+            _ => GgmlType.F16,
         };
         if (t.Dims[0] % 32 != 0) return GgmlType.F16;
         if (!GgmlQuantize.IsSupported(fallback))

@@ -40,13 +40,14 @@ public static class GgmlTypeInfo
         GgmlType.F16 or GgmlType.BF16 => (1, 2),
         GgmlType.Q4_0 => (32, 2 + 16),              // d (f16), 32 × 4-bit
         GgmlType.Q8_0 => (32, 2 + 32),              // d (f16), 32 × int8
+        GgmlType.Q5_0 => (32, 2 + 4 + 16),          // d (f16), 32 fifth bits, 32 × 4-bit
         GgmlType.Q4_K => (256, 2 + 2 + 12 + 128),   // d, dmin, 12 bytes of 6-bit scales/mins, 256 × 4-bit
         GgmlType.Q5_K => (256, 2 + 2 + 12 + 32 + 128), // d, dmin, 6-bit scales/mins, 256 high bits, 256 × 4-bit
         GgmlType.Q6_K => (256, 128 + 64 + 16 + 2),  // ql, qh, 16 int8 scales, d
-        _ => throw new R1SharpException($"ggml type {t} ({(uint)t}) is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)"),
+        _ => throw new R1SharpException($"ggml type {t} ({(uint)t}) is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)"),
     };
 
-    public static bool IsKnown(GgmlType t) => t is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+    public static bool IsKnown(GgmlType t) => t is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     /// <summary>Bytes of a tensor of <paramref name="elements"/> values; the count must fill whole blocks.</summary>
     public static long ByteSize(GgmlType t, long elements, string tensor)

@@ -89,6 +89,29 @@ public static class GgufVocab
         return new Config(Name(o["bos_token"]), Name(o["eos_token"]), Name(o["pad_token"]), template);
     }
 
+    /// <summary>
+    /// The tokenizer and chat template of a GGUF file (the template null when the file has none), for running the file
+    /// directly: built from the very tokenizer.json and tokenizer_config.json that import writes (in a temporary
+    /// folder, deleted once read), so a file and its import tokenize and render alike.
+    /// </summary>
+    public static (HfTokenizer Tokenizer, ChatTemplate? Template) ReadTokenizer(GgufFile g)
+    {
+        string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "r1sharp-gguf-tok-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        try
+        {
+            WriteTokenizerFiles(g, dir);
+            var tokenizer = HfTokenizer.FromFolder(dir);
+            var template = g.TryString("tokenizer.chat_template") is null ? null : ChatTemplate.FromTokenizerConfig(System.IO.Path.Combine(dir, "tokenizer_config.json"));
+            return (tokenizer, template);
+        }
+        catch (R1SharpException e) when (e.Message.StartsWith(dir, StringComparison.Ordinal) || e.Message.Contains(dir, StringComparison.Ordinal))
+        {
+            throw new R1SharpException($"{g.Path}: tokenizer metadata: {e.Message.Replace(dir + "/", "")}", e);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     /// <summary>Writes tokenizer.json and tokenizer_config.json for a GGUF's gpt2-type vocabulary into <paramref name="dir"/>.</summary>
     public static void WriteTokenizerFiles(GgufFile g, string dir)
     {

@@ -24,6 +24,33 @@ public static class Ops
         return F.linear(x, weight, bias);
     }
 
+    /// <summary>x · weightᵀ + bias for a dense or quantized weight: a quantized one goes through
+    /// <see cref="QuantLinear"/> (int8 kernels for a few rows, dequantised tiles into the GEMM beyond; no autograd).</summary>
+    public static Tensor Linear(Tensor x, LinearWeight weight, Tensor? bias = null) =>
+        weight.Quantized is { } q ? QuantLinear.Apply(x, q, bias) : Linear(x, weight.Dense!, bias);
+
+    /// <summary>
+    /// <see cref="Linears(Tensor, Tensor[], Tensor?[])"/> for dense or quantized weights. Quantized ones are one kernel
+    /// call whatever their formats (Q4_K_M mixes Q4_K and Q6_K within a layer's q/k/v): x is quantised once per block
+    /// size and the threads' shares balanced over all outputs. A group mixing dense and quantized weights (a file with
+    /// an F16 fallback among them) takes one call each.
+    /// </summary>
+    public static Tensor[] Linears(Tensor x, LinearWeight[] weights, Tensor?[] biases)
+    {
+        int quantized = 0;
+        foreach (var w in weights) if (w.Quantized is not null) quantized++;
+        if (quantized == 0)
+        {
+            var dense = new Tensor[weights.Length];
+            for (int i = 0; i < weights.Length; i++) dense[i] = weights[i].Dense!;
+            return Linears(x, dense, biases);
+        }
+        if (quantized == weights.Length) return QuantLinear.ApplyMany(x, weights.Select(w => w.Quantized!).ToArray(), biases);
+        var outputs = new Tensor[weights.Length];
+        for (int i = 0; i < weights.Length; i++) outputs[i] = Linear(x, weights[i], biases[i]);
+        return outputs;
+    }
+
     /// <summary>
     /// Several projections of the same x (q/k/v; gate/up). On the decode path they are one kernel call: one dispatch
     /// and one conversion of x, the threads' shares balanced over all the weights. Otherwise each is its own

@@ -16,14 +16,24 @@ public abstract class CausalLM : nn.Module
 
     public ModelConfig Config { get; }
 
-    /// <summary>The token embedding matrix [vocab, hidden] (its device and dtype are the model's).</summary>
-    public abstract Tensor EmbeddingWeight { get; }
+    /// <summary>The token embeddings [vocab, hidden] (their device and dtype are the model's).</summary>
+    public abstract Embedding Embeddings { get; }
 
-    /// <summary>The output projection's weight [vocab, hidden]: lm_head, or the embeddings when tied.</summary>
-    public abstract Tensor OutputWeight { get; }
+    /// <summary>The output projection's weight [vocab, hidden]: lm_head, or the embeddings when tied; dense or quantized.</summary>
+    public abstract LinearWeight OutputWeight { get; }
 
-    public Device Device => EmbeddingWeight.device;
-    public ScalarType DType => EmbeddingWeight.dtype;
+    public Device Device => Embeddings.Device;
+    public ScalarType DType => Embeddings.DType;
+
+    /// <summary>Whether any weight is a quantized matrix (a model loaded from a quantized GGUF file): such a model runs
+    /// inference only.</summary>
+    public bool IsQuantized => modules().Any(m => m is Linear { Quantized: not null } or Embedding { Quantized: not null });
+
+    readonly List<IDisposable> resources = [];
+
+    /// <summary>Keeps <paramref name="resource"/> (what attached weights live in: a GGUF file's mapping) open for as
+    /// long as the model, and disposes it with the model.</summary>
+    public void Own(IDisposable resource) => resources.Add(resource);
 
     /// <summary>Final hidden states [B, T, hidden] for token ids [B, T] at positions [B, T], with an additive float32
     /// mask [B, 1, 1, T, L] over L keys (the cache's L − T earlier positions, then these T). With a cache the new
@@ -92,11 +102,20 @@ public abstract class CausalLM : nn.Module
     /// <summary>A copy with the same weights, frozen (no gradients): e.g. GRPO's reference model.</summary>
     public CausalLM FrozenCopy()
     {
+        if (IsQuantized) throw new R1SharpException("a model with quantized weights (a GGUF file) runs inference only; load a Hugging Face folder to train");
         var copy = Create(Config, DType, Device);
         using var _ = no_grad();
         var src = StateDict();
         foreach (var (name, p) in copy.StateDict()) p.copy_(src[name]);
         foreach (var p in copy.parameters()) p.requires_grad = false;
         return copy;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (!disposing) return;
+        foreach (var r in resources) r.Dispose();
+        resources.Clear();
     }
 }

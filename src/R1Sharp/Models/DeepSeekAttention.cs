@@ -62,7 +62,7 @@ public sealed class DeepseekV3Attention : nn.Module
         var entries = cat([latent, kPe.squeeze(1)], dim: -1);
         rows = cache != null ? cache.Append(layer, entries) : entries.unsqueeze(1);
         if (form == MlaForm.Absorbed)
-            return o_proj.forward(Ops.LatentAttention(qNope, qPe, kv_b_proj.weight, rows, mask, scale));
+            return o_proj.forward(Ops.LatentAttention(qNope, qPe, kv_b_proj.weight!, rows, mask, scale));
 
         // Expanded: per-head keys and values of every attended position from its latent (DeepseekV3Attention).
         long keys = rows.size(2);

@@ -92,7 +92,9 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         var logits = F.linear(flat.to(ScalarType.Float32), gate.weight.to(ScalarType.Float32));
         var (indices, weights, scores) = MoeRouting.Route(logits, config, gate.e_score_correction_bias);
         Observer?.Invoke(new MoeRoutingRecord(layer, indices, scores, b, t));
-        var routed = PerToken ? RunPerToken(flat, indices, weights) : RunGrouped(flat, indices, weights);
+        var routed = PerToken ? RunPerToken(flat, indices, weights)
+            : flat.size(0) == 1 && !weights.requires_grad && flat.device_type == DeviceType.CPU ? RunOneToken(flat, indices, weights)
+            : RunGrouped(flat, indices, weights);
         var y = routed.view(b, t, h);
         return shared_experts is null ? y : y + shared_experts.forward(x);
     }
@@ -118,6 +120,26 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         }
         var weighted = cat(outputs, 0).to(ScalarType.Float32) * weights.reshape(-1).index_select(0, order).unsqueeze(1);
         return zeros([n, flat.size(1)], dtype: ScalarType.Float32, device: flat.device).index_add(0, token, weighted, 1).to(flat.dtype);
+    }
+
+    /// <summary>A decode step of one sequence: one token, its k experts known on the CPU. The gate and up products of all
+    /// k experts go to the linear dispatch as one group (one pass over the threads instead of k), each down product
+    /// follows, and the outputs are weighted and summed in float32 as <see cref="RunGrouped"/> does, without its
+    /// sort, gathers and scatter, whose dispatch cost more than the products at this size.</summary>
+    Tensor RunOneToken(Tensor flat, Tensor indices, Tensor weights)
+    {
+        var chosen = indices.data<long>().ToArray();
+        var w = weights.to(ScalarType.Float32).data<float>().ToArray();
+        var gateUp = new Linear[2 * chosen.Length];
+        for (int j = 0; j < chosen.Length; j++) { var e = experts[(int)chosen[j]]; gateUp[2 * j] = e.gate_proj; gateUp[2 * j + 1] = e.up_proj; }
+        var products = Linear.ApplyMany(flat, gateUp);
+        Tensor? sum = null;
+        for (int j = 0; j < chosen.Length; j++)
+        {
+            var y = experts[(int)chosen[j]].down_proj.forward(Ops.SwiGlu(products[2 * j], products[2 * j + 1])).to(ScalarType.Float32).mul_(w[j]);
+            sum = sum is null ? y : sum.add_(y);
+        }
+        return sum!.to(flat.dtype);
     }
 
     /// <summary>Every token through each of its k experts one at a time.</summary>

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -85,7 +86,7 @@ public sealed class DeepseekV3Model : nn.Module
 
     public DeepseekV3Model(DeepseekV3Config c, ScalarType dtype) : base("Model")
     {
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        embed_tokens = new Embedding(c.VocabSize, c.HiddenSize, dtype);
         layers = new ModuleList<DeepseekV3DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers + c.MtpLayers)
             .Select(i => i < c.NumHiddenLayers ? new DeepseekV3DecoderLayer(c, i, dtype) : new DeepseekV3MtpLayer(c, i, dtype)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
@@ -116,8 +117,8 @@ public sealed class DeepseekV3ForCausalLM : CausalLM
     /// <summary>Expert balancing (loads, the bias update, the sequence-wise loss) and the MTP loss.</summary>
     public override TrainingTerms Training => terms;
 
-    public override Tensor EmbeddingWeight => model.embed_tokens.weight!;
-    public override Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
+    public override Embedding Embeddings => model.embed_tokens;
+    public override LinearWeight OutputWeight => lm_head?.Weight ?? model.embed_tokens.Weight;
 
     /// <summary>Which form of MLA the forward passes use (Auto: absorbed for decode steps over a cache, expanded
     /// otherwise). Tests and the benchmark set it to compare the two.</summary>

@@ -203,7 +203,7 @@ public sealed class LlamaModel : nn.Module
 
     public LlamaModel(LlamaConfig c, Func<int, LlamaAttention> attention, ScalarType dtype) : base("Model")
     {
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        embed_tokens = new Embedding(c.VocabSize, c.HiddenSize, dtype);
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, attention(i), dtype)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, dtype);
         RegisterComponents();
@@ -232,8 +232,8 @@ public class LlamaForCausalLM : CausalLM
         RegisterComponents();
     }
 
-    public override Tensor EmbeddingWeight => model.embed_tokens.weight!;
-    public override Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
+    public override Embedding Embeddings => model.embed_tokens;
+    public override LinearWeight OutputWeight => lm_head?.Weight ?? model.embed_tokens.Weight;
 
     public override ModelCache CreateCache(int maxBatch, int capacity)
     {

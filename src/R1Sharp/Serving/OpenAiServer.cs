@@ -115,7 +115,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         var body = await ReadBody(ctx);
         string path = JsonFields.String(body, "model_path", required: true)!;
         string? label = JsonFields.String(body, "weight_version");
-        if (!Directory.Exists(path)) throw ApiError.BadRequest($"model_path {path}: folder not found", "model_path");
+        if (!Directory.Exists(path) && !IO.GgufModel.IsGgufFile(path)) throw ApiError.BadRequest($"model_path {path}: folder not found", "model_path");
         IDisposable prepared;
         try { prepared = await Task.Run(() => backend.PrepareWeights(path)); }
         catch (R1SharpException e) { throw ApiError.BadRequest(e.Message, "model_path"); }

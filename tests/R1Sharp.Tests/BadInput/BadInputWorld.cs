@@ -45,6 +45,7 @@ public sealed partial class BadInputWorld : IAsyncLifetime
         names["bad-data"] = Write("prompts.jsonl", "{\"prompt\": \"1+1\", \"problem\": \"1+1\", \"answer\": \"2\"}\n{\"prompt\": 3, \"answer\n");
         names["truncated-model"] = Truncated(model);
         names["corrupt-gguf"] = CorruptGguf();
+        QuantizedGgufs(model);
 
         Server = await ServeProcess.StartAsync(model, ["--max-request-bytes", "65536", "--max-context", "64", "--request-timeout", "30"]);
     }
@@ -85,6 +86,29 @@ public sealed partial class BadInputWorld : IAsyncLifetime
         BitConverter.TryWriteBytes(bytes.AsSpan(24, 8), 18_000_000UL);
         File.WriteAllBytes(path, bytes);
         return path;
+    }
+
+    /// <summary>The tiny model quantized as `r1 quantize --type q4_k_m` writes it, then two broken copies: one cut
+    /// inside the data of its last tensor, one with a Q5_0 matrix labelled Q4_0 (its blocks are 4 bytes shorter, so the
+    /// header claims less data than the file holds before the next tensor).</summary>
+    void QuantizedGgufs(string model)
+    {
+        string good = dir.File("tiny.q4_k_m.gguf");
+        GgufExport.Export(model, good, GgufFileType.Of(GgufQuantType.Q4_K_M));
+        GgufTensorInfo last, relabel;
+        using (var g = GgufFile.Open(good))
+        {
+            last = g.Tensors.MaxBy(t => t.Offset)!;
+            relabel = g.Tensors.First(t => t.Type == GgmlType.Q5_0);
+        }
+        var bytes = File.ReadAllBytes(good);
+        names["truncated-gguf"] = WriteBytes("truncated.gguf", bytes[..(bytes.Length - (int)last.ByteSize / 2)]);
+        names["truncated-gguf-tensor"] = last.Name;
+        var name = Encoding.UTF8.GetBytes(relabel.Name);
+        int at = bytes.AsSpan().IndexOf(name) + name.Length + 4 + 8 * relabel.Dims.Length; // n_dims, the dims, then the type
+        BitConverter.GetBytes((uint)GgmlType.Q4_0).CopyTo(bytes, at);
+        names["mislabelled-gguf"] = WriteBytes("mislabelled.gguf", bytes);
+        names["mislabelled-gguf-tensor"] = relabel.Name;
     }
 
     [GeneratedRegex(@"\{([a-z0-9-]+)\}")]

@@ -36,7 +36,7 @@ public sealed class GgufCliTests
         using var dir = new TempDir();
         var badType = CliRunner.Run("export", "gguf", "--model", dir.Path, "--out", dir.File("x.gguf"), "--type", "q4_k");
         Assert.Equal(1, badType.ExitCode);
-        Assert.Equal("error: unknown GGUF type \"q4_k\" (expected f32, bf16, f16 or q8_0)", badType.Stderr.Trim());
+        Assert.Equal("error: unknown GGUF type \"q4_k\" (expected f32, bf16, f16, q8_0, q4_0, q6_k or q4_k_m)", badType.Stderr.Trim());
 
         var missing = CliRunner.Run("import", "gguf", "--gguf", dir.File("none.gguf"), "--out", dir.File("out"));
         Assert.Equal(1, missing.ExitCode);

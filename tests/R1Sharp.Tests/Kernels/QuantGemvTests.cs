@@ -47,6 +47,7 @@ public sealed unsafe class QuantGemvTests
     [Theory]
     [InlineData(GgmlType.Q8_0, 64)]
     [InlineData(GgmlType.Q4_0, 96)]
+    [InlineData(GgmlType.Q5_0, 160)]
     [InlineData(GgmlType.Q4_K, 512)]
     [InlineData(GgmlType.Q5_K, 768)]
     [InlineData(GgmlType.Q6_K, 512)]
@@ -72,6 +73,7 @@ public sealed unsafe class QuantGemvTests
     [Theory]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q5_0)]
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K)]
@@ -82,7 +84,7 @@ public sealed unsafe class QuantGemvTests
         var wf = w.ToFloat();
         var x = QuantTestData.GaussianRows(rows, k, seed: 7);
         var (yr, mag) = Reference(wf, x, rows, n, k);
-        int block = type is GgmlType.Q8_0 or GgmlType.Q4_0 ? 32 : 256;
+        int block = type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 ? 32 : 256;
         foreach (var isa in Paths())
         {
             var y = Run(isa, [w], x, rows, [null]);
@@ -108,10 +110,11 @@ public sealed unsafe class QuantGemvTests
     {
         const int k = 512;
         QuantMatrix[] ws = [QuantTestData.RandomMatrix(GgmlType.Q4_K, 40, k, 1), QuantTestData.RandomMatrix(GgmlType.Q6_K, 9, k, 2),
-            QuantTestData.RandomMatrix(GgmlType.Q8_0, 33, k, 3), QuantTestData.RandomMatrix(GgmlType.Q5_K, 1, k, 4)];
+            QuantTestData.RandomMatrix(GgmlType.Q8_0, 33, k, 3), QuantTestData.RandomMatrix(GgmlType.Q5_K, 1, k, 4),
+            QuantTestData.RandomMatrix(GgmlType.Q5_0, 7, k, 6)];
         var rng = new Random(5);
         float[]?[] biases = [ws[0].Rows is var r0 ? Enumerable.Range(0, r0).Select(_ => (float)rng.NextDouble()).ToArray() : null, null,
-            Enumerable.Range(0, 33).Select(_ => (float)rng.NextDouble()).ToArray(), [42f]];
+            Enumerable.Range(0, 33).Select(_ => (float)rng.NextDouble()).ToArray(), [42f], null];
         foreach (var isa in Paths())
             foreach (int rows in new[] { 1, 6, 16 })
             {
@@ -136,14 +139,17 @@ public sealed unsafe class QuantGemvTests
     /// outputs agree to float summation order; Q8_0/Q4_0 activations keep an f16 scale in ggml (ours float32), a
     /// relative difference up to 2^-11 per block.</summary>
     [Theory]
-    [InlineData(GgmlType.Q8_0, 1e-3)]
-    [InlineData(GgmlType.Q4_0, 1e-3)]
-    [InlineData(GgmlType.Q4_K, 1e-5)]
-    [InlineData(GgmlType.Q5_K, 1e-5)]
-    [InlineData(GgmlType.Q6_K, 1e-5)]
-    public void AgreesWithLlamaCppsKernels(GgmlType type, double tol)
+    [InlineData(GgmlType.Q8_0, 1e-3, 1024)]
+    [InlineData(GgmlType.Q4_0, 1e-3, 1024)]
+    [InlineData(GgmlType.Q5_0, 1e-3, 1024)]
+    [InlineData(GgmlType.Q4_K, 1e-5, 1024)]
+    [InlineData(GgmlType.Q5_K, 1e-5, 1024)]
+    [InlineData(GgmlType.Q6_K, 1e-5, 1024)]
+    [InlineData(GgmlType.Q4_K, 1e-5, 256)]
+    [InlineData(GgmlType.Q6_K, 1e-5, 256)]
+    public void AgreesWithLlamaCppsKernels(GgmlType type, double tol, int k)
     {
-        const int n = 29, k = 1024;
+        const int n = 29;
         var blocks = QuantTestData.RandomBlocks(type, n, k, seed: 200 + (int)type);
         var w = QuantMatrix.FromBlocks("w", type, n, k, blocks);
         var wf = w.ToFloat();

@@ -7,7 +7,7 @@ namespace R1Sharp.Tests.Kernels;
 /// <summary>Random quantized blocks and activations for the kernel tests.</summary>
 public static class QuantTestData
 {
-    public static readonly GgmlType[] Formats = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+    public static readonly GgmlType[] Formats = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     /// <summary>Every byte random (all nibble, high-bit and scale patterns occur, Q8_0's −128 and Q6_K's −128 scale
     /// too) except the f16 scales, which are finite values of either sign between 2^-14 and 2^-5.</summary>
@@ -19,7 +19,7 @@ public static class QuantTestData
         rng.NextBytes(bytes);
         int[] halves = type switch
         {
-            GgmlType.Q8_0 or GgmlType.Q4_0 => [0],
+            GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 => [0],
             GgmlType.Q4_K or GgmlType.Q5_K => [0, 2],
             GgmlType.Q6_K => [208],
             _ => throw new ArgumentException(type.ToString()),

@@ -159,8 +159,8 @@ public class DeepSeekConfigTests
         using var model = CausalLM.Create(cfg);
         model.InitializeRandom(5);
         var tensors = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value);
-        tensors[$"model.layers.{cfg.NumHiddenLayers}.embed_tokens.weight"] = model.EmbeddingWeight;
-        tensors[$"model.layers.{cfg.NumHiddenLayers}.shared_head.head.weight"] = model.OutputWeight;
+        tensors[$"model.layers.{cfg.NumHiddenLayers}.embed_tokens.weight"] = model.Embeddings.weight!;
+        tensors[$"model.layers.{cfg.NumHiddenLayers}.shared_head.head.weight"] = model.OutputWeight.Dense!;
         string folder = dir.File("r1");
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "config.json"), cfg.ToJson().ToJsonString());

@@ -56,18 +56,18 @@ public class DeepSeekModelTests
             var re = pairs.select(-1, 0); var im = pairs.select(-1, 1);
             return stack([re * angles.cos() - im * angles.sin(), re * angles.sin() + im * angles.cos()], -1).reshape(a.shape);
         }
-        var q = c.QLoraRank is null ? x.matmul(attn.q_proj!.weight.t())
-            : Norm(x.matmul(attn.q_a_proj!.weight.t()), attn.q_a_layernorm!.weight).matmul(attn.q_b_proj!.weight.t());
+        var q = c.QLoraRank is null ? x.matmul(attn.q_proj!.weight!.t())
+            : Norm(x.matmul(attn.q_a_proj!.weight!.t()), attn.q_a_layernorm!.weight).matmul(attn.q_b_proj!.weight!.t());
         q = q.view(1, t, heads, nope + rope).transpose(1, 2);
-        var ckv = x.matmul(attn.kv_a_proj_with_mqa.weight.t());
+        var ckv = x.matmul(attn.kv_a_proj_with_mqa.weight!.t());
         var latent = Norm(ckv.narrow(2, 0, rank), attn.kv_a_layernorm.weight);
         var kPe = RotatePairs(ckv.narrow(2, rank, rope)).unsqueeze(1).expand(1, heads, t, rope);
-        var kv = latent.matmul(attn.kv_b_proj.weight.t()).view(1, t, heads, nope + v).transpose(1, 2);
+        var kv = latent.matmul(attn.kv_b_proj.weight!.t()).view(1, t, heads, nope + v).transpose(1, 2);
         var qFull = cat([q.narrow(3, 0, nope), RotatePairs(q.narrow(3, nope, rope))], -1);
         var kFull = cat([kv.narrow(3, 0, nope), kPe], -1);
         var scores = qFull.matmul(kFull.transpose(2, 3)) * c.SoftmaxScale + mask.view(1, 1, t, t);
         var o = scores.softmax(-1).matmul(kv.narrow(3, nope, v)).transpose(1, 2).reshape(1, t, heads * v);
-        var expected = o.matmul(attn.o_proj.weight.t());
+        var expected = o.matmul(attn.o_proj.weight!.t());
 
         foreach (var form in new[] { MlaForm.Expanded, MlaForm.Absorbed })
         {
@@ -174,6 +174,13 @@ public class DeepSeekModelTests
         Assert.True(chosen.Distinct().Count() > c.NRoutedExperts!.Value / 2);
         moe.PerToken = true;
         Assert.True(allclose(moe.forward(x), expected, rtol: 1e-5, atol: 1e-6));
+        moe.PerToken = false;
+        // One token at a time, as a decode step of one sequence runs (its experts' products grouped in one dispatch).
+        for (int i = 0; i < flat.size(0); i++)
+        {
+            var one = moe.forward(flat.narrow(0, i, 1).view(1, 1, c.HiddenSize)).view(1, c.HiddenSize);
+            Assert.True(allclose(one, rows[i], rtol: 1e-5, atol: 1e-6), $"token {i}: max difference {(one - rows[i]).abs().max().item<float>()}");
+        }
     }
 
     /// <summary>bfloat16, the dtype the checkpoints ship in: the decode engine runs and agrees with float32 on the first

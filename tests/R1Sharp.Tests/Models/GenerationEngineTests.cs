@@ -176,7 +176,7 @@ public class LinearTests
         var lin = new R1Sharp.Models.Linear(inF, outF, bias);
         using (no_grad())
         {
-            lin.weight.copy_(randn(outF, inF));
+            lin.weight!.copy_(randn(outF, inF));
             lin.bias?.copy_(randn(outF));
         }
         lin.to(ScalarType.BFloat16);
@@ -198,7 +198,7 @@ public class LinearTests
     public void F32KernelMatchesLibtorch(int rows, int outF, int inF)
     {
         var lin = new R1Sharp.Models.Linear(inF, outF, true);
-        using (no_grad()) { lin.weight.copy_(randn(outF, inF)); lin.bias!.copy_(randn(outF)); }
+        using (no_grad()) { lin.weight!.copy_(randn(outF, inF)); lin.bias!.copy_(randn(outF)); }
         var x = randn(rows, inF);
         using var _ = no_grad();
         var fast = lin.forward(x);

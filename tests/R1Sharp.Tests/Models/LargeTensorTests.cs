@@ -22,7 +22,7 @@ public class LargeTensorTests
         float[] logits, tail;
         using (var model = CausalLM.Create(cfg))
         {
-            Assert.True(model.EmbeddingWeight.numel() * 4 > (long)int.MaxValue + 1);
+            Assert.True(model.Embeddings.weight!.numel() * 4 > (long)int.MaxValue + 1);
             model.InitializeRandom(3);
             using var _ = no_grad();
             using var input = tensor(ids, [1, ids.Length]);
@@ -31,16 +31,16 @@ public class LargeTensorTests
             // One row: the decode kernel reads the whole 2.18 GB weight through its address.
             using var last = model.ForwardLast(input, positions, mask);
             using var hidden = model.Hidden(input, positions, mask, null);
-            using var reference = nn.functional.linear(hidden.narrow(1, ids.Length - 1, 1), model.OutputWeight).squeeze(1);
+            using var reference = nn.functional.linear(hidden.narrow(1, ids.Length - 1, 1), model.OutputWeight.Dense!).squeeze(1);
             Assert.True(allclose(last, reference, rtol: 1e-4, atol: 1e-5), $"largest difference {(last - reference).abs().max().item<float>()}");
             // The last rows of the vocabulary (bytes past 2^31) are real values, not zeros or garbage.
             Assert.True(last[0, vocab - 1].item<float>() != 0 && float.IsFinite(last[0, vocab - 1].item<float>()));
             logits = last.data<float>().ToArray();
-            tail = model.EmbeddingWeight.narrow(0, vocab - 3, 3).contiguous().data<float>().ToArray();
+            tail = model.Embeddings.weight!.narrow(0, vocab - 3, 3).contiguous().data<float>().ToArray();
             ModelFolder.Save(model, dir.Path);
         }
         using var loaded = ModelFolder.Load(dir.Path);
-        Assert.Equal(tail, loaded.EmbeddingWeight.narrow(0, vocab - 3, 3).contiguous().data<float>().ToArray());
+        Assert.Equal(tail, loaded.Embeddings.weight!.narrow(0, vocab - 3, 3).contiguous().data<float>().ToArray());
         using (no_grad())
         {
             using var again = loaded.ForwardLast(tensor(ids, [1, ids.Length]), AttentionMask.Positions([0], 0, ids.Length, CPU),

@@ -18,7 +18,7 @@ public class LinearGemvTests
         using (no_grad())
         {
             var g = new Generator((ulong)seed);
-            l.weight.copy_(randn([n, k], generator: g));
+            l.weight!.copy_(randn([n, k], generator: g));
             l.bias?.copy_(randn([n], generator: g));
         }
         l.to(dtype);
@@ -65,7 +65,7 @@ public class LinearGemvTests
             var layers = new[] { a, b, c };
             for (int i = 0; i < 3; i++)
             {
-                var w = layers[i].weight.to(ScalarType.Float32);
+                var w = layers[i].weight!.to(ScalarType.Float32);
                 var expected = F.linear(x.to(ScalarType.Float32), w, layers[i].bias?.to(ScalarType.Float32));
                 Assert.Equal(dtype, fused[i].dtype);
                 AssertClose(expected, fused[i], rtol, atol);
@@ -121,7 +121,7 @@ public class LinearGemvTests
         var layers = new[] { a, b };
         for (int i = 0; i < 2; i++)
         {
-            var expected = F.linear(x.to(ScalarType.Float32), layers[i].weight.to(ScalarType.Float32), layers[i].bias?.to(ScalarType.Float32));
+            var expected = F.linear(x.to(ScalarType.Float32), layers[i].weight!.to(ScalarType.Float32), layers[i].bias?.to(ScalarType.Float32));
             Assert.Equal(ScalarType.BFloat16, fused[i].dtype);
             Assert.Equal(ScalarType.BFloat16, layers[i].forward(x).dtype);
             AssertClose(expected, fused[i], 8e-3, 2e-2);
@@ -159,7 +159,7 @@ public class LinearGemvTests
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var x = randn([2, 64], generator: new Generator(6)).to(ScalarType.BFloat16);
-        var expected = F.linear(x.to(ScalarType.Float32), a.weight.to(ScalarType.Float32), a.bias!.to(ScalarType.Float32)).data<float>().ToArray();
+        var expected = F.linear(x.to(ScalarType.Float32), a.weight!.to(ScalarType.Float32), a.bias!.to(ScalarType.Float32)).data<float>().ToArray();
         var actual = a.forward(x).to(ScalarType.Float32).data<float>().ToArray();
         for (int i = 0; i < expected.Length; i++)
         {
@@ -178,7 +178,7 @@ public class LinearGemvTests
         var outs = Linear.ApplyMany(x, a, b);
         Assert.True(outs.All(o => o.requires_grad));
         (outs[0].square().sum() + outs[1].sum()).backward();
-        var grads = new[] { a.weight.grad!.clone(), a.bias!.grad!.clone(), b.weight.grad!.clone() };
+        var grads = new[] { a.weight!.grad!.clone(), a.bias!.grad!.clone(), b.weight!.grad!.clone() };
         a.zero_grad(); b.zero_grad();
 
         (F.linear(x, a.weight, a.bias).square().sum() + F.linear(x, b.weight).sum()).backward();

@@ -89,16 +89,16 @@ public class Qwen3Tests
 
         Tensor Norm(Tensor v, Tensor w) => v * (v.pow(2).mean([-1L], keepdim: true) + cfg.RmsNormEps).rsqrt() * w;
         Tensor Rot(Tensor v) => cat([-v.narrow(-1, d / 2, d / 2), v.narrow(-1, 0, d / 2)], -1);
-        var q = Norm(x.matmul(attn.q_proj.weight.t()).view(1, t, h, d), attn.q_norm.weight).transpose(1, 2);
-        var k = Norm(x.matmul(attn.k_proj.weight.t()).view(1, t, kv, d), attn.k_norm.weight).transpose(1, 2);
-        var v = x.matmul(attn.v_proj.weight.t()).view(1, t, kv, d).transpose(1, 2);
+        var q = Norm(x.matmul(attn.q_proj.weight!.t()).view(1, t, h, d), attn.q_norm.weight).transpose(1, 2);
+        var k = Norm(x.matmul(attn.k_proj.weight!.t()).view(1, t, kv, d), attn.k_norm.weight).transpose(1, 2);
+        var v = x.matmul(attn.v_proj.weight!.t()).view(1, t, kv, d).transpose(1, 2);
         q = q * cos + Rot(q) * sin;
         k = k * cos + Rot(k) * sin;
         k = k.repeat_interleave(h / kv, dim: 1);
         v = v.repeat_interleave(h / kv, dim: 1);
         var scores = q.matmul(k.transpose(2, 3)) / Math.Sqrt(d) + mask.view(1, 1, t, t);
         var o = scores.softmax(-1).matmul(v).transpose(1, 2).reshape(1, t, h * d);
-        var expected = o.matmul(attn.o_proj.weight.t());
+        var expected = o.matmul(attn.o_proj.weight!.t());
         Assert.True(allclose(ours, expected, rtol: 1e-4, atol: 1e-5), $"max difference {(ours - expected).abs().max().item<float>()}");
         // And the norms matter: without them the output differs.
         attn.q_norm.weight.fill_(1); attn.k_norm.weight.fill_(1);

@@ -51,7 +51,7 @@ public static unsafe class QuantGemv
         GC.KeepAlive(targets);
     }
 
-    internal static int ActBlock(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 ? 32 : 256;
+    internal static int ActBlock(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 ? 32 : 256;
 
     static void Range(QuantIsa isa, in Target t, float* x, in Q8Rows a, int rows, int start, int end)
     {
@@ -64,6 +64,7 @@ public static unsafe class QuantGemv
             case GgmlType.Q6_K: Range<Q6KAvx2>(t, a, rows, start, end); break;
             case GgmlType.Q8_0: Range<Q8_0Avx2>(t, a, rows, start, end); break;
             case GgmlType.Q4_0: Range<Q4_0Avx2>(t, a, rows, start, end); break;
+            case GgmlType.Q5_0: Range<Q5_0Avx2>(t, a, rows, start, end); break;
             default: throw new InvalidOperationException($"no kernel for {t.Weight.Type}");
         }
     }

@@ -18,7 +18,7 @@ public static unsafe class QuantLinear
     /// one, Q8_0 near 30 and below 16; against float32 tiles (CPUs without native bf16) the kernels won Q4_K at 256
     /// rows in both runs, and Q8_0 crossed near 128 and near 20. The limits sit where both runs agree.
     /// </summary>
-    public static int KernelMaxRows(GgmlType t) => (CpuFeatures.NativeBf16Gemm, t is GgmlType.Q8_0 or GgmlType.Q4_0) switch
+    public static int KernelMaxRows(GgmlType t) => (CpuFeatures.NativeBf16Gemm, QuantGemv.ActBlock(t) == 32) switch
     {
         (true, false) => 48,
         (true, true) => 16,

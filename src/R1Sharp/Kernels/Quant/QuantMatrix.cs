@@ -14,7 +14,7 @@ namespace R1Sharp.Kernels;
 public sealed unsafe class QuantMatrix
 {
     /// <summary>The formats the kernels read (QuantGemv, QuantDequant).</summary>
-    public static bool IsSupported(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+    public static bool IsSupported(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     public string Name { get; }
     public GgmlType Type { get; }
@@ -30,12 +30,13 @@ public sealed unsafe class QuantMatrix
     public int Blocks => Cols / BlockSize;
 
     readonly object? _owner;
+    readonly int[]? _rowOrder;
 
     /// <summary>A view of blocks at <paramref name="data"/>; <paramref name="owner"/> is kept alive as long as this matrix.</summary>
     public QuantMatrix(string name, GgmlType type, int rows, int cols, nint data, object? owner)
     {
         if (!IsSupported(type))
-            throw new R1SharpException($"tensor {Excerpt.Quote(name)}: {type} is not a quantized format the kernels read (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
+            throw new R1SharpException($"tensor {Excerpt.Quote(name)}: {type} is not a quantized format the kernels read (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
         (BlockSize, BlockBytes) = GgmlTypeInfo.Geometry(type);
         if (rows <= 0 || cols <= 0 || cols % BlockSize != 0)
             throw new R1SharpException($"tensor {Excerpt.Quote(name)}: a {type} matrix needs rows of whole {BlockSize}-value blocks; its shape [{rows}, {cols}] has {cols} values per row");
@@ -54,10 +55,25 @@ public sealed unsafe class QuantMatrix
         return new QuantMatrix(name, type, rows, cols, (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned)), pinned);
     }
 
-    public byte* Row(int n) => (byte*)Data + n * RowBytes;
+    QuantMatrix(QuantMatrix m, int[] rowOrder) : this(m.Name, m.Type, m.Rows, m.Cols, m.Data, m._owner) => _rowOrder = rowOrder;
 
-    /// <summary>The blocks of rows [first, first + count) as bytes.</summary>
-    public ReadOnlySpan<byte> RowBytesSpan(int first, int count) => new(Row(first), checked((int)(RowBytes * count)));
+    /// <summary>
+    /// The same blocks with row n read from stored row order[n]: how a GGUF file's q/k matrices, whose rows
+    /// llama.cpp's converter permuted within each head for its interleaved RoPE, are read in Hugging Face's order
+    /// without copying them (the kernels take one row pointer per output, so the order costs nothing).
+    /// </summary>
+    public QuantMatrix WithRowOrder(int[] order)
+    {
+        if (order.Length != Rows || order.Any(i => (uint)i >= (uint)Rows) || order.Distinct().Count() != Rows)
+            throw new ArgumentException($"{Name}: a row order must be a permutation of its {Rows} rows");
+        return new QuantMatrix(this, _rowOrder is null ? order : order.Select(i => _rowOrder[i]).ToArray());
+    }
+
+    public byte* Row(int n) => (byte*)Data + (_rowOrder is null ? n : _rowOrder[n]) * RowBytes;
+
+    /// <summary>The blocks of rows [first, first + count) as bytes (as stored: a matrix with a row order has none).</summary>
+    public ReadOnlySpan<byte> RowBytesSpan(int first, int count) =>
+        _rowOrder is null ? new(Row(first), checked((int)(RowBytes * count))) : throw new InvalidOperationException($"{Name}: rows are read in a permuted order");
 
     /// <summary>Rows [first, first + count) as float32 into dst (count × Cols values), ggml's dequantize_row_* values.</summary>
     public void Dequantize(int first, int count, float* dst)

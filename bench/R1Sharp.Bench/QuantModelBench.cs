@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using LLama;
+using LLama.Native;
+using R1Sharp.Generation;
+using R1Sharp.IO;
+using R1Sharp.Models;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Bench;
+
+/// <summary>
+/// R1Sharp against llama.cpp (LLamaSharp, CPU) on the same quantized GGUF files with the same threads, in one process
+/// run: the R1-Distill-Qwen-1.5B shape (hidden 1536, 28 layers, 12 heads, 2 KV heads, intermediate 8960, vocabulary
+/// 151,936) with random weights is written as a BF16 GGUF and quantized by llama.cpp's own quantiser to Q4_K_M and
+/// Q8_0; each file is then run by R1Sharp (`--model FILE.gguf`: LocalModel, the blocks read in place) and by llama.cpp:
+/// prefill of one prompt, decode at batch 1 and of 16 parallel sequences, R1Sharp ÷ llama.cpp for each. Batch-1 decode
+/// is also set against the bandwidth roofline of the bytes a token reads (every matrix but the embedding table, of
+/// which one row), with the read bandwidth measured around it; and R1Sharp's peak resident memory against the file's
+/// size plus its KV cache.
+/// </summary>
+public static class QuantModelBench
+{
+    public static int Run(string[] args)
+    {
+        int threads = int.Parse(Arg(args, "--threads") ?? get_num_threads().ToString());
+        int prefillTokens = int.Parse(Arg(args, "--prefill") ?? "512");
+        int decodeTokens = int.Parse(Arg(args, "--decode") ?? "32");
+        var types = (Arg(args, "--types") ?? "q4_k_m,q8_0").Split(',');
+        string dir = Arg(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "r1sharp-quant-model-bench");
+        const int promptTokens = 32, parallel = 16;
+        set_num_threads(threads);
+        string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
+        Console.WriteLine($"threads {threads}, qwen2 1.5b shape (vocab 151936), random weights, load average {load}");
+        Directory.CreateDirectory(dir);
+
+        var files = PrepareFiles(dir, types, threads);
+        if (args.Contains("--prepare")) return 0; // the files only (made while the machine is busy, timed later)
+        var rng = new Random(3);
+        int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(1000, 100000)).ToArray();
+        var prefillPrompt = Prompt(prefillTokens);
+        var prompts = Enumerable.Range(0, parallel).Select(_ => Prompt(promptTokens)).ToArray();
+
+        // R1Sharp first for every file, so each peak RSS is read before llama.cpp ever maps a file in this process.
+        var ours = files.ToDictionary(f => f.Key, f => MeasureR1Sharp(f.Value, prefillPrompt, prompts, decodeTokens));
+        var theirs = files.ToDictionary(f => f.Key, f => LlamaCppBench.MeasureLlamaCpp(f.Value, threads, prefillPrompt, prompts, decodeTokens));
+
+        var results = new List<object>();
+        foreach (var (type, path) in files)
+        {
+            var (o, t) = (ours[type], theirs[type]);
+            long fileBytes = new FileInfo(path).Length;
+            Console.WriteLine($"{type}: {fileBytes / 1e6:F0} MB file, {o.BytesPerToken / 1e6:F0} MB read per decoded token");
+            var rows = new List<object>();
+            void Row(string name, double a, double b)
+            {
+                double ratio = a / b;
+                Console.WriteLine($"  {name,-18} R1Sharp {a,8:F1} tok/s   llama.cpp {b,8:F1} tok/s   ratio {ratio,5:F2}   target ≥ 1.0 {(ratio >= 1 ? "MET" : "MISSED")}");
+                rows.Add(new { name, r1sharp_tokens_per_s = a, llamacpp_tokens_per_s = b, ratio });
+            }
+            Row("prefill", o.Rates.Prefill, t.Prefill);
+            Row("decode batch 1", o.Rates.Decode1, t.Decode1);
+            Row($"decode {parallel} seqs", o.Rates.DecodeN, t.DecodeN);
+            var roofline = o.Roofline;
+            Console.WriteLine($"  batch 1 vs roofline: median {roofline.Median:P0} of bandwidth ÷ bytes per token (rounds {string.Join(", ", roofline.Rounds.Select(r => r.ToString("P0")))}; {roofline.Bandwidth / 1e9:F1} GB/s)   target ≥ 75% {(roofline.Median >= 0.75 ? "MET" : "MISSED")}");
+            double budget = 1.15 * (fileBytes + o.KvBytes);
+            Console.WriteLine($"  peak RSS {o.PeakRss / 1e6:F0} MB (before loading {o.BaselineRss / 1e6:F0} MB; after load {o.LoadedRss / 1e6:F0} MB) vs 1.15 × (file + KV cache {o.KvBytes / 1e6:F0} MB) = {budget / 1e6:F0} MB   {(o.PeakRss <= budget ? "MET" : "MISSED")}");
+            results.Add(new
+            {
+                type, file_bytes = fileBytes, bytes_per_token = o.BytesPerToken, results = rows,
+                batch1_roofline = new { median = roofline.Median, rounds = roofline.Rounds, bandwidth = roofline.Bandwidth },
+                peak_rss = o.PeakRss, baseline_rss = o.BaselineRss, loaded_rss = o.LoadedRss, kv_cache_bytes = o.KvBytes, rss_budget = budget,
+            });
+        }
+        Directory.CreateDirectory("bench/results");
+        File.WriteAllText("bench/results/quant-model.json", JsonSerializer.Serialize(
+            new { threads, load_average = load, prefill_tokens = prefillTokens, decode_tokens = decodeTokens, files = results },
+            new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    sealed record Roofline1(double Median, double[] Rounds, double Bandwidth);
+    sealed record Ours(LlamaCppBench.Rates Rates, Roofline1 Roofline, long BytesPerToken, long KvBytes, long BaselineRss, long LoadedRss, long PeakRss);
+
+    /// <summary>The random BF16 file and llama.cpp's quantizations of it, made once in <paramref name="dir"/> and reused.</summary>
+    static Dictionary<string, string> PrepareFiles(string dir, string[] types, int threads)
+    {
+        var files = types.ToDictionary(t => t, t => Path.Combine(dir, $"qwen2-1.5b.{t}.gguf"));
+        if (files.Values.All(File.Exists)) return files;
+        string source = Path.Combine(dir, "qwen2-1.5b.bf16.gguf");
+        var sw = Stopwatch.StartNew();
+        if (!File.Exists(source)) WriteRandomGguf(source, (LlamaConfig)ModelPresets.Create("qwen2", "1.5b", 151936));
+        Console.WriteLine($"random BF16 file: {new FileInfo(source).Length / 1e9:F2} GB in {sw.Elapsed.TotalSeconds:F0} s");
+        NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+        NativeApi.llama_empty_call(); // loads llama.cpp's library before the quantiser's direct P/Invoke needs it
+        foreach (var (type, path) in files.Where(f => !File.Exists(f.Value)))
+        {
+            sw.Restart();
+            if (!LLamaQuantizer.Quantize(source, path + ".tmp", type.ToUpperInvariant(), nthread: threads, allowRequantize: false, quantizeOutputTensor: true))
+                throw new InvalidOperationException($"llama_model_quantize to {type} failed");
+            File.Move(path + ".tmp", path);
+            Console.WriteLine($"llama.cpp quantized it to {type}: {new FileInfo(path).Length / 1e9:F2} GB in {sw.Elapsed.TotalSeconds:F0} s");
+        }
+        File.Delete(source);
+        return files;
+    }
+
+    /// <summary>A qwen2 GGUF of the configuration's shape: matrices BF16 uniform in ±0.0346 (standard deviation 0.02,
+    /// HF's initializer range), norms 1, biases uniform in ±0.02; the tokenizer is Qwen3's, padded to the vocabulary.</summary>
+    static void WriteRandomGguf(string path, LlamaConfig cfg)
+    {
+        var arch = GgufArchitectures.ForModelType(cfg.ModelType);
+        var w = new GgufWriter();
+        arch.WriteMetadata(w, cfg, GgmlTypeInfo.FileType(GgmlType.BF16));
+        GgufVocab.AddTo(w, LlamaCppBench.SharedTokenizer(), cfg.VocabSize, cfg.BosTokenId, cfg.EosTokenIds);
+        CausalLM shape;
+        using (DeferredWeights.Begin()) shape = ModelRegistry.Get(cfg.ModelType).Build(cfg, ScalarType.Float32);
+        using (shape)
+        {
+            ulong seed = 1;
+            foreach (var (name, module) in shape.named_modules())
+            {
+                (long rows, long cols) = module switch { Linear l => (l.OutFeatures, l.InFeatures), Embedding e => (e.NumEmbeddings, e.EmbeddingDim), _ => (0, 0) };
+                if (rows == 0) continue;
+                ulong s = seed++;
+                w.AddTensor(new GgufTensorSpec(GgufNames.ToGguf(name + ".weight", arch), [cols, rows], GgmlType.BF16, st => WriteRandom(st, rows * cols, s, 0.0346f, bf16: true)));
+            }
+            foreach (var (name, p) in shape.named_parameters())
+            {
+                long n = p.numel();
+                ulong s = seed++;
+                bool norm = name.EndsWith("norm.weight");
+                w.AddTensor(new GgufTensorSpec(GgufNames.ToGguf(name, arch), [n], GgmlType.F32, st => WriteRandom(st, n, s, norm ? 0 : 0.02f, bf16: false, offset: norm ? 1 : 0)));
+            }
+        }
+        w.Write(path);
+    }
+
+    static void WriteRandom(Stream s, long count, ulong seed, float scale, bool bf16, float offset = 0)
+    {
+        const int chunk = 1 << 20;
+        var values = new float[chunk];
+        var bytes = new byte[chunk * (bf16 ? 2 : 4)];
+        ulong x = seed * 0x9E3779B97F4A7C15UL + 1;
+        for (long done = 0; done < count; done += chunk)
+        {
+            int n = (int)Math.Min(chunk, count - done);
+            for (int i = 0; i < n; i++)
+            {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17; // xorshift64
+                values[i] = offset + scale * (float)((x >> 40) * (2.0 / (1 << 24)) - 1);
+            }
+            if (!bf16) { s.Write(MemoryMarshal.AsBytes(values.AsSpan(0, n))); continue; }
+            var bits = MemoryMarshal.Cast<float, uint>(values.AsSpan(0, n));
+            var dst = MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan(0, 2 * n));
+            for (int i = 0; i < n; i++) dst[i] = (ushort)(bits[i] >> 16);
+            s.Write(bytes, 0, 2 * n);
+        }
+    }
+
+    /// <summary>R1Sharp on the file as `r1 generate --model FILE.gguf` loads it (LocalModel: weights in place, the
+    /// tokenizer and template from the metadata), greedy as llama.cpp's side is.</summary>
+    static Ours MeasureR1Sharp(string gguf, int[] prefillPrompt, int[][] prompts, int decodeTokens)
+    {
+        NativeRuntime.ReleaseFreeMemory();
+        ProcessMemory.ResetPeak();
+        long baseline = ProcessMemory.Rss;
+        using var lm = LocalModel.Load(gguf);
+        long loaded = ProcessMemory.Rss;
+        var model = lm.Model;
+        var engine = new GenerationEngine(model);
+        var greedy = new SamplingOptions { Temperature = 0 };
+        engine.Generate([prompts[0][..8]], greedy with { MaxTokens = 2 }, []); // warm-up
+        var sw = Stopwatch.StartNew();
+        engine.Generate([prefillPrompt], greedy with { MaxTokens = 1 }, []);
+        double prefill = prefillPrompt.Length / sw.Elapsed.TotalSeconds;
+        double decode1 = GenerationBench.DecodeTokensPerSecond(engine, [prompts[0]], decodeTokens);
+        double decodeN = GenerationBench.DecodeTokensPerSecond(engine, prompts, decodeTokens);
+        long peak = ProcessMemory.PeakRss; // before the bandwidth probes, which allocate 1 GB each
+
+        var c = (LlamaConfig)model.Config;
+        long kvPerPosition = 2L * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * 4;
+        long kvBytes = Math.Max(prefillPrompt.Length + 1, prompts.Length * (prompts[0].Length + decodeTokens + 1)) * kvPerPosition;
+        long bytesPerToken;
+        using (var g = GgufFile.Open(gguf))
+        {
+            var embd = g.Tensor("token_embd.weight");
+            bytesPerToken = g.Tensors.Sum(t => t.ByteSize) - embd.ByteSize + embd.ByteSize / embd.Dims[1];
+        }
+        // Batch 1 against the bandwidth read just before and just after each round (the higher): this machine's
+        // bandwidth moves by ±25% from minute to minute with other tenants' work.
+        var rounds = new List<double>();
+        double bandwidth = 0;
+        for (int r = 0; r < 3; r++)
+        {
+            double before = Roofline.MemoryBandwidth(passes: 3);
+            double tokS = GenerationBench.DecodeTokensPerSecond(engine, [prompts[r % prompts.Length]], decodeTokens);
+            double bw = Math.Max(before, Roofline.MemoryBandwidth(passes: 3));
+            bandwidth = Math.Max(bandwidth, bw);
+            rounds.Add(tokS / (bw / bytesPerToken));
+        }
+        var sorted = rounds.Order().ToArray();
+        return new Ours(new LlamaCppBench.Rates(prefill, decode1, decodeN), new Roofline1(sorted[sorted.Length / 2], rounds.ToArray(), bandwidth),
+            bytesPerToken, kvBytes, baseline, loaded, peak);
+    }
+
+    static string? Arg(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}
