@@ -14,6 +14,9 @@ public sealed record EvalProgress(int Done, int Total, int Correct, int Resumed)
 /// </summary>
 public static class EvalRunner
 {
+    /// <summary>Samples one run may ask for (MATH-500 at DeepSeek's k = 64 is 32,000).</summary>
+    public const int MaxSamples = 10_000_000;
+
     /// <param name="code">where code problems' programs run (the local sandbox or a service); needed when any problem is code</param>
     public static async Task<IReadOnlyList<SampleRecord>> RunAsync(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings,
         IEvalBackend backend, ResultsLog log, Action<EvalProgress>? progress = null, CancellationToken cancel = default, ICodeExecutor? code = null)
@@ -22,6 +25,9 @@ public static class EvalRunner
         if (code is null && problems.Any(p => p.Code is not null)) throw new R1SharpException("the benchmark has code problems: a sandbox is needed to run them");
         if (code is not null && problems.Select(p => p.Code?.Language).FirstOrDefault(l => l is not null && !code.Supports(l)) is { } unsupported)
             throw new R1SharpException($"language \"{unsupported}\" (in the benchmark) is not supported by the {code.Name} sandbox");
+        // Every (problem, sample) pair is listed before the first request: --k 10⁹ never started, filling memory.
+        if ((long)problems.Count * k > MaxSamples)
+            throw new R1SharpException($"--k {k} × {problems.Count} problems is {(long)problems.Count * k:N0} samples, more than {MaxSamples:N0} in one run: lower --k or --limit");
         string key = settings.Key;
         var wanted = new HashSet<string>(problems.Select(p => p.Id));
         var done = new Dictionary<(string, int), SampleRecord>();
