@@ -5,7 +5,7 @@ namespace R1Sharp.Training.Sft;
 /// <c>r1 train grpo</c>; every other snake_case name is TRL's (SFTConfig / TrainingArguments), so a TRL or open-r1 SFT
 /// recipe reads the same here.
 /// </summary>
-public sealed class SftConfig : IRecipe
+public sealed class SftConfig : IRecipe, IPeftRecipe
 {
     // Model, data, output
     public string ModelNameOrPath { get; set; } = "";
@@ -42,6 +42,18 @@ public sealed class SftConfig : IRecipe
     public double AdamEpsilon { get; set; } = 1e-8;
     public double MaxGradNorm { get; set; } = 1.0;
 
+    // Parameter-efficient training and memory (TRL's ModelConfig / TrainingArguments names; PeftOptions)
+    public bool UsePeft { get; set; }
+    public int LoraR { get; set; } = 16;
+    public int LoraAlpha { get; set; } = 32;
+    public double LoraDropout { get; set; } = 0.05;
+    public List<string> LoraTargetModules { get; set; } = [];
+    public bool UseRslora { get; set; }
+    public bool LoadIn4bit { get; set; }
+    public bool LoadIn8bit { get; set; }
+    public bool GradientCheckpointing { get; set; }
+    public int LogprobChunkSize { get; set; }
+
     // Bookkeeping
     public int Seed { get; set; } = 42;
     /// <summary>Checkpoint every this many steps (0: only at the end).</summary>
@@ -75,6 +87,7 @@ public sealed class SftConfig : IRecipe
         Check(WarmupRatio is >= 0 and <= 1, $"warmup_ratio must be in [0, 1], got {WarmupRatio}");
         Check(SaveSteps >= 0 && EvalSteps >= 0, "save_steps and eval_steps must be ≥ 0");
         AuxiliaryTraining.Validate(source);
+        PeftOptions.Validate(this, source);
     }
 
     /// <summary>Optimizer steps of the run: max_steps, or num_train_epochs passes over <paramref name="rows"/> rows.</summary>
