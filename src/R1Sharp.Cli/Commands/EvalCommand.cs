@@ -31,10 +31,11 @@ public static class EvalCommand
         var noThink = new Option<bool>("--no-think-prefix") { Description = "local backend: do not open the assistant turn with <think> when the template does not" };
         var maxBatch = new Option<int>("--max-batch") { Description = "local backend: sequences generated together", DefaultValueFactory = _ => 8 };
         var concurrency = new Option<int>("--concurrency") { Description = "endpoint backend: requests in flight", DefaultValueFactory = _ => 8 };
+        var adapter = CliCommon.Adapter();
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var cmd = new Command("eval", "Evaluate on MATH-500, AIME 2024/2025, AMC 2023 or GSM8K with DeepSeek-R1's protocol (pass@1 over k samples, pass@k, cons@k)")
-            { bench, benchDir, model, endpoint, modelName, apiKeyEnv, k, temperature, topP, maxTokens, requestTimeout, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
+            { bench, benchDir, model, adapter, endpoint, modelName, apiKeyEnv, k, temperature, topP, maxTokens, requestTimeout, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             CliCommon.CheckFinite(p.GetValue(temperature), "--temperature");
@@ -45,7 +46,7 @@ public static class EvalCommand
             if (p.GetValue(limit) is { } n && n < 1) throw new R1SharpException($"--limit must be ≥ 1, got {n}");
             var problems = p.GetValue(limit) is { } lim ? all.Take(lim).ToList() : all;
             using var backend = CreateBackend(p.GetValue(model), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
-                p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype), policy);
+                p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype), policy, p.GetValue(adapter));
             var settings = new EvalSettings
             {
                 Model = backend.ModelName, Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), MaxTokens = p.GetValue(maxTokens),
@@ -83,10 +84,11 @@ public static class EvalCommand
     }
 
     internal static IEvalBackend CreateBackend(string? model, string? endpoint, string? modelName, string? apiKeyEnv, int maxBatch, int concurrency, string? device, string? dtype,
-        EndpointPolicy policy)
+        EndpointPolicy policy, string? adapter = null)
     {
+        if (adapter is not null && model is null) throw new R1SharpException("--adapter applies to a local --model (an endpoint serves its adapters by name: --model-name)");
         if ((model is null) == (endpoint is null)) throw new R1SharpException("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)");
-        if (model is not null) return new LocalBackend(LocalModel.Load(model, device, dtype), maxBatch);
+        if (model is not null) return new LocalBackend(LocalModel.Load(model, device, dtype, adapter), maxBatch);
         if (string.IsNullOrEmpty(modelName)) throw new R1SharpException("--endpoint needs --model-name (the model id the server serves)");
         string? key = apiKeyEnv is null ? null : CliCommon.RequiredEnv(apiKeyEnv);
         return new EndpointBackend(endpoint!, modelName, key, concurrency, policy);

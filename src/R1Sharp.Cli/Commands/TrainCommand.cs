@@ -87,8 +87,10 @@ public static class TrainCommand
                 });
             });
         RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, m => err.MarkupLineInterpolated($"[yellow]{m}[/]"));
-        string modelDir = Path.Combine(cfg.OutputDir, "model");
-        ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
+        // With use_peft the result is the adapter in PEFT's layout (as TRL saves it); r1 merge makes a full model of it.
+        string modelDir = Path.Combine(cfg.OutputDir, trainer.Adapters is null ? "model" : "adapter");
+        if (trainer.Adapters is { } adapters) adapters.Save(modelDir, baseModel: cfg.ModelNameOrPath);
+        else ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
         if (json) CliCommon.PrintJson(new { output_dir = cfg.OutputDir, model = modelDir, steps = trainer.State.Step, last_metrics = last });
         else Console.WriteLine($"trained {trainer.State.Step} steps; model: {modelDir}; metrics: {trainer.Metrics.Path}");
         return 0;

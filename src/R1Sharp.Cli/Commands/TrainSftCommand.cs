@@ -52,8 +52,10 @@ public static class TrainSftCommand
                 });
             });
         RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, RunPlots.SftCurves, "SFT step", m => err.MarkupLineInterpolated($"[yellow]{m}[/]"));
-        string modelDir = Path.Combine(cfg.OutputDir, "model");
-        ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
+        // With use_peft the result is the adapter in PEFT's layout (as TRL saves it); r1 merge makes a full model of it.
+        string modelDir = Path.Combine(cfg.OutputDir, trainer.Adapters is null ? "model" : "adapter");
+        if (trainer.Adapters is { } adapters) adapters.Save(modelDir, baseModel: cfg.ModelNameOrPath);
+        else ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
         last ??= trainer.Metrics.Rows.LastOrDefault();
         if (json) CliCommon.PrintJson(new { output_dir = cfg.OutputDir, model = modelDir, steps = trainer.State.Step, samples = train.Count, rows = trainer.Rows.Count, last_metrics = last });
         else Console.WriteLine($"trained {trainer.State.Step} steps; model: {modelDir}; metrics: {trainer.Metrics.Path}");

@@ -90,8 +90,8 @@ public sealed class GrpoConfig : IRecipe, IPeftRecipe
     public double LoraDropout { get; set; } = 0.05;
     public List<string> LoraTargetModules { get; set; } = [];
     public bool UseRslora { get; set; }
-    public bool LoadIn4bit { get; set; }
-    public bool LoadIn8bit { get; set; }
+    public bool LoadIn_4bit { get; set; }
+    public bool LoadIn_8bit { get; set; }
     public bool GradientCheckpointing { get; set; }
     public int LogprobChunkSize { get; set; }
 

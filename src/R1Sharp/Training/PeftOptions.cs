@@ -21,9 +21,10 @@ public interface IPeftRecipe
     List<string> LoraTargetModules { get; set; }
     bool UseRslora { get; set; }
     /// <summary>QLoRA: the frozen base's linear layers held in Q4_K blocks (TRL's bitsandbytes 4-bit flag).</summary>
-    bool LoadIn4bit { get; set; }
+    // Named with an underscore so that the recipe key is TRL's load_in_4bit (RecipeLoader.SnakeCase splits at capitals only).
+    bool LoadIn_4bit { get; set; }
     /// <summary>The frozen base's linear layers held in Q8_0 blocks.</summary>
-    bool LoadIn8bit { get; set; }
+    bool LoadIn_8bit { get; set; }
     /// <summary>Recompute each decoder layer in backward instead of keeping its activations.</summary>
     bool GradientCheckpointing { get; set; }
     /// <summary>Rows of the vocabulary projection per chunk when computing token log-probabilities (0: all at once).</summary>
@@ -50,8 +51,8 @@ public static class PeftOptions
     public static void Validate(IPeftRecipe r, string source)
     {
         if (Lora(r) is { } c) c.Validate(source);
-        else if (r.LoadIn4bit || r.LoadIn8bit) throw new R1SharpException($"{source}: load_in_4bit / load_in_8bit freeze a quantized base, which trains only with use_peft: true");
-        if (r.LoadIn4bit && r.LoadIn8bit) throw new R1SharpException($"{source}: set load_in_4bit or load_in_8bit, not both");
+        else if (r.LoadIn_4bit || r.LoadIn_8bit) throw new R1SharpException($"{source}: load_in_4bit / load_in_8bit freeze a quantized base, which trains only with use_peft: true");
+        if (r.LoadIn_4bit && r.LoadIn_8bit) throw new R1SharpException($"{source}: set load_in_4bit or load_in_8bit, not both");
         if (r.LogprobChunkSize < 0) throw new R1SharpException($"{source}: logprob_chunk_size must be ≥ 0, got {r.LogprobChunkSize}");
     }
 
@@ -66,7 +67,7 @@ public static class PeftOptions
     public static LoraModel? Apply(CausalLM model, IPeftRecipe r, string source)
     {
         if (Lora(r) is not { } config) return null;
-        if (r.LoadIn4bit || r.LoadIn8bit) QuantizeBase(model, r.LoadIn4bit ? GgmlType.Q4_K : GgmlType.Q8_0);
+        if (r.LoadIn_4bit || r.LoadIn_8bit) QuantizeBase(model, r.LoadIn_4bit ? GgmlType.Q4_K : GgmlType.Q8_0);
         var lora = LoraModel.Of(model);
         if (lora.Adapters.Count == 0) lora.AddFresh(config, r.Seed, source: source);
         lora.FreezeBase();
