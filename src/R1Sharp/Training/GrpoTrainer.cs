@@ -89,8 +89,11 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
     {
         StartOnce();
         var clock = Stopwatch.StartNew();
+        Memory.PeakMemory.Reset();
         var (rollout, rounds) = SampleScoredRollout();                                       // rollout + reward
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
+        double rolloutPeak = Memory.PeakMemory.PeakGb();
+        Memory.PeakMemory.Reset();
         var advantages = Advantages.Compute(rollout.Rewards, rollout.GroupSize, _loss.ScaleRewards);         // advantage
         using var batches = new MicroBatches(rollout, Config.PerDeviceTrainBatchSize, _loss.MaskTruncatedCompletions, Policy.Config, Policy.Device);
         batches.ScoreFixedPolicies(Policy, _reference, Config.NumIterations > 1,             // π_θold, π_ref
@@ -101,6 +104,8 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         _rollouts.PublishWeights(Policy, State.Step);                                        // rollouts see the update
         var row = StepMetrics.Collect(State.Step, rollout, update, rounds, rolloutSeconds, updateSeconds);
         row["sync_seconds"] = clock.Elapsed.TotalSeconds - rolloutSeconds - updateSeconds;
+        row["memory/rollout_peak_gb"] = rolloutPeak;                                         // peak resident memory per phase
+        row["memory/update_peak_gb"] = Memory.PeakMemory.PeakGb();
         foreach (var (key, value) in Policy.Training.TakeMetrics()) row[key] = value;
         Metrics.Append(row);
         _rolloutLog.Append(State.Step, rollout, advantages);

@@ -84,6 +84,7 @@ public sealed class SftTrainer : ITrainer
     public Dictionary<string, double> Step()
     {
         var clock = Stopwatch.StartNew();
+        Memory.PeakMemory.Reset();
         var rows = NextRows(Config.RowsPerStep);
         int lossTokens = rows.Sum(r => r.Sum(s => s.LossTokens));
         double lr = _schedule.At(State.OptimizerStep);
@@ -144,6 +145,7 @@ public sealed class SftTrainer : ITrainer
             ["skipped"] = skipped ? 1 : 0,
             ["tokens_per_second"] = tokens / seconds,
             ["update_seconds"] = seconds,
+            ["memory/step_peak_gb"] = Memory.PeakMemory.PeakGb(),
         };
         if (_evalRows.Count > 0 && Config.EvalSteps > 0 && (State.Step % Config.EvalSteps == 0 || Done))
         {
