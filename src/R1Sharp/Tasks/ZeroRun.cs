@@ -41,13 +41,16 @@ public sealed class ZeroRun
         int eos = tokenizer.EosTokenId!.Value;
         var task = new AdditionTask(o.Digits);
 
-        using var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, eos));
-        model.InitializeRandom(o.Seed);
-        // DeepSeek-V3's pre-training terms (§4.2: balance α 1e-4, bias speed γ 1e-3, MTP weight λ 0.3); a dense
-        // family has none. GRPO takes its own from the recipe (the MTP module is not trained in RL).
-        model.AuxiliaryTraining = new AuxiliaryTrainingOptions(AuxLossAlpha: 1e-4, BiasUpdateSpeed: 1e-3, MtpLossWeight: 0.3);
+        using var model = o.BaseModel is { } baseDir ? ModelFolder.Load(baseDir) : CausalLM.Create(ModelConfig(tokenizer.VocabSize, eos));
         var pre = Stopwatch.StartNew();
-        Pretrain(model, tokenizer, task);
+        if (o.BaseModel is null)
+        {
+            model.InitializeRandom(o.Seed);
+            // DeepSeek-V3's pre-training terms (§4.2: balance α 1e-4, bias speed γ 1e-3, MTP weight λ 0.3); a dense
+            // family has none. GRPO takes its own from the recipe (the MTP module is not trained in RL).
+            model.AuxiliaryTraining = new AuxiliaryTrainingOptions(AuxLossAlpha: 1e-4, BiasUpdateSpeed: 1e-3, MtpLossWeight: 0.3);
+            Pretrain(model, tokenizer, task);
+        }
         double pretrainSeconds = pre.Elapsed.TotalSeconds;
         ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
 
@@ -74,6 +77,12 @@ public sealed class ZeroRun
         double grpoSeconds = rl.Elapsed.TotalSeconds;
 
         var after = Evaluate(model, tokenizer, heldOut, "evaluate after RL");
+        // With use_peft: the adapter in PEFT's layout, and the model folder with it merged in.
+        if (model.Lora is { } lora)
+        {
+            lora.Save(Path.Combine(outDir, "adapter"), baseModel: Path.Combine(outDir, "base"));
+            lora.MergeAndUnload();
+        }
         string modelDir = Path.Combine(outDir, "model");
         ModelFolder.Save(model, modelDir, tokDir);
         var summary = new ZeroSummary(before.PassAt1, after.PassAt1, before.MeanLength, after.MeanLength, before.FormatRate,

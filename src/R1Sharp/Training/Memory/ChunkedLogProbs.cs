@@ -56,8 +56,9 @@ public sealed class ChunkedLogProbs : autograd.SingleTensorFunction<ChunkedLogPr
             correct.narrow(0, r, rows).copy_(logits.argmax(-1).eq(t));
         }
         side.Entropy = entropy; side.Correct = correct;
-        ctx.save_for_backward([h, targets, lse]);
-        ctx.save_data("w", w);
+        // A dense W goes with the saved tensors (TorchSharp keeps tensors only there); a quantized one as data.
+        if (w is Tensor dw) ctx.save_for_backward([h, targets, lse, dw]);
+        else { ctx.save_for_backward([h, targets, lse]); ctx.save_data("w", w); }
         ctx.save_data("chunk", chunk);
         return logp;
     }
@@ -66,7 +67,7 @@ public sealed class ChunkedLogProbs : autograd.SingleTensorFunction<ChunkedLogPr
     {
         var saved = ctx.get_saved_variables();
         var (h, targets, lse) = (saved[0], saved[1], saved[2]);
-        var w = ctx.get_data("w");
+        object w = saved.Count > 3 ? saved[3] : ctx.get_data("w");
         int chunk = (int)ctx.get_data("chunk");
         using var noGrad = no_grad();
         var dense = w as Tensor;
