@@ -18,7 +18,7 @@ namespace R1Sharp.Bench;
 /// micro-batches, forward, loss, backward, AdamW) is the trainer's own code. Full fine-tuning in float32 needs 16 bytes
 /// per parameter before any activation (weights, gradients, AdamW's two moments); it runs only when that fits in the
 /// memory available (--full to force).
-/// Usage: lora [--tokens 1024] [--completions 8] [--micro-batch 1] [--rank 16] [--layers 28] [--configs lora,lora-mem,qlora,full]
+/// Usage: lora [--tokens 1024] [--completions 8] [--micro-batch 1] [--rank 16] [--layers 28] [--chunk 1024] [--configs qlora,lora-mem,lora,full] [--full]
 /// </summary>
 public static class LoraBench
 {
@@ -45,6 +45,7 @@ public static class LoraBench
         int layers = int.Parse(Arg(args, "--layers") ?? "28");
         var configs = (Arg(args, "--configs") ?? "qlora,lora-mem,lora,full").Split(',');
         bool forceFull = args.Contains("--full");
+        int chunk = int.Parse(Arg(args, "--chunk") ?? "1024");
         set_num_threads(int.Parse(Arg(args, "--threads") ?? "2"));
         string tokDir = Path.Combine(FindShared(), "tokenizers", "qwen3");
         var tok = HfTokenizer.FromFolder(tokDir);
@@ -58,7 +59,7 @@ public static class LoraBench
         long full28 = (Qwen2Config.Preset("1.5b", 151936) with { NumHiddenLayers = 28 }).ParameterCount();
         Console.WriteLine($"(the whole 28-layer shape: {full28 / 1e9:F2}B parameters; full fine-tuning's float32 weights + gradients + AdamW moments alone: {16.0 * full28 / 1e9:F1} GB)");
         Console.WriteLine($"GRPO step update, Qwen2 1.5B shape ({layers} layers, {parameters / 1e9:F2}B parameters, vocab 151936), {completions} completions × {tokens} tokens, " +
-            $"micro-batches of {micro}, LoRA r={rank} all-linear, {get_num_threads()} threads; load average {Load()}");
+            $"micro-batches of {micro}, LoRA r={rank} all-linear, log-prob chunks of {chunk} rows (memory-work configs), {get_num_threads()} threads; load average {Load()}");
         double? loraSeconds = null, fullPeak = null;
         foreach (var name in configs)
         {
@@ -85,7 +86,7 @@ public static class LoraBench
                 LossType = "dr_grpo", Beta = 0, LearningRate = 1e-5, MaxSteps = 1, SaveSteps = 0, LrSchedulerType = "constant", Seed = 1,
                 UsePeft = name != "full", LoraR = rank, LoraAlpha = 2 * rank, LoraDropout = 0, LoraTargetModules = ["all-linear"],
                 LoadIn_4bit = name == "qlora",
-                GradientCheckpointing = name is "lora-mem" or "qlora", LogprobChunkSize = name is "lora-mem" or "qlora" ? 1024 : 0,
+                GradientCheckpointing = name is "lora-mem" or "qlora", LogprobChunkSize = name is "lora-mem" or "qlora" ? chunk : 0,
             };
             var build = Stopwatch.StartNew();
             // Full fine-tuning trains float32 weights; the adapters' base is bfloat16 (adapters float32), as usual for LoRA.
@@ -113,7 +114,7 @@ public static class LoraBench
             foreach (var r in results.Select(r => (dynamic)r).Where(r => r.ran && r.config != "full"))
                 Console.WriteLine($"  {r.config,-9} peak / full FT's {(results.Any(x => ((dynamic)x).config == "full" && ((dynamic)x).ran) ? "peak" : "state alone")}: {r.peak_gb / f:P0} (target ≤ 25% for lora-mem)");
         Directory.CreateDirectory("bench/results");
-        File.WriteAllText("bench/results/lora-bench-1.5b.json", System.Text.Json.JsonSerializer.Serialize(new { tokens, completions, micro_batch = micro, rank, layers, parameters, runs = results },
+        File.WriteAllText("bench/results/lora-bench-1.5b.json", System.Text.Json.JsonSerializer.Serialize(new { tokens, completions, micro_batch = micro, rank, layers, parameters, logprob_chunk_size = chunk, runs = results },
             new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         try { Directory.Delete(dir, true); } catch (IOException) { }
         return 0;
