@@ -37,10 +37,23 @@ public static class DecodeProfile
         if (Arg(args, "--rows") is string rowList) KernelProfile.Rows = rowList.Split(',').Select(int.Parse).ToArray();
         KernelProfile.CpuClock = args.Contains("--cpu-clock");
         if (args.Contains("--kernels")) { KernelProfile.Run(dtype == ScalarType.BFloat16, steps); return 0; }
-        var cfg = ModelPresets.Create("qwen2", size, 151936);
-        using var model = CausalLM.Create(cfg, dtype);
-        model.InitializeRandom(1);
-        long weightBytes = model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+        // --gguf FILE: a GGUF file's model as `--model FILE.gguf` loads it (quantized weights in place).
+        string? gguf = Arg(args, "--gguf");
+        CausalLM model;
+        long weightBytes;
+        if (gguf is not null)
+        {
+            model = R1Sharp.IO.GgufModel.Load(gguf);
+            weightBytes = new FileInfo(gguf).Length;
+            dtypeName = Path.GetFileName(gguf);
+        }
+        else
+        {
+            model = CausalLM.Create(ModelPresets.Create("qwen2", size, 151936), dtype);
+            model.InitializeRandom(1);
+            weightBytes = model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+        }
+        using var owned = model;
         Console.WriteLine($"threads {get_num_threads()}, dtype {dtypeName}, load {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine($"{"batch",5} {"step ms",9} {"proj ms",9} {"lm_head ms",10} {"rest ms",9} {"proj %",7}  GB/s(step)");
         using var _ = no_grad();

@@ -90,60 +90,10 @@ public static class LlamaCppBench
     /// over the logits each step as our engine does.</summary>
     internal static Rates MeasureLlamaCpp(string gguf, int threads, int[] prefillPrompt, int[][] prompts, int decodeTokens)
     {
-        NativeLibraryConfig.All.WithLogCallback((level, message) => { });
-        int ctx = Math.Max(prefillPrompt.Length, prompts.Length * (prompts[0].Length + decodeTokens + 1)) + 64;
-        var p = new ModelParams(gguf)
-        {
-            ContextSize = (uint)ctx, BatchSize = (uint)ctx, UBatchSize = 512, SeqMax = (uint)prompts.Length,
-            Threads = threads, BatchThreads = threads, GpuLayerCount = 0,
-        };
-        using var weights = LLamaWeights.LoadFromFile(p);
-        using var context = weights.CreateContext(p);
-        var h = context.NativeHandle;
-        var batch = new LLamaBatch();
-
-        void Decode()
-        {
-            var rc = h.Decode(batch);
-            if (rc != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode returned {rc}");
-        }
-        void Prefill(int[] tokens, int seq)
-        {
-            for (int i = 0; i < tokens.Length; i++) batch.Add(tokens[i], i, (LLamaSeqId)seq, logits: i == tokens.Length - 1);
-        }
-
-        Prefill(prompts[0][..8], 0); Decode(); batch.Clear(); h.MemoryClear(true); // warm-up
-        var sw = Stopwatch.StartNew();
-        Prefill(prefillPrompt, 0); Decode();
-        h.GetLogitsIth(batch.TokenCount - 1);
-        double prefill = prefillPrompt.Length / sw.Elapsed.TotalSeconds;
-
-        double DecodeRun(int[][] seqs)
-        {
-            batch.Clear(); h.MemoryClear(true);
-            for (int s = 0; s < seqs.Length; s++) Prefill(seqs[s], s);
-            Decode();
-            // Rows with logits, in batch order: the last prompt token of each sequence.
-            var rows = Enumerable.Range(0, seqs.Length).Select(s => (s + 1) * seqs[s].Length - 1).ToArray();
-            sw.Restart();
-            for (int step = 0; step < decodeTokens; step++)
-            {
-                var next = rows.Select(r => LlamaArgMax(h.GetLogitsIth(r))).ToArray();
-                batch.Clear();
-                for (int s = 0; s < seqs.Length; s++) batch.Add(next[s], seqs[s].Length + step, (LLamaSeqId)s, logits: true);
-                Decode();
-                rows = Enumerable.Range(0, seqs.Length).ToArray();
-            }
-            return seqs.Length * decodeTokens / sw.Elapsed.TotalSeconds;
-        }
-        return new Rates(prefill, DecodeRun([prompts[0]]), DecodeRun(prompts));
-    }
-
-    static int LlamaArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
-        return best;
+        using var llama = new LlamaCppRunner(gguf, threads, prefillPrompt.Length, prompts.Length, prompts[0].Length + decodeTokens + 1);
+        llama.Prefill(prompts[0][..8]); // warm-up
+        double prefill = llama.Prefill(prefillPrompt);
+        return new Rates(prefill, llama.Decode([prompts[0]], decodeTokens), llama.Decode(prompts, decodeTokens));
     }
 
     /// <summary>The Qwen3 tokenizer from ../shared (R1SHARP_SHARED overrides), for the GGUF's vocabulary.</summary>
@@ -165,4 +115,104 @@ public static class LlamaCppBench
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
+}
+
+/// <summary>One llama.cpp model and context (LLamaSharp, CPU), timing what the benchmarks compare: one prompt's prefill
+/// and greedy decoding of parallel sequences (one llama_decode per step carrying one token of each).</summary>
+internal sealed class LlamaCppRunner : IDisposable
+{
+    readonly LLamaWeights weights;
+    readonly LLamaContext context;
+    readonly LLamaBatch batch = new();
+
+    /// <param name="prefill">the longest prompt prefilled alone</param>
+    /// <param name="sequences">parallel sequences at most, of up to <paramref name="perSequence"/> positions each</param>
+    public LlamaCppRunner(string gguf, int threads, int prefill, int sequences, int perSequence)
+    {
+        Initialise();
+        int ctx = Math.Max(prefill, sequences * perSequence) + 64;
+        var p = new ModelParams(gguf)
+        {
+            ContextSize = (uint)ctx, BatchSize = (uint)ctx, UBatchSize = 512, SeqMax = (uint)sequences,
+            Threads = threads, BatchThreads = threads, GpuLayerCount = 0,
+        };
+        weights = LLamaWeights.LoadFromFile(p);
+        context = weights.CreateContext(p);
+    }
+
+    static bool initialised;
+
+    /// <summary>Silences llama.cpp's log and loads its library, once per process (the configuration is frozen then).</summary>
+    public static void Initialise()
+    {
+        if (initialised) return;
+        initialised = true;
+        NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+        NativeApi.llama_empty_call();
+    }
+
+    void Decode()
+    {
+        var rc = context.NativeHandle.Decode(batch);
+        if (rc != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode returned {rc}");
+    }
+
+    void Add(int[] tokens, int seq)
+    {
+        for (int i = 0; i < tokens.Length; i++) batch.Add(tokens[i], i, (LLamaSeqId)seq, logits: i == tokens.Length - 1);
+    }
+
+    /// <summary>Tokens/s of one prompt's prefill from an empty cache, its last position's logits read (per second of
+    /// <see cref="BenchClock"/>).</summary>
+    public double Prefill(int[] prompt)
+    {
+        batch.Clear(); context.NativeHandle.MemoryClear(true);
+        double start = BenchClock.Now;
+        Add(prompt, 0); Decode();
+        context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
+        return prompt.Length / (BenchClock.Now - start);
+    }
+
+    /// <summary>Tokens/s of greedy decoding of the sequences after their prompts, from the first generated token on.</summary>
+    public double Decode(int[][] seqs, int decodeTokens)
+    {
+        var h = context.NativeHandle;
+        batch.Clear(); h.MemoryClear(true);
+        for (int s = 0; s < seqs.Length; s++) Add(seqs[s], s);
+        Decode();
+        // Rows with logits, in batch order: the last prompt token of each sequence.
+        var rows = Enumerable.Range(0, seqs.Length).Select(s => (s + 1) * seqs[s].Length - 1).ToArray();
+        double start = BenchClock.Now;
+        for (int step = 0; step < decodeTokens; step++)
+        {
+            var next = rows.Select(r => ArgMax(h.GetLogitsIth(r))).ToArray();
+            batch.Clear();
+            for (int s = 0; s < seqs.Length; s++) batch.Add(next[s], seqs[s].Length + step, (LLamaSeqId)s, logits: true);
+            Decode();
+            rows = Enumerable.Range(0, seqs.Length).ToArray();
+        }
+        return seqs.Length * decodeTokens / (BenchClock.Now - start);
+    }
+
+    static int ArgMax(ReadOnlySpan<float> x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
+        return best;
+    }
+
+    public void Dispose()
+    {
+        context.Dispose();
+        weights.Dispose();
+    }
+}
+
+/// <summary>The clock rates are taken on: wall time, or with <see cref="Cpu"/> this process's CPU time (all threads,
+/// user + system), which on a shared machine counts the work done rather than the time other tenants' work took.</summary>
+public static class BenchClock
+{
+    public static bool Cpu { get; set; }
+    static readonly Stopwatch wall = Stopwatch.StartNew();
+    public static double Now => Cpu ? Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds : wall.Elapsed.TotalSeconds;
 }

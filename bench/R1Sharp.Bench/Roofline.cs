@@ -52,6 +52,8 @@ public static class ProcessMemory
 {
     public static long Rss => Read("VmRSS:");
     public static long PeakRss => Read("VmHWM:");
+    /// <summary>Resident pages of mapped files (a memory-mapped GGUF's touched pages among them).</summary>
+    public static long FileRss => Read("RssFile:");
 
     /// <summary>Resets the peak (VmHWM) to the current RSS (writing 5 to /proc/self/clear_refs).</summary>
     public static void ResetPeak()

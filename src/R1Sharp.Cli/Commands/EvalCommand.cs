@@ -88,7 +88,11 @@ public static class EvalCommand
     {
         if (adapter is not null && model is null) throw new R1SharpException("--adapter applies to a local --model (an endpoint serves its adapters by name: --model-name)");
         if ((model is null) == (endpoint is null)) throw new R1SharpException("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)");
-        if (model is not null) return new LocalBackend(LocalModel.Load(model, device, dtype, adapter), maxBatch);
+        if (model is not null)
+        {
+            if (maxBatch < 1) throw new R1SharpException($"--max-batch must be ≥ 1, got {maxBatch}");
+            return new LocalBackend(LocalModel.Load(model, device, dtype, adapter), maxBatch);
+        }
         if (string.IsNullOrEmpty(modelName)) throw new R1SharpException("--endpoint needs --model-name (the model id the server serves)");
         string? key = apiKeyEnv is null ? null : CliCommon.RequiredEnv(apiKeyEnv);
         return new EndpointBackend(endpoint!, modelName, key, concurrency, policy);

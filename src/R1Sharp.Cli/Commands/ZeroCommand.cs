@@ -44,6 +44,7 @@ public static class ZeroCommand
                 o.Grpo.LoraDropout = 0; o.Grpo.LoraTargetModules = ["all-linear"];
                 o.Grpo.Validate("--lora-r");
             }
+            o.Validate();
             var run = new ZeroRun(o);
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");

@@ -36,7 +36,11 @@ public sealed class ModelBackend : IDecodeBackend
         rowOf = Enumerable.Repeat(-1, slots).ToArray();
         slotOf = new int[slots];
         slotAdapter = new int?[slots];
-        if (useCache) cache = model.CreateCache(slots, capacity);
+        if (useCache)
+        {
+            model.CheckCacheFits(slots, capacity);
+            cache = model.CreateCache(slots, capacity);
+        }
         else history = new List<int>?[slots];
     }
 

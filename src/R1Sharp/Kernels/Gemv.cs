@@ -25,7 +25,9 @@ public static unsafe class Gemv
     /// <summary>One weight [N, K] of a call, where its output y [rows, N] goes and its bias [N] if any (0 if none).
     /// y and the bias have the weight's element type: the bias is added in float32 and the sum rounded once, as
     /// libtorch's addmm does, so a caller needs no tensor operations around the kernel.</summary>
-    public readonly record struct Target(nint Weight, nint Y, int N, nint Bias = 0);
+    /// <remarks>X and Rows, when X is set, give the target its own float32 input [Rows, K] instead of the call's: the
+    /// experts of a MoE layer, each over the few tokens routed to it, in one dispatch.</remarks>
+    public readonly record struct Target(nint Weight, nint Y, int N, nint Bias = 0, nint X = 0, int Rows = 0);
 
     /// <summary>Several weights that read the same x in one parallel pass (q/k/v, gate/up): one dispatch instead of
     /// one per matrix, and the threads' shares balanced over all of them together.</summary>
@@ -40,12 +42,13 @@ public static unsafe class Gemv
         bool wide = WideEnabled && k % 16 == 0;
         long total = 0;
         foreach (var t in targets) total += t.N;
+        if (total == 0) return;
         int chunks = (int)Math.Max(1, Math.Min(threads * 8, total / 16));
         // A multiple of 4 so that every chunk but a matrix's last is made of whole 4-output blocks.
         int per = (int)((total + chunks - 1) / chunks + 3) & ~3;
         if (threads <= 1 || chunks == 1)
         {
-            foreach (var t in targets) Range<TW>(t, x, rows, k, 0, t.N, wide);
+            foreach (var t in targets) Range<TW>(t, t.X != 0 ? (float*)t.X : x, t.X != 0 ? t.Rows : rows, k, 0, t.N, wide);
             return;
         }
         var work = new List<(int target, int start, int end)>(chunks + targets.Length);
@@ -55,7 +58,8 @@ public static unsafe class Gemv
         KernelThreads.For(work.Count, threads, c =>
         {
             var (m, start, end) = work[c];
-            Range<TW>(targets[m], (float*)xp, rows, k, start, end, wide);
+            var t = targets[m];
+            Range<TW>(t, t.X != 0 ? (float*)t.X : (float*)xp, t.X != 0 ? t.Rows : rows, k, start, end, wide);
         });
     }
 

@@ -92,7 +92,9 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         var logits = F.linear(flat.to(ScalarType.Float32), gate.weight.to(ScalarType.Float32));
         var (indices, weights, scores) = MoeRouting.Route(logits, config, gate.e_score_correction_bias);
         Observer?.Invoke(new MoeRoutingRecord(layer, indices, scores, b, t));
-        var routed = PerToken ? RunPerToken(flat, indices, weights) : RunGrouped(flat, indices, weights);
+        var routed = PerToken ? RunPerToken(flat, indices, weights)
+            : flat.size(0) == 1 && !weights.requires_grad && flat.device_type == DeviceType.CPU ? RunOneToken(flat, indices, weights)
+            : RunGrouped(flat, indices, weights);
         var y = routed.view(b, t, h);
         return shared_experts is null ? y : y + shared_experts.forward(x);
     }
@@ -108,16 +110,97 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         var counts = choice.bincount(null, experts.Count).data<long>().ToArray();
         var token = order.div(k, rounding_mode: RoundingMode.floor);
         var inputs = flat.index_select(0, token);
-        var outputs = new List<Tensor>();
+        Tensor products;
+        if (KernelApplies(inputs, weights, counts)) products = ExpertProducts(inputs, counts);
+        else
+        {
+            var outputs = new List<Tensor>();
+            long start = 0;
+            for (int e = 0; e < counts.Length; e++)
+            {
+                if (counts[e] == 0) continue;
+                outputs.Add(experts[e].forward(inputs.narrow(0, start, counts[e])));
+                start += counts[e];
+            }
+            products = cat(outputs, 0);
+        }
+        var weighted = products.to(ScalarType.Float32) * weights.reshape(-1).index_select(0, order).unsqueeze(1);
+        return zeros([n, flat.size(1)], dtype: ScalarType.Float32, device: flat.device).index_add(0, token, weighted, 1).to(flat.dtype);
+    }
+
+    /// <summary>A decode step of one sequence: one token, its k experts read back to the CPU and sorted, the token's
+    /// row once per expert through <see cref="ExpertProducts"/> when the kernel applies (two dispatches for all k
+    /// experts), and the weighted sum as one product. Skips <see cref="RunGrouped"/>'s sort, gathers and scatter,
+    /// whose dispatch costs more than the arithmetic at this size.</summary>
+    Tensor RunOneToken(Tensor flat, Tensor indices, Tensor weights)
+    {
+        var chosen = indices.data<long>().ToArray();
+        var w = weights.to(ScalarType.Float32).data<float>().ToArray();
+        Array.Sort(chosen, w); // by expert, as ExpertProducts lays its rows out
+        var counts = new long[experts.Count];
+        foreach (var e in chosen) counts[e]++;
+        var inputs = flat.expand(chosen.Length, flat.size(1));
+        if (!KernelApplies(inputs, weights, counts)) return RunGrouped(flat, indices, weights);
+        var products = ExpertProducts(inputs, counts).to(ScalarType.Float32);
+        return matmul(tensor(w, [1, w.Length]), products).to(flat.dtype);
+    }
+
+    /// <summary>Inference over few tokens per expert (decode steps of a batch of sequences), dense float32/bfloat16
+    /// experts on a CPU with the decode kernel: <see cref="ExpertProducts"/>. Prefill, where an expert gets many tokens,
+    /// keeps one GEMM per expert.</summary>
+    bool KernelApplies(Tensor inputs, Tensor weights, long[] counts)
+    {
+        if (!Gemv.Supported || inputs.device_type != DeviceType.CPU || weights.requires_grad || counts.Max() > LinearKernels.FastPathMaxRows
+            || inputs.dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
+            return false;
+        for (int e = 0; e < counts.Length; e++)
+        {
+            if (counts[e] == 0) continue;
+            var x = experts[e];
+            foreach (var l in new[] { x.gate_proj, x.up_proj, x.down_proj })
+                if (l.Weight.Dense is not { } w || w.dtype != inputs.dtype || !w.is_contiguous() || l.bias is not null) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Every routed expert over its tokens (inputs sorted by expert, counts per expert) in two dispatches of
+    /// the decode kernel instead of three products per expert: the gate and up products of all experts at once, each
+    /// target reading its own tokens' rows, one SwiGLU over all of them, then all the down products. Same rounding as
+    /// the per-expert products (each output rounded once to the model's dtype).</summary>
+    unsafe Tensor ExpertProducts(Tensor inputs, long[] counts)
+    {
+        using var scope = NewDisposeScope();
+        long n = inputs.size(0);
+        int hidden = (int)inputs.size(1), inter = config.MoeIntermediateSize;
+        bool bf16 = inputs.dtype == ScalarType.BFloat16;
+        int es = bf16 ? 2 : 4;
+        var x = inputs.to(ScalarType.Float32).contiguous(); // the kernel reads float32 inputs
+        var gate = empty([n, inter], dtype: inputs.dtype);
+        var up = empty([n, inter], dtype: inputs.dtype);
+        var output = empty([n, hidden], dtype: inputs.dtype);
+        nint xp = TensorMemory.Address(x), gp = TensorMemory.Address(gate), upp = TensorMemory.Address(up), op = TensorMemory.Address(output);
+        var first = new List<Gemv.Target>();
+        var used = new List<(int Expert, long Start)>();
         long start = 0;
         for (int e = 0; e < counts.Length; e++)
         {
             if (counts[e] == 0) continue;
-            outputs.Add(experts[e].forward(inputs.narrow(0, start, counts[e])));
-            start += counts[e];
+            int rows = (int)counts[e];
+            nint xe = xp + (nint)(start * hidden * 4);
+            first.Add(new Gemv.Target(TensorMemory.Address(experts[e].gate_proj.Weight.Dense!), gp + (nint)(start * inter * es), inter, X: xe, Rows: rows));
+            first.Add(new Gemv.Target(TensorMemory.Address(experts[e].up_proj.Weight.Dense!), upp + (nint)(start * inter * es), inter, X: xe, Rows: rows));
+            used.Add((e, start));
+            start += rows;
         }
-        var weighted = cat(outputs, 0).to(ScalarType.Float32) * weights.reshape(-1).index_select(0, order).unsqueeze(1);
-        return zeros([n, flat.size(1)], dtype: ScalarType.Float32, device: flat.device).index_add(0, token, weighted, 1).to(flat.dtype);
+        int threads = get_num_threads();
+        Gemv.Run(bf16, first.ToArray(), (float*)xp, 0, hidden, threads);
+        var act = Ops.SwiGlu(gate, up).to(ScalarType.Float32).contiguous();
+        nint ap = TensorMemory.Address(act);
+        var second = used.Select(u => new Gemv.Target(TensorMemory.Address(experts[u.Expert].down_proj.Weight.Dense!), op + (nint)(u.Start * hidden * es), hidden,
+            X: ap + (nint)(u.Start * inter * 4), Rows: (int)counts[u.Expert])).ToArray();
+        Gemv.Run(bf16, second, (float*)ap, 0, inter, threads);
+        GC.KeepAlive(experts);
+        return output.MoveToOuterDisposeScope();
     }
 
     /// <summary>Every token through each of its k experts one at a time.</summary>

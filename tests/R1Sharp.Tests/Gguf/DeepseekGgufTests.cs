@@ -1,3 +1,4 @@
+using System.Text.Json;
 using R1Sharp.Generation;
 using R1Sharp.IO;
 using R1Sharp.Models;
@@ -166,6 +167,36 @@ public sealed class DeepseekGgufTests(DeepseekGgufModels models, ITestOutputHelp
         var a = original.StateDict();
         foreach (var (name, p) in imported.StateDict()) Assert.True(p.eq(a[name]).all().item<bool>(), name);
         Assert.Equal(a.Count - imported.StateDict().Count, a.Keys.Count(n => n.StartsWith($"model.layers.{c.NumHiddenLayers}.")));
+    }
+
+    /// <summary>`r1 generate --model FILE.gguf` on a deepseek2 file in Q8_0 (the one quantized type its export writes):
+    /// the file is read (its stacked experts and split kv_b dequantised) into an ordinary model, so greedy decoding
+    /// gives what the same file's import (`r1 import gguf`, a float32 folder of the same values) gives, token for token;
+    /// and the Q8_0 file is a real quantization (its matrices Q8_0, greedy output not the float32 model's by luck).</summary>
+    [Fact]
+    public void GenerateRunsAQ8_0FileAsItsImport()
+    {
+        string q8 = models.Scratch("v3-q8_0.gguf"), back = models.Scratch("v3-q8_0-import");
+        GgufExport.Export(models.Folder("v3"), q8, GgufExport.ParseType("q8_0"));
+        using (var g = GgufFile.Open(q8))
+        {
+            Assert.Equal(GgmlType.Q8_0, g.Tensor("blk.1.ffn_gate_exps.weight").Type);
+            Assert.Equal(GgmlType.Q8_0, g.Tensor("blk.1.attn_k_b.weight").Type);
+        }
+        GgufImport.Import(q8, back);
+        JsonElement Generate(string model)
+        {
+            var r = Cli.CliRunner.Run("generate", "--model", model, "--prompt", "What is 2+3?", "--max-tokens", "16", "--temperature", "0", "--json");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            return JsonDocument.Parse(r.Stdout).RootElement.Clone();
+        }
+        var fromFile = Generate(q8);
+        var fromFolder = Generate(back);
+        output.WriteLine($"from the file: {fromFile.GetProperty("text").GetString()}");
+        Assert.Equal(16, fromFile.GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(fromFolder.GetProperty("prompt").GetString(), fromFile.GetProperty("prompt").GetString());
+        Assert.Equal(fromFolder.GetProperty("prompt_tokens").GetInt32(), fromFile.GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(fromFolder.GetProperty("text").GetString(), fromFile.GetProperty("text").GetString());
     }
 
     /// <summary>The file carries llama.cpp's names and keys: experts stacked, kv_b split per head, one KV head.</summary>

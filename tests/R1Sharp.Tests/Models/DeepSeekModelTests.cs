@@ -174,6 +174,13 @@ public class DeepSeekModelTests
         Assert.True(chosen.Distinct().Count() > c.NRoutedExperts!.Value / 2);
         moe.PerToken = true;
         Assert.True(allclose(moe.forward(x), expected, rtol: 1e-5, atol: 1e-6));
+        moe.PerToken = false;
+        // One token at a time, as a decode step of one sequence runs (its experts' products grouped in one dispatch).
+        for (int i = 0; i < flat.size(0); i++)
+        {
+            var one = moe.forward(flat.narrow(0, i, 1).view(1, 1, c.HiddenSize)).view(1, c.HiddenSize);
+            Assert.True(allclose(one, rows[i], rtol: 1e-5, atol: 1e-6), $"token {i}: max difference {(one - rows[i]).abs().max().item<float>()}");
+        }
     }
 
     /// <summary>bfloat16, the dtype the checkpoints ship in: the decode engine runs and agrees with float32 on the first
