@@ -130,6 +130,10 @@ public sealed class OpenAiServer : IAsyncDisposable
         string path = JsonFields.String(body, "model_path", required: true)!;
         string? label = JsonFields.String(body, "weight_version");
         if (!Directory.Exists(path) && !IO.GgufModel.IsGgufFile(path)) throw ApiError.BadRequest($"model_path {path}: folder not found", "model_path");
+        // New weights would arrive without the LoRA adapters served over the old ones, and requests naming an adapter
+        // would silently get the bare base: refused until adapters are reloaded with the weights.
+        if (backend is ModelBackend { Model.Lora: not null })
+            throw ApiError.BadRequest("this server applies LoRA adapters (--adapter/--lora); swapping its base weights is not supported", "model_path");
         IDisposable prepared;
         try { prepared = await Task.Run(() => backend.PrepareWeights(path)); }
         catch (R1SharpException e) { throw ApiError.BadRequest(e.Message, "model_path"); }

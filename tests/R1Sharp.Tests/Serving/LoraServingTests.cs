@@ -72,5 +72,8 @@ public class LoraServingTests
         var (status, error) = await Post(server, "/v1/completions", """{"model": "poetry", "prompt": "hi", "max_tokens": 2}""");
         Assert.Equal(400, status);
         Assert.Contains("'math'", error["error"]!["message"]!.GetValue<string>());
+        var (swap, swapError) = await Post(server, "/update_weights_from_disk", new JsonObject { ["model_path"] = folder }.ToJsonString());
+        Assert.Equal(400, swap);
+        Assert.Contains("LoRA adapters", swapError["error"]!["message"]!.GetValue<string>());
     }
 }
