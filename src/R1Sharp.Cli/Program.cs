@@ -16,6 +16,8 @@ root.Subcommands.Add(VerifyCommand.Create());
 root.Subcommands.Add(ZeroCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
+root.Subcommands.Add(DistillCommand.Create());
+root.Subcommands.Add(PipelineCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(BoardCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());

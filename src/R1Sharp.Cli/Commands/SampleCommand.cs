@@ -66,22 +66,8 @@ public static class SampleCommand
             };
             settings.Sampling().Validate();
             string outDir = p.GetValue(output) ?? $"sample-{backend.ModelName}";
-            Directory.CreateDirectory(outDir);
-            using var log = new ResultsLog(Path.Combine(outDir, "samples.jsonl"));
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-            Console.CancelKeyPress += onCtrlC;
-            IReadOnlyList<SampleRecord> records;
-            try { records = EvalCommand.WithProgress("sample", backend is EndpointBackend eb ? eb.Waiting : null, progress => EvalRunner.RunAsync(problems, p.GetValue(k), settings, backend, log, progress, cancel.Token)); }
-            catch (OperationCanceledException)
-            {
-                Console.Error.WriteLine($"interrupted: {log.Records.Count} samples are in {log.Path}; run the same command again to resume");
-                return 130;
-            }
-            finally { Console.CancelKeyPress -= onCtrlC; }
-
-            var (rows, summary) = RejectionSampling.Select(problems, p.GetValue(k), settings, records, filter, p.GetValue(keep));
-            RejectionSampling.Write(outDir, rows, summary);
+            var summary = RunWithProgress(problems, p.GetValue(k), settings, backend, filter, p.GetValue(keep), outDir);
+            if (summary is null) return 130;
             if (p.GetValue(json)) CliCommon.PrintJson(summary);
             else
             {
@@ -93,5 +79,26 @@ public static class SampleCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The sampling run under a progress bar, Ctrl-C stopping it cleanly (null then: the samples so far are kept
+    /// and a rerun resumes). Shared by `r1 sample` and `r1 distill`.</summary>
+    internal static SamplingSummary? RunWithProgress(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings, IEvalBackend backend,
+        ReadabilityFilter filter, int keep, string outDir)
+    {
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCtrlC;
+        try
+        {
+            return EvalCommand.WithProgress("sample", backend is EndpointBackend eb ? eb.Waiting : null,
+                progress => RejectionSampling.RunAsync(problems, k, settings, backend, filter, keep, outDir, progress, cancel.Token));
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine($"interrupted: the samples so far are in {Path.Combine(outDir, RejectionSampling.SamplesFile)}; run the same command again to resume");
+            return null;
+        }
+        finally { Console.CancelKeyPress -= onCtrlC; }
     }
 }

@@ -1,9 +1,6 @@
 using System.CommandLine;
-using R1Sharp.Generation;
-using R1Sharp.Models;
 using R1Sharp.Training;
 using R1Sharp.Training.Sft;
-using Spectre.Console;
 
 namespace R1Sharp.Cli.Commands;
 
@@ -23,42 +20,13 @@ public static class TrainSftCommand
     static int Run(string recipePath, bool resume, bool json)
     {
         var cfg = RecipeLoader.Load<SftConfig>(recipePath);
-        if (cfg.ModelNameOrPath.Length == 0) throw new R1SharpException($"{recipePath}: model_name_or_path is required");
-        if (cfg.DatasetPath.Length == 0) throw new R1SharpException($"{recipePath}: dataset_path is required");
-        if (cfg.EvalSteps > 0 && cfg.EvalDatasetPath.Length == 0) throw new R1SharpException($"{recipePath}: eval_steps needs eval_dataset_path");
-        var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        using var lm = LocalModel.Load(cfg.ModelNameOrPath);
-        var tokenizer = new SftTokenizer(lm.Tokenizer, lm.Template, cfg.AssistantOnlyLoss, cfg.CompletionOnlyLoss ?? true, lm.Generator.EosIds);
-        var train = SftDataset.Load(cfg.DatasetPath).Select(tokenizer.Tokenize).ToList();
-        var eval = cfg.EvalDatasetPath.Length > 0 ? SftDataset.Load(cfg.EvalDatasetPath).Select(tokenizer.Tokenize).ToList() : null;
-        int truncated = train.Count(s => s.Length > cfg.MaxLength);
-        var trainer = new SftTrainer(cfg, lm.Model, train, eval, cfg.ModelNameOrPath, recipePath) { OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]") };
-        err.MarkupLineInterpolated($"{train.Count} samples ({truncated} truncated to {cfg.MaxLength} tokens) in {trainer.Rows.Count} rows; {trainer.TotalSteps} steps");
-        if (tokenizer.UntrainedTurns > 0)
-            err.MarkupLineInterpolated($"[grey]{tokenizer.UntrainedTurns} earlier assistant turns are context only: the chat template rewrites history, so only each row's last turn is trained[/]");
-        if (resume && trainer.Resume()) err.MarkupLineInterpolated($"resumed at step {trainer.State.Step}");
-        Dictionary<string, double>? last = null;
-        err.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("SFT", maxValue: trainer.TotalSteps);
-                task.Value = trainer.State.Step;
-                trainer.Train(onStep: row =>
-                {
-                    last = row;
-                    task.Value = trainer.State.Step;
-                    task.Description = $"SFT loss {row["loss"]:F3} acc {row["mean_token_accuracy"]:F3} {row["tokens_per_second"]:F0} tok/s";
-                });
-            });
-        RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, RunPlots.SftCurves, "SFT step", m => err.MarkupLineInterpolated($"[yellow]{m}[/]"));
-        // With use_peft the result is the adapter in PEFT's layout (as TRL saves it); r1 merge makes a full model of it.
-        string modelDir = Path.Combine(cfg.OutputDir, trainer.Adapters is null ? "model" : "adapter");
-        if (trainer.Adapters is { } adapters) adapters.Save(modelDir, baseModel: cfg.ModelNameOrPath);
-        else ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
-        last ??= trainer.Metrics.Rows.LastOrDefault();
-        if (json) CliCommon.PrintJson(new { output_dir = cfg.OutputDir, model = modelDir, steps = trainer.State.Step, samples = train.Count, rows = trainer.Rows.Count, last_metrics = last });
-        else Console.WriteLine($"trained {trainer.State.Step} steps; model: {modelDir}; metrics: {trainer.Metrics.Path}");
+        int samples = 0, rows = 0;
+        var result = TrainProgress.Run("SFT", hooks => SftRun.Run(cfg, recipePath, resume, hooks with
+        {
+            Started = t => { var s = (SftTrainer)t; samples = s.Rows.Sum(r => r.Count); rows = s.Rows.Count; hooks.Started?.Invoke(t); },
+        }), row => $"SFT loss {row["loss"]:F3} acc {row["mean_token_accuracy"]:F3} {row["tokens_per_second"]:F0} tok/s");
+        if (json) CliCommon.PrintJson(new { output_dir = result.OutputDir, model = result.ModelDir, steps = result.Steps, samples, rows, last_metrics = result.Last });
+        else Console.WriteLine($"trained {result.Steps} steps; model: {result.ModelDir}; metrics: {Path.Combine(result.OutputDir, "metrics.jsonl")}");
         return 0;
     }
 }

@@ -10,8 +10,9 @@ namespace R1Sharp.Eval;
 /// template that does not (Qwen3, Llama, most base models) we append it when <see cref="EvalSettings.ForceThink"/> is
 /// on (the default), so every model is asked the same way. A folder without a chat template gets the user turn as
 /// plain text and nothing appended: there is no assistant turn to open.
-/// Batching: the engine gives row r of a batch the seed Seed + r, so a batch is a run of consecutive samples of one
-/// problem (their seeds are consecutive), up to <see cref="MaxBatch"/> rows; k samples of a problem fill a batch.
+/// Batching: each row samples with its job's own seed, so a sample is the same whichever batch it lands in; a batch is
+/// up to <see cref="MaxBatch"/> consecutive jobs, across problems when the completion budget is fixed (MaxTokens), or
+/// within one problem when it is what the context leaves after that problem's prompt.
 /// </summary>
 public sealed class LocalBackend(LocalModel model, int maxBatch = 8, bool ownsModel = true) : IEvalBackend
 {
@@ -29,29 +30,45 @@ public sealed class LocalBackend(LocalModel model, int maxBatch = 8, bool ownsMo
 
     public Task RunAsync(IReadOnlyList<SampleJob> jobs, EvalSettings settings, Action<SampleJob, BackendCompletion> onCompletion, CancellationToken cancel)
     {
-        foreach (var batch in Batches(jobs, MaxBatch))
+        var prompts = new Dictionary<int, (int[] Ids, bool Opens)>();
+        (int[] Ids, bool Opens) PromptOf(SampleJob j)
+        {
+            if (!prompts.TryGetValue(j.ProblemIndex, out var p))
+            {
+                var (text, opens) = Prompt(j.UserTurn, settings.ForceThink);
+                prompts[j.ProblemIndex] = p = (Model.Tokenizer.Encode(text).ToArray(), opens);
+            }
+            return p;
+        }
+        foreach (var batch in Batches(jobs, MaxBatch, acrossProblems: settings.MaxTokens is not null))
         {
             cancel.ThrowIfCancellationRequested();
-            var (prompt, opens) = Prompt(batch[0].UserTurn, settings.ForceThink);
-            // Without --max-tokens, a sample may run to the end of the context, as an endpoint's default does.
-            int fits = Model.Model.Config.MaxPositionEmbeddings - Model.Tokenizer.Encode(prompt).Count;
-            if (settings.MaxTokens is null && fits < 1)
-                throw new R1SharpException($"problem {batch[0].Problem.Id}: the prompt alone fills the model's context of {Model.Model.Config.MaxPositionEmbeddings} tokens");
-            var options = settings.Sampling(fits) with { Seed = batch[0].Seed };
-            var outs = Model.Generator.Generate(Enumerable.Repeat(prompt, batch.Count).ToArray(), options, opens);
-            for (int i = 0; i < batch.Count; i++)
-                onCompletion(batch[i], new BackendCompletion(outs[i].Text, outs[i].Reasoning, outs[i].Answer, outs[i].FinishReason, outs[i].TokenIds.Length));
+            foreach (var group in batch.GroupBy(j => PromptOf(j).Opens))
+            {
+                var rows = group.ToList();
+                // Without --max-tokens, a sample may run to the end of the context, as an endpoint's default does.
+                int fits = Model.Model.Config.MaxPositionEmbeddings - rows.Max(j => PromptOf(j).Ids.Length);
+                if (settings.MaxTokens is null && fits < 1)
+                    throw new R1SharpException($"problem {rows[0].Problem.Id}: the prompt alone fills the model's context of {Model.Model.Config.MaxPositionEmbeddings} tokens");
+                var outs = Model.Generator.GenerateFromIds(rows.Select(j => (IReadOnlyList<int>)PromptOf(j).Ids).ToList(), settings.Sampling(fits),
+                    group.Key, seeds: rows.Select(j => j.Seed).ToList());
+                for (int i = 0; i < rows.Count; i++)
+                    onCompletion(rows[i], new BackendCompletion(outs[i].Text, outs[i].Reasoning, outs[i].Answer, outs[i].FinishReason, outs[i].TokenIds.Length));
+            }
+            // A bounded cache: a prompt dropped here is rendered again if a later job needs it.
+            if (prompts.Count > 4 * MaxBatch) prompts.Clear();
         }
         return Task.CompletedTask;
     }
 
-    /// <summary>Splits jobs into runs of the same problem with consecutive seeds, at most <paramref name="max"/> long.</summary>
-    public static IEnumerable<List<SampleJob>> Batches(IReadOnlyList<SampleJob> jobs, int max)
+    /// <summary>Splits jobs into runs of at most <paramref name="max"/>, each within one problem unless
+    /// <paramref name="acrossProblems"/>.</summary>
+    public static IEnumerable<List<SampleJob>> Batches(IReadOnlyList<SampleJob> jobs, int max, bool acrossProblems = false)
     {
         var current = new List<SampleJob>();
         foreach (var j in jobs)
         {
-            if (current.Count > 0 && (current.Count == max || j.ProblemIndex != current[^1].ProblemIndex || j.Seed != current[^1].Seed + 1))
+            if (current.Count > 0 && (current.Count == max || (!acrossProblems && j.ProblemIndex != current[^1].ProblemIndex)))
             {
                 yield return current;
                 current = [];

@@ -54,11 +54,14 @@ public sealed class TextGenerator
         return GenerateFromIds(ids, options, promptsOpenThink, onText);
     }
 
+    /// <param name="seeds">one seed per row (row i samples with seeds[i]); null: row i samples with options.Seed + i</param>
     public IReadOnlyList<TextCompletion> GenerateFromIds(IReadOnlyList<IReadOnlyList<int>> promptIds, SamplingOptions options,
-        bool promptsOpenThink = false, Action<int, string>? onText = null)
+        bool promptsOpenThink = false, Action<int, string>? onText = null, IReadOnlyList<long>? seeds = null)
     {
         var eos = EosIds.ToHashSet();
-        var sequences = promptIds.Select((p, i) => new Sequence(p, options, eos, index: i, Tokenizer)
+        if (seeds != null && seeds.Count != promptIds.Count) throw new ArgumentException("one seed per prompt", nameof(seeds));
+        // A sequence samples with Seed + index; its index stays its row (streaming reports rows).
+        var sequences = promptIds.Select((p, i) => new Sequence(p, seeds is null ? options : options with { Seed = seeds[i] - i }, eos, index: i, Tokenizer)
         {
             OnEvent = onText is null ? null : (s, text, _) => { if (text.Length > 0) onText(s.Index, text); },
         }).ToArray();
@@ -69,4 +72,5 @@ public sealed class TextGenerator
             return new TextCompletion(s.Text, split.Reasoning, split.Answer, s.Tokens.ToArray(), s.FinishReason ?? FinishReason.Length, s.Prompt.Count);
         }).ToArray();
     }
+
 }

@@ -65,9 +65,14 @@ public sealed class AdditionTask
         return sb.ToString();
     }
 
-    /// <summary>A completion in the R1-Zero format; the reasoning is the column steps or nothing.</summary>
-    public string Completion(Problem p, bool showSteps) =>
-        $" <think>{(showSteps ? Steps(p) : "")}</think> <answer>{p.Answer}</answer>";
+    /// <summary>A completion in the R1-Zero format; the reasoning is the column steps or nothing. An answer given
+    /// without steps is the exact sum, or with <paramref name="estimate"/> the sum rounded to the nearest ten (half up):
+    /// what someone who does not work it out writes.</summary>
+    public string Completion(Problem p, bool showSteps, bool estimate = false) =>
+        $" <think>{(showSteps ? Steps(p) : "")}</think> <answer>{(showSteps || !estimate ? p.Answer : Estimate(p).ToString())}</answer>";
+
+    /// <summary>The sum rounded to the nearest ten, halves up (57+68 = 125 → 130): right only when the sum ends in 0.</summary>
+    public static long Estimate(Problem p) => (p.A + p.B + 5) / 10 * 10;
 
     static long Pow10(int n) { long r = 1; for (int i = 0; i < n; i++) r *= 10; return r; }
 }

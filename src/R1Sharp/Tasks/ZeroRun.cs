@@ -34,27 +34,13 @@ public sealed class ZeroRun
         var total = Stopwatch.StartNew();
         set_num_threads(o.Threads);
         string outDir = Path.GetFullPath(o.OutputDir);
-        Directory.CreateDirectory(outDir);
-        string tokDir = Path.Combine(outDir, "tokenizer");
-        ZeroTokenizer.Write(tokDir);
-        var tokenizer = HfTokenizer.FromFolder(tokDir);
-        int eos = tokenizer.EosTokenId!.Value;
+        var pre = Stopwatch.StartNew();
+        var (model, tokenizer, tokDir) = PretrainBase(outDir);
+        using var _ = model;
+        double pretrainSeconds = pre.Elapsed.TotalSeconds;
         var task = new AdditionTask(o.Digits);
 
-        using var model = o.BaseModel is { } baseDir ? ModelFolder.Load(baseDir) : CausalLM.Create(ModelConfig(tokenizer.VocabSize, eos));
-        var pre = Stopwatch.StartNew();
-        if (o.BaseModel is null)
-        {
-            model.InitializeRandom(o.Seed);
-            // DeepSeek-V3's pre-training terms (§4.2: balance α 1e-4, bias speed γ 1e-3, MTP weight λ 0.3); a dense
-            // family has none. GRPO takes its own from the recipe (the MTP module is not trained in RL).
-            model.AuxiliaryTraining = new AuxiliaryTrainingOptions(AuxLossAlpha: 1e-4, BiasUpdateSpeed: 1e-3, MtpLossWeight: 0.3);
-            Pretrain(model, tokenizer, task);
-        }
-        double pretrainSeconds = pre.Elapsed.TotalSeconds;
-        ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
-
-        var heldOut = task.Sample(o.EvalProblems, o.Seed + 7, heldOut: true).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
+        var heldOut = HeldOutProblems(task).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
         var before = Evaluate(model, tokenizer, heldOut, "evaluate base");
 
         var config = o.Grpo;
@@ -62,12 +48,14 @@ public sealed class ZeroRun
         config.OutputDir = Path.Combine(outDir, "grpo");
         config.Seed = o.Seed;
         config.NumThreads = o.Threads;
-        var prompts = task.Sample(o.RlPrompts, o.Seed + 3, heldOut: false).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
+        var prompts = TrainProblems(task).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
         var rewards = new RewardSet(RewardRegistry.Build(config));
+        WritePrompts(outDir);
         var rl = Stopwatch.StartNew();
         using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
         {
             trainer.OnLog = OnLog;
+            if (o.Resume && trainer.Resume()) OnLog?.Invoke($"GRPO resumed at step {trainer.State.Step}");
             trainer.Train(onStep: row =>
             {
                 OnGrpoStep?.Invoke(row);
@@ -92,6 +80,54 @@ public sealed class ZeroRun
         ZeroReport.Write(outDir, summary, before, after, MetricsLog.Read(Path.Combine(config.OutputDir, "metrics.jsonl")), o);
         return summary;
     }
+
+    /// <summary>The demo's base model from scratch: its tokenizer written to outDir/tokenizer, a tiny model of the
+    /// options' size pre-trained on the addition corpus, saved to outDir/base. `r1 zero`'s first half, and the students
+    /// of `r1 distill`, "pre-trained the same way".</summary>
+    public (CausalLM Model, HfTokenizer Tokenizer, string TokenizerDir) PretrainBase(string outDir)
+    {
+        var o = Options;
+        set_num_threads(o.Threads);
+        Directory.CreateDirectory(outDir);
+        string tokDir = Path.Combine(outDir, "tokenizer");
+        ZeroTokenizer.Write(tokDir);
+        var tokenizer = HfTokenizer.FromFolder(tokDir);
+        // --base: another run's base, so that runs comparing RL settings start from the very same weights.
+        if (o.BaseModel is { } baseDir)
+        {
+            var loaded = ModelFolder.Load(baseDir);
+            ModelFolder.Save(loaded, Path.Combine(outDir, "base"), tokDir);
+            return (loaded, tokenizer, tokDir);
+        }
+        var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, tokenizer.EosTokenId!.Value));
+        model.InitializeRandom(o.Seed);
+        // DeepSeek-V3's pre-training terms (§4.2: balance α 1e-4, bias speed γ 1e-3, MTP weight λ 0.3); a dense
+        // family has none. GRPO takes its own from the recipe (the MTP module is not trained in RL).
+        model.AuxiliaryTraining = new AuxiliaryTrainingOptions(AuxLossAlpha: 1e-4, BiasUpdateSpeed: 1e-3, MtpLossWeight: 0.3);
+        Pretrain(model, tokenizer, new AdditionTask(o.Digits), outDir, tokDir);
+        ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
+        return (model, tokenizer, tokDir);
+    }
+
+    /// <summary>The run's prompts as JSONL that `r1 train grpo`, `r1 sample` and `r1 eval` read (prompt and problem,
+    /// answer, id): the GRPO prompts (train.jsonl) and the held-out problems (heldout.jsonl).</summary>
+    public (string Train, string HeldOut) WritePrompts(string outDir)
+    {
+        var o = Options;
+        var task = new AdditionTask(o.Digits);
+        string Write(string name, IEnumerable<Problem> problems)
+        {
+            string path = Path.Combine(outDir, name);
+            File.WriteAllLines(path + ".tmp", problems.Select((p, i) => System.Text.Json.JsonSerializer.Serialize(new { id = $"{name[..^6]}-{i}", prompt = p.Prompt, problem = p.Prompt, answer = p.Answer })));
+            File.Move(path + ".tmp", path, overwrite: true);
+            return path;
+        }
+        Directory.CreateDirectory(outDir);
+        return (Write("train.jsonl", TrainProblems(task)), Write("heldout.jsonl", HeldOutProblems(task)));
+    }
+
+    List<Problem> TrainProblems(AdditionTask task) => task.Sample(Options.RlPrompts, Options.Seed + 3, heldOut: false);
+    List<Problem> HeldOutProblems(AdditionTask task) => task.Sample(Options.EvalProblems, Options.Seed + 7, heldOut: true);
 
     static double LoadAverage()
     {
@@ -123,7 +159,7 @@ public sealed class ZeroRun
         };
     }
 
-    void Pretrain(CausalLM model, HfTokenizer tokenizer, AdditionTask task)
+    void Pretrain(CausalLM model, HfTokenizer tokenizer, AdditionTask task, string outDir, string tokDir)
     {
         var o = Options;
         // The corpus: fresh training-side problems every step; a problem shows its steps with probability StepsFraction.
@@ -132,12 +168,16 @@ public sealed class ZeroRun
             var rng = new Random(o.Seed * 7919 + step);
             var problems = task.Sample(o.Pretrain.BatchSize, o.Seed * 100_003 + step, heldOut: false);
             return problems.Select(p => (tokenizer.Encode(R1ZeroTemplate.Format(p.Prompt)).ToArray(),
-                tokenizer.Encode(task.Completion(p, rng.NextDouble() < o.StepsFraction)).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
+                tokenizer.Encode(task.Completion(p, rng.NextDouble() < o.StepsFraction, estimate: o.DirectAnswers == "estimate")).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
         }
-        Pretrainer.Train(model, o.Pretrain, Batch, (step, loss) =>
+        // With Resume, checkpoints every 100 steps: an interrupted pipeline stage continues (bit-identically).
+        var trainer = new Pretrainer(model, o.Pretrain with { SaveSteps = o.Resume ? 100 : 0 }, Batch, Path.Combine(outDir, "pretrain"), tokDir);
+        if (o.Resume && trainer.Resume()) OnLog?.Invoke($"pre-training resumed at step {trainer.State.Step}");
+        TrainingLoop.Run(trainer, row =>
         {
+            int step = trainer.State.Step;
             OnProgress?.Invoke("pre-train base", step, o.Pretrain.Steps);
-            if (step % 10 == 0) OnLog?.Invoke($"pre-train step {step}: loss {loss:F4} ({DateTime.Now:HH:mm:ss})");
+            if (step % 10 == 0) OnLog?.Invoke($"pre-train step {step}: loss {row["loss"]:F4} ({DateTime.Now:HH:mm:ss})");
         });
     }
 

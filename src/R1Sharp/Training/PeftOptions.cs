@@ -74,6 +74,26 @@ public static class PeftOptions
         return lora;
     }
 
+    /// <summary>
+    /// A trainer's result in output_dir: the model folder (output_dir/model) and, after use_peft, the adapter in PEFT's
+    /// layout (output_dir/adapter, as TRL saves it) with the model folder holding it merged, so the next stage of a
+    /// pipeline loads a plain model. A quantized base (QLoRA) cannot be merged exactly: the adapter is the result.
+    /// Returns the folder to hand on.
+    /// </summary>
+    public static string SaveResult(CausalLM model, string outputDir, string baseModel)
+    {
+        string modelDir = Path.Combine(outputDir, "model");
+        if (model.Lora is { } lora)
+        {
+            string adapterDir = Path.Combine(outputDir, "adapter");
+            lora.Save(adapterDir, baseModel: baseModel);
+            if (model.IsQuantized) return adapterDir;
+            lora.MergeAndUnload();
+        }
+        ModelFolder.Save(model, modelDir, baseModel);
+        return modelDir;
+    }
+
     /// <summary>Replaces the dense weight of every decoder-layer linear by its blocks in <paramref name="type"/> (ggml's
     /// quantization, as llama-quantize): the output head and embeddings stay as they are, as bitsandbytes leaves
     /// lm_head. A matrix whose rows are not whole blocks of the type falls back to Q8_0, or stays dense.</summary>

@@ -41,20 +41,34 @@ public static class RecipeLoader
         var stream = new YamlStream();
         try { stream.Load(new StringReader(yaml)); }
         catch (YamlException e) { throw new R1SharpException($"{source}:{e.Start.Line}: malformed YAML: {e.Message}"); }
+        // YamlDotNet reports a few malformed documents (an unclosed flow sequence) without a position.
+        catch (InvalidOperationException e) { throw new R1SharpException($"{source}: malformed YAML: {e.Message}"); }
         var config = new T();
         if (stream.Documents.Count == 0) return config;
         if (stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new R1SharpException($"{source}: expected a mapping of option names to values at the top level");
-        var props = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        Apply(root, config, source);
+        config.Validate(source);
+        return config;
+    }
+
+    /// <summary>Sets the options a mapping names on <paramref name="config"/>: each key is a property's snake_case name;
+    /// an unknown key (not in <paramref name="skip"/> either) or a value of the wrong type is an error naming the
+    /// source, the key's line and the key.</summary>
+    public static void Apply<T>(YamlMappingNode root, T config, string source, IReadOnlySet<string>? skip = null) where T : notnull
+    {
+        var props = config.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite).ToDictionary(p => SnakeCase(p.Name));
         foreach (var (keyNode, valueNode) in root.Children)
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
+            string key = (keyNode as YamlScalarNode)?.Value ?? "";
             int line = (int)keyNode.Start.Line;
+            if (skip?.Contains(key) == true) continue;
             if (!props.TryGetValue(key, out var prop))
             {
-                string? near = props.Keys.OrderBy(k => Distance(k, key)).First();
-                throw new R1SharpException($"{source}:{line}: unknown key \"{key}\"" + (Distance(near, key) <= 3 ? $" (did you mean \"{near}\"?)" : ""));
+                var known = props.Keys.Concat(skip ?? new HashSet<string>()).ToList();
+                string? near = known.OrderBy(k => Distance(k, key)).FirstOrDefault();
+                throw new R1SharpException($"{source}:{line}: unknown key \"{key}\"" + (near != null && Distance(near, key) <= 3 ? $" (did you mean \"{near}\"?)" : ""));
             }
             try { prop.SetValue(config, Convert(valueNode, prop.PropertyType)); }
             catch (Exception e) when (e is FormatException or OverflowException or InvalidCastException)
@@ -62,8 +76,6 @@ public static class RecipeLoader
                 throw new R1SharpException($"{source}:{line}: \"{key}\" expects {TypeName(prop.PropertyType)}, found \"{valueNode}\"");
             }
         }
-        config.Validate(source);
-        return config;
     }
 
     static object? Convert(YamlNode node, Type type)
@@ -83,6 +95,7 @@ public static class RecipeLoader
         if (inner == typeof(string)) return s;
         if (inner == typeof(bool)) return s.ToLowerInvariant() switch { "true" or "yes" => true, "false" or "no" => false, _ => throw new FormatException() };
         if (inner == typeof(int)) return int.Parse(s, CultureInfo.InvariantCulture);
+        if (inner == typeof(long)) return long.Parse(s, CultureInfo.InvariantCulture);
         // Infinity, NaN and 1e999 parse as doubles, but no recipe number means them (temperature: Infinity would sample noise).
         if (inner == typeof(double)) return double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture) is var d && double.IsFinite(d) ? d : throw new FormatException();
         throw new InvalidCastException();
@@ -90,7 +103,7 @@ public static class RecipeLoader
 
     static string TypeName(Type t) => (Nullable.GetUnderlyingType(t) ?? t) switch
     {
-        var x when x == typeof(int) => "an integer",
+        var x when x == typeof(int) || x == typeof(long) => "an integer",
         var x when x == typeof(double) => "a finite number",
         var x when x == typeof(bool) => "true or false",
         var x when x == typeof(string) => "a string",
@@ -108,7 +121,7 @@ public static class RecipeLoader
         return sb.ToString();
     }
 
-    static int Distance(string a, string b)
+    public static int Distance(string a, string b)
     {
         var d = new int[a.Length + 1, b.Length + 1];
         for (int i = 0; i <= a.Length; i++) d[i, 0] = i;

@@ -5,6 +5,8 @@ namespace R1Sharp.Training;
 public interface ITrainer
 {
     TrainerState State { get; }
+    /// <summary>The metrics rows so far (those of a resumed run's earlier sessions included).</summary>
+    MetricsLog Metrics { get; }
     int MaxSteps { get; }
     /// <summary>0: only the final checkpoint.</summary>
     int SaveSteps { get; }

@@ -68,16 +68,18 @@ public class EvalPartsTests
     }
 
     [Fact]
-    public void LocalBatchesAreRunsOfConsecutiveSeedsOfOneProblem()
+    public void LocalBatchesAreRunsOfOneProblem_OrAcrossProblemsWhenTheBudgetIsFixed()
     {
         var s = new EvalSettings { Model = "m" };
         var p0 = new BenchProblem("p0", "q", "1");
         var p1 = new BenchProblem("p1", "q", "1");
         SampleJob J(int pi, BenchProblem p, int j) => new(pi, p, j, s.SeedFor(pi, j), "q");
-        // Sample 2 of p0 is already done (resume): its neighbours cannot share a batch because seeds are per row.
+        // Sample 2 of p0 is already done (resume); every row samples with its own seed, so gaps do not matter.
         var jobs = new[] { J(0, p0, 0), J(0, p0, 1), J(0, p0, 3), J(1, p1, 0), J(1, p1, 1), J(1, p1, 2) };
-        var batches = R1Sharp.Eval.LocalBackend.Batches(jobs, 2).Select(b => b.Select(j => (j.Problem.Id, j.Sample)).ToArray()).ToArray();
-        Assert.Equal([[("p0", 0), ("p0", 1)], [("p0", 3)], [("p1", 0), ("p1", 1)], [("p1", 2)]], batches);
+        (string, int)[][] Split(int max, bool across) =>
+            R1Sharp.Eval.LocalBackend.Batches(jobs, max, across).Select(b => b.Select(j => (j.Problem.Id, j.Sample)).ToArray()).ToArray();
+        Assert.Equal([[("p0", 0), ("p0", 1)], [("p0", 3)], [("p1", 0), ("p1", 1)], [("p1", 2)]], Split(2, across: false));
+        Assert.Equal([[("p0", 0), ("p0", 1), ("p0", 3), ("p1", 0)], [("p1", 1), ("p1", 2)]], Split(4, across: true));
     }
 
     [Fact]

@@ -24,6 +24,22 @@ public class ZeroTaskTests
     }
 
     [Fact]
+    public void AnAnswerWithoutSteps_IsAnEstimate_RightOnlyWhenTheSumEndsInZero()
+    {
+        var task = new AdditionTask(2);
+        var p = new Problem("57+68", "125", 57, 68);
+        Assert.Equal(130, AdditionTask.Estimate(p));                                   // halves round up
+        Assert.Equal(" <think></think> <answer>130</answer>", task.Completion(p, showSteps: false, estimate: true));
+        Assert.Equal(" <think>7+8+0=15 5+6+1=12</think> <answer>125</answer>", task.Completion(p, showSteps: true, estimate: true));
+        Assert.Equal(0, AccuracyReward.Create().Score(p.Prompt, task.Completion(p, false, estimate: true), p.Answer));
+        var q = new Problem("41+29", "70", 41, 29);
+        Assert.Equal(1, AccuracyReward.Create().Score(q.Prompt, task.Completion(q, false, estimate: true), q.Answer));
+        // Over the task's problems, an estimate is right about one time in ten.
+        var all = task.Sample(2000, 3, heldOut: false);
+        Assert.InRange(all.Count(x => AdditionTask.Estimate(x) == x.A + x.B) / 2000.0, 0.08, 0.12);
+    }
+
+    [Fact]
     public void HeldOutSplit_IsDisjointFromTraining()
     {
         var task = new AdditionTask(3);

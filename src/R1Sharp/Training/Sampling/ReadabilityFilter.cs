@@ -61,7 +61,12 @@ public sealed record ReadabilityFilter
 
     static bool HasTag(string s) => s.Contains(ReasoningSplit.Open, StringComparison.Ordinal) || s.Contains(ReasoningSplit.Close, StringComparison.Ordinal);
 
-    /// <summary>The reply as a reasoning model writes it: "&lt;think&gt;\nreasoning\n&lt;/think&gt;\n\nanswer".</summary>
+    /// <summary>The reply to train on. A completion that opened its own &lt;think&gt; is kept as the model wrote it, every
+    /// byte (a student then learns exactly the teacher's format: R1-Zero's " &lt;think&gt;…&lt;/think&gt; &lt;answer&gt;…"
+    /// as much as R1's); one whose think block the prompt opened or a server returned apart (reasoning_content) is
+    /// written as a reasoning model writes it: "&lt;think&gt;\nreasoning\n&lt;/think&gt;\n\nanswer".</summary>
     public static string Completion(SampleRecord s) =>
-        s.Reasoning is null ? s.Answer : $"{ReasoningSplit.Open}\n{s.Reasoning.Trim('\n')}\n{ReasoningSplit.Close}\n\n{s.Answer.TrimStart('\n')}";
+        s.Reasoning is null ? s.Answer
+        : s.Text.TrimStart().StartsWith(ReasoningSplit.Open, StringComparison.Ordinal) ? s.Text
+        : $"{ReasoningSplit.Open}\n{s.Reasoning.Trim('\n')}\n{ReasoningSplit.Close}\n\n{s.Answer.TrimStart('\n')}";
 }

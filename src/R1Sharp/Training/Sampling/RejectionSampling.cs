@@ -2,6 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using R1Sharp.Eval;
+using R1Sharp.Rewards;
 
 namespace R1Sharp.Training.Sampling;
 
@@ -27,7 +28,24 @@ public sealed record SamplingSummary(string Source, int Prompts, int K, int Samp
 /// </summary>
 public static class RejectionSampling
 {
-    public const string DatasetFile = "sft.jsonl", SummaryFile = "summary.json";
+    public const string DatasetFile = "sft.jsonl", SummaryFile = "summary.json", SamplesFile = "samples.jsonl";
+
+    /// <summary>`r1 sample` as a function: k samples per problem from the backend, appended to outDir/samples.jsonl as
+    /// they arrive (a rerun on the same folder pays only for the missing ones), judged, and written as outDir/sft.jsonl
+    /// and summary.json. `r1 distill` and the pipeline's sample stage run exactly this.</summary>
+    public static async Task<SamplingSummary> RunAsync(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings, IEvalBackend backend,
+        ReadabilityFilter filter, int keepPerPrompt, string outDir, Action<EvalProgress>? progress = null, CancellationToken cancel = default)
+    {
+        LanguageConsistencyReward.Create(filter.Language); // an unknown language fails before any sampling
+        settings.Sampling().Validate();
+        Directory.CreateDirectory(outDir);
+        IReadOnlyList<SampleRecord> records;
+        using (var log = new ResultsLog(Path.Combine(outDir, SamplesFile)))
+            records = await EvalRunner.RunAsync(problems, k, settings, backend, log, progress, cancel);
+        var (rows, summary) = Select(problems, k, settings, records, filter, keepPerPrompt);
+        Write(outDir, rows, summary);
+        return summary;
+    }
 
     public static (List<JsonObject> Rows, SamplingSummary Summary) Select(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings,
         IReadOnlyList<SampleRecord> records, ReadabilityFilter filter, int keepPerPrompt = 0)

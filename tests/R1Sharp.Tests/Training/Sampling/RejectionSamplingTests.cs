@@ -113,7 +113,7 @@ public class RejectionSamplingTests
         Assert.Equal("accepted", f.Judge(R(tokens: 100)));
     }
 
-    static (int, string) Reply(string content, string? reasoning, string finish, int tokens) => (200, new JsonObject
+    internal static (int, string) Reply(string content, string? reasoning, string finish, int tokens) => (200, new JsonObject
     {
         ["id"] = "x", ["object"] = "chat.completion", ["created"] = 0, ["model"] = "teacher",
         ["choices"] = new JsonArray(new JsonObject
@@ -125,7 +125,7 @@ public class RejectionSamplingTests
     }.ToJsonString());
 
     /// <summary>A loopback HTTP server whose replies the test scripts from the request body.</summary>
-    sealed class StubServer : IDisposable
+    internal sealed class StubServer : IDisposable
     {
         readonly HttpListener listener = new();
         public string Url { get; }
