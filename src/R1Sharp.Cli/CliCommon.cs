@@ -62,6 +62,7 @@ public static class CliCommon
     public static void PrintJson(object value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
 
     public static Option<string> Model() => new("--model") { Description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or GGUF file (quantized weights run as they are)", Required = true };
+    public static Option<string?> Adapter() => new("--adapter") { Description = "a LoRA adapter folder in PEFT's layout (adapter_config.json, adapter_model.safetensors) applied over --model" };
     public static Option<string?> Device() => new("--device") { Description = "cpu (default), cuda or cuda:N" };
     public static Option<string?> DType() => new("--dtype") { Description = "f32 or bf16 (default: the checkpoint's)" };
 }

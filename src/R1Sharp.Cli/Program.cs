@@ -23,6 +23,7 @@ root.Subcommands.Add(BoardCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(QuantizeCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
 var parse = root.Parse(args);
 // A mistyped option is one line naming it (and a "did you mean"), like every other error; --help shows the usage.
 if (parse.Action is System.CommandLine.Invocation.ParseErrorAction onError) onError.ShowHelp = false;

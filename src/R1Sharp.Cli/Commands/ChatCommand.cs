@@ -13,15 +13,16 @@ public static class ChatCommand
     {
         var model = CliCommon.Model();
         var system = new Option<string?>("--system") { Description = "a system message" };
+        var adapter = CliCommon.Adapter();
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var sampling = new SamplingArgs();
-        var cmd = new Command("chat", "Chat with a model folder or GGUF file (type /reset to start over, /exit or Ctrl-D to leave)") { model, system, device, dtype };
+        var cmd = new Command("chat", "Chat with a model folder or GGUF file (type /reset to start over, /exit or Ctrl-D to leave)") { model, adapter, system, device, dtype };
         sampling.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             sampling.Check(p); // before the model loads
-            using var lm = LocalModel.Load(p.GetValue(model)!, p.GetValue(device), p.GetValue(dtype));
+            using var lm = LocalModel.Load(p.GetValue(model)!, p.GetValue(device), p.GetValue(dtype), p.GetValue(adapter));
             var options = sampling.Resolve(p, lm.DefaultSampling());
             var history = new List<ChatMessage>();
             if (p.GetValue(system) is { } s) history.Add(new ChatMessage("system", s));

@@ -34,10 +34,11 @@ public static class EvalCommand
         var noThink = new Option<bool>("--no-think-prefix") { Description = "local backend: do not open the assistant turn with <think> when the template does not" };
         var maxBatch = new Option<int>("--max-batch") { Description = "local backend: sequences generated together", DefaultValueFactory = _ => 8 };
         var concurrency = new Option<int>("--concurrency") { Description = "endpoint backend: requests in flight", DefaultValueFactory = _ => 8 };
+        var adapter = CliCommon.Adapter();
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var cmd = new Command("eval", "Evaluate on MATH-500, AIME 2024/2025, AMC 2023, GSM8K, HumanEval (Python, C#) or your own file with DeepSeek-R1's protocol (pass@1 over k samples, pass@k, cons@k); code runs sandboxed")
-            { bench, benchDir, model, endpoint, modelName, apiKeyEnv, completions, completionMode, k, temperature, topP, maxTokens, requestTimeout, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
+            { bench, benchDir, model, adapter, endpoint, modelName, apiKeyEnv, completions, completionMode, k, temperature, topP, maxTokens, requestTimeout, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
         sandbox.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
@@ -63,7 +64,7 @@ public static class EvalCommand
                 backend = fromFile;
             }
             else backend = CreateBackend(p.GetValue(model), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
-                p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype), policy);
+                p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype), policy, p.GetValue(adapter));
             using var ownedBackend = backend;
             var settings = new EvalSettings
             {
@@ -104,13 +105,14 @@ public static class EvalCommand
     }
 
     internal static IEvalBackend CreateBackend(string? model, string? endpoint, string? modelName, string? apiKeyEnv, int maxBatch, int concurrency, string? device, string? dtype,
-        EndpointPolicy policy)
+        EndpointPolicy policy, string? adapter = null)
     {
+        if (adapter is not null && model is null) throw new R1SharpException("--adapter applies to a local --model (an endpoint serves its adapters by name: --model-name)");
         if ((model is null) == (endpoint is null)) throw new R1SharpException("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)");
         if (model is not null)
         {
             if (maxBatch < 1) throw new R1SharpException($"--max-batch must be ≥ 1, got {maxBatch}");
-            return new LocalBackend(LocalModel.Load(model, device, dtype), maxBatch);
+            return new LocalBackend(LocalModel.Load(model, device, dtype, adapter), maxBatch);
         }
         if (string.IsNullOrEmpty(modelName)) throw new R1SharpException("--endpoint needs --model-name (the model id the server serves)");
         string? key = apiKeyEnv is null ? null : CliCommon.RequiredEnv(apiKeyEnv);

@@ -15,15 +15,16 @@ public static class GenerateCommand
         var system = new Option<string?>("--system") { Description = "a system message" };
         var raw = new Option<bool>("--raw") { Description = "feed the prompt as it is, without the chat template" };
         var json = new Option<bool>("--json") { Description = "print a JSON object with text, reasoning, answer and counts" };
+        var adapter = CliCommon.Adapter();
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var sampling = new SamplingArgs();
-        var cmd = new Command("generate", "Generate a completion from a model folder or GGUF file") { model, prompt, system, raw, json, device, dtype };
+        var cmd = new Command("generate", "Generate a completion from a model folder or GGUF file") { model, adapter, prompt, system, raw, json, device, dtype };
         sampling.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             sampling.Check(p); // before the model loads
-            using var lm = LocalModel.Load(p.GetValue(model)!, p.GetValue(device), p.GetValue(dtype));
+            using var lm = LocalModel.Load(p.GetValue(model)!, p.GetValue(device), p.GetValue(dtype), p.GetValue(adapter));
             var options = sampling.Resolve(p, lm.DefaultSampling());
             string text = p.GetValue(prompt)!;
             bool opensThink = false;

@@ -19,10 +19,12 @@ public static class ServeCommand
         var maxRequestBytes = new Option<long>("--max-request-bytes") { Description = "largest request body accepted; larger ones get HTTP 413", DefaultValueFactory = _ => new ServeOptions().MaxRequestBytes };
         var requestTimeout = new Option<double>("--request-timeout")
             { Description = "seconds a completion request may take; then its sequences are cancelled and the client gets 504", DefaultValueFactory = _ => new ServeOptions().RequestTimeout.TotalSeconds };
+        var adapter = CliCommon.Adapter();
+        var loras = new Option<string[]>("--lora") { Description = "NAME=DIR: serve a LoRA adapter (PEFT's layout) over the base under model id NAME (repeatable; a request picks one by its model field)", AllowMultipleArgumentsPerToken = true };
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var cmd = new Command("serve", "Serve a model folder or GGUF file over the OpenAI API (chat/completions with reasoning_content, completions, models)")
-            { model, host, port, maxBatch, maxQueue, maxContext, apiKeyEnv, name, maxRequestBytes, requestTimeout, device, dtype };
+            { model, adapter, loras, host, port, maxBatch, maxQueue, maxContext, apiKeyEnv, name, maxRequestBytes, requestTimeout, device, dtype };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             string? key = p.GetValue(apiKeyEnv) is { } env ? CliCommon.RequiredEnv(env) : null;
@@ -34,6 +36,7 @@ public static class ServeCommand
                 Host = p.GetValue(host)!, Port = p.GetValue(port), MaxBatch = p.GetValue(maxBatch), MaxQueue = p.GetValue(maxQueue),
                 MaxContext = p.GetValue(maxContext), ApiKey = key, ModelName = p.GetValue(name),
                 MaxRequestBytes = p.GetValue(maxRequestBytes), RequestTimeout = TimeSpan.FromSeconds(timeout),
+                Adapter = p.GetValue(adapter), Loras = (p.GetValue(loras) ?? []).Select(ParseLora).ToList(),
             };
             options.Validate(); // before the model loads
             if (options.Host != "localhost" && !System.Net.IPAddress.TryParse(options.Host, out _))
@@ -50,5 +53,12 @@ public static class ServeCommand
             return 0;
         }));
         return cmd;
+    }
+
+    static (string Name, string Dir) ParseLora(string spec)
+    {
+        int eq = spec.IndexOf('=');
+        if (eq <= 0 || eq == spec.Length - 1) throw new R1SharpException($"--lora {Excerpt.Quote(spec)}: expected NAME=DIR");
+        return (spec[..eq], spec[(eq + 1)..]);
     }
 }

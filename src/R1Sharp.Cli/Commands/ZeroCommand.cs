@@ -22,8 +22,12 @@ public static class ZeroCommand
         var pretrainBatch = new Option<int?>("--pretrain-batch") { Description = "documents per pre-training step" };
         var directAnswers = new Option<string?>("--direct-answers") { Description = "estimate (default: answer-only corpus solutions are rounded to the ten) or exact" };
         var arch = new Option<string>("--arch") { Description = "qwen2 (dense) or deepseek_v3 (MLA + MoE + MTP, the same width)", DefaultValueFactory = _ => "qwen2" };
+        var baseModel = new Option<string?>("--base") { Description = "start from this base model folder (another run's base/) instead of pre-training" };
+        var grpoLr = new Option<double?>("--grpo-lr") { Description = "GRPO learning rate (default 1e-4)" };
+        var loraR = new Option<int?>("--lora-r") { Description = "GRPO with LoRA adapters of this rank on all linear layers (use_peft) instead of full fine-tuning" };
+        var loraAlpha = new Option<int>("--lora-alpha") { Description = "lora_alpha with --lora-r", DefaultValueFactory = _ => 32 };
         var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
-            { json, output, seed, threads, task, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch, directAnswers, arch };
+            { json, output, seed, threads, task, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch, directAnswers, arch, baseModel, grpoLr, loraR, loraAlpha };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             var d = new ZeroOptions();
@@ -36,6 +40,14 @@ public static class ZeroCommand
             if (p.GetValue(pretrainBatch) is { } pb) o = o with { Pretrain = o.Pretrain with { BatchSize = pb } };
             if (p.GetValue(directAnswers) is { } da)
                 o = o with { DirectAnswers = da is "estimate" or "exact" ? da : throw new R1SharpException($"--direct-answers \"{da}\" is unknown (expected estimate or exact)") };
+            if (p.GetValue(baseModel) is { } bm) o = o with { BaseModel = bm };
+            if (p.GetValue(grpoLr) is { } glr) o.Grpo.LearningRate = glr;
+            if (p.GetValue(loraR) is { } r)
+            {
+                o.Grpo.UsePeft = true; o.Grpo.LoraR = r; o.Grpo.LoraAlpha = p.GetValue(loraAlpha);
+                o.Grpo.LoraDropout = 0; o.Grpo.LoraTargetModules = ["all-linear"];
+                o.Grpo.Validate("--lora-r");
+            }
             o.Validate();
             var run = new ZeroRun(o);
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });

@@ -18,7 +18,8 @@ public sealed class LocalBackend(LocalModel model, int maxBatch = 8, bool ownsMo
 {
     public LocalModel Model { get; } = model;
     public int MaxBatch { get; } = Math.Max(1, maxBatch);
-    public string ModelName => Path.GetFileName(Path.GetFullPath(Model.Folder).TrimEnd('/'));
+    public string ModelName => Path.GetFileName(Path.GetFullPath(Model.Folder).TrimEnd('/'))
+        + (Model.Adapter is { } a ? "+" + Path.GetFileName(Path.GetFullPath(a).TrimEnd('/')) : "");
 
     public (string Prompt, bool OpensThink) Prompt(string userTurn, bool forceThink)
     {

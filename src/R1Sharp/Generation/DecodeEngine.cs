@@ -128,6 +128,7 @@ public sealed class DecodeEngine
             slots[r] = next;
             prefilled[r] = false;
             backend.Release(r);
+            if (backend is ModelBackend mb) mb.SetSlotAdapter(r, next.Adapter);
             Interlocked.Increment(ref running);
             t = need;
         }

@@ -22,6 +22,8 @@ public sealed class LocalModel : IDisposable
     public ChatTemplate? Template { get; }
     public JsonObject? GenerationConfig { get; }
     public TextGenerator Generator { get; }
+    /// <summary>The LoRA adapter folder applied over the weights, if any.</summary>
+    public string? Adapter { get; private set; }
 
     readonly SamplingOptions defaultSampling;
 
@@ -35,7 +37,18 @@ public sealed class LocalModel : IDisposable
     /// <param name="dir">a Hugging Face model folder, or a GGUF file</param>
     /// <param name="device">"cpu", "cuda", "cuda:1"; null is the CPU</param>
     /// <param name="dtype">"f32", "bf16"; null keeps the checkpoint's dtype (float16 runs as float32 on the CPU)</param>
-    public static LocalModel Load(string dir, string? device = null, string? dtype = null)
+    /// <param name="adapter">a PEFT LoRA adapter folder applied over the weights (not merged); null: none</param>
+    public static LocalModel Load(string dir, string? device = null, string? dtype = null, string? adapter = null)
+    {
+        var lm = LoadBase(dir, device, dtype);
+        if (adapter is null) return lm;
+        try { Models.Lora.LoraModel.Of(lm.Model).Load(adapter); }
+        catch { lm.Dispose(); throw; }
+        lm.Adapter = adapter;
+        return lm;
+    }
+
+    static LocalModel LoadBase(string dir, string? device, string? dtype)
     {
         if (GgufModel.IsGgufFile(dir)) return LoadGguf(dir, device, dtype);
         ModelFolder.Validate(dir);

@@ -21,6 +21,7 @@ public sealed class ModelBackend : IDecodeBackend
     readonly List<int>?[]? history; // without a cache: each slot's tokens so far
     readonly int[] rowOf, slotOf;   // slot → cache row (−1: none), row → slot
     int busyRows;
+    readonly int?[] slotAdapter;  // slot → the LoRA adapter its sequence asked for (null: the model's routing)
     readonly Device device;
     readonly ScalarType dtype;
 
@@ -34,6 +35,7 @@ public sealed class ModelBackend : IDecodeBackend
         Slots = slots; Capacity = capacity;
         rowOf = Enumerable.Repeat(-1, slots).ToArray();
         slotOf = new int[slots];
+        slotAdapter = new int?[slots];
         if (useCache)
         {
             model.CheckCacheFits(slots, capacity);
@@ -43,6 +45,23 @@ public sealed class ModelBackend : IDecodeBackend
     }
 
     public CausalLM Model => model;
+
+    /// <summary>The adapter slot's sequence decodes with (null: the model's own routing), set when it joins.</summary>
+    public void SetSlotAdapter(int slot, int? adapter) => slotAdapter[slot] = adapter;
+
+    /// <summary>Per-row adapters for a step over rows whose slots are slotOfRow(r), when any slot asked for one
+    /// (the rows then go through their adapters in one forward pass, as vLLM's multi-LoRA batches); restored after.</summary>
+    IDisposable? RouteRows(int rows, Func<int, int> slotOfRow)
+    {
+        if (model.Lora is not { } lora || Array.TrueForAll(slotAdapter, a => a is null)) return null;
+        int fallback = lora.Routing.Active ?? -1;
+        var perRow = new int[rows];
+        for (int r = 0; r < rows; r++) perRow[r] = slotAdapter[slotOfRow(r)] ?? fallback;
+        lora.Routing.PerRow = perRow;
+        return new RowRouting(lora.Routing);
+    }
+
+    sealed class RowRouting(Models.Lora.LoraRouting routing) : IDisposable { public void Dispose() => routing.PerRow = null; }
     public int Slots { get; }
     public int Capacity { get; }
     public int RowLength(int slot) => cache is null ? history![slot]?.Count ?? 0 : rowOf[slot] < 0 ? 0 : cache.RowLength(rowOf[slot]);
@@ -74,6 +93,7 @@ public sealed class ModelBackend : IDecodeBackend
             for (int j = 0; j < t; j++) ids[r * t + j] = f[Math.Min(j, f.Length - 1)];
         }
         var pad = new int[b]; // rows hold no left padding: a slot's sequence starts at index 0
+        using var routing = RouteRows(b, r => slotOf[r]);
         var hidden = model.Hidden(tensor(ids, [b, t], device: device), AttentionMask.Positions(pad, starts, t, device),
             AttentionMask.Build(pad, starts, t, starts.Max() + t, device), c);
         for (int r = 0; r < b; r++) c.SetRowLength(r, starts[r] + feeds[slotOf[r]]!.Length); // drop the filler
@@ -91,6 +111,7 @@ public sealed class ModelBackend : IDecodeBackend
             for (int j = 0; j < t; j++) ids[i * t + j] = h[Math.Min(j, h.Count - 1)];
         }
         var pad = new int[b];
+        using var routing = RouteRows(b, i => busy[i]);
         var hidden = model.Hidden(tensor(ids, [b, t], device: device), AttentionMask.Positions(pad, 0, t, device),
             AttentionMask.Build(pad, 0, t, t, device), cache: null);
         return LastLogits(hidden, Enumerable.Range(0, b).Select(i => (long)i).ToArray(), busy.Select(s => (long)history![s]!.Count - 1).ToArray());

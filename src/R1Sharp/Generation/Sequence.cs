@@ -47,6 +47,9 @@ public sealed class Sequence
     public IReadOnlyList<int> Prompt { get; }
     public SamplingOptions Options { get; }
     public Generator? Generator { get; }
+    /// <summary>The LoRA adapter this sequence decodes with (an index into the model's adapters, −1 the base); null:
+    /// the model's own routing.</summary>
+    public int? Adapter { get; init; }
     /// <summary>Called with each token before the other rules; true ends the sequence after it ("stop").</summary>
     public Func<int, bool>? StopWhen { get; init; }
     /// <summary>Called on the engine's thread with text released by this token (maybe empty) and, on the last call,

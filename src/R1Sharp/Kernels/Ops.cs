@@ -25,9 +25,12 @@ public static class Ops
     }
 
     /// <summary>x · weightᵀ + bias for a dense or quantized weight: a quantized one goes through
-    /// <see cref="QuantLinear"/> (int8 kernels for a few rows, dequantised tiles into the GEMM beyond; no autograd).</summary>
+    /// <see cref="QuantLinear"/> (int8 kernels for a few rows, dequantised tiles into the GEMM beyond). The quantized
+    /// weight is frozen, but when x needs a gradient (QLoRA: adapters below this layer) the product passes it on:
+    /// <see cref="QuantLinearFunction"/>.</summary>
     public static Tensor Linear(Tensor x, LinearWeight weight, Tensor? bias = null) =>
-        weight.Quantized is { } q ? QuantLinear.Apply(x, q, bias) : Linear(x, weight.Dense!, bias);
+        weight.Quantized is { } q ? QuantLinearFunction.NeedsGrad(x, bias) ? QuantLinearFunction.Apply(x, q, bias) : QuantLinear.Apply(x, q, bias)
+            : Linear(x, weight.Dense!, bias);
 
     /// <summary>
     /// <see cref="Linears(Tensor, Tensor[], Tensor?[])"/> for dense or quantized weights. Quantized ones are one kernel
@@ -45,7 +48,8 @@ public static class Ops
             for (int i = 0; i < weights.Length; i++) dense[i] = weights[i].Dense!;
             return Linears(x, dense, biases);
         }
-        if (quantized == weights.Length) return QuantLinear.ApplyMany(x, weights.Select(w => w.Quantized!).ToArray(), biases);
+        if (quantized == weights.Length && !QuantLinearFunction.NeedsGrad(x, null))
+            return QuantLinear.ApplyMany(x, weights.Select(w => w.Quantized!).ToArray(), biases);
         var outputs = new Tensor[weights.Length];
         for (int i = 0; i < weights.Length; i++) outputs[i] = Linear(x, weights[i], biases[i]);
         return outputs;

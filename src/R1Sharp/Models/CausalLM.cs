@@ -38,6 +38,9 @@ public abstract class CausalLM : nn.Module
     /// inference only.</summary>
     public bool IsQuantized => modules().Any(m => m is Linear { Quantized: not null } or Embedding { Quantized: not null });
 
+    /// <summary>LoRA adapters over this model's linear layers (<see cref="Lora.LoraModel.Of"/>); null: none.</summary>
+    public Lora.LoraModel? Lora { get; internal set; }
+
     readonly List<IDisposable> resources = [];
 
     /// <summary>Keeps <paramref name="resource"/> (what attached weights live in: a GGUF file's mapping) open for as
@@ -51,6 +54,11 @@ public abstract class CausalLM : nn.Module
 
     /// <summary>An empty cache for this model: maxBatch rows of capacity positions, in the model's dtype and device.</summary>
     public abstract ModelCache CreateCache(int maxBatch, int capacity);
+
+    /// <summary>The training forward pass of <see cref="Hidden"/> (no cache) cut at decoder-layer boundaries, for
+    /// activation checkpointing (the trainer recomputes a layer in backward from its saved input); null when the family
+    /// does not provide it.</summary>
+    public virtual DecoderSegments? Segments(Tensor inputIds, Tensor positions, Tensor mask) => null;
 
     /// <summary>Bytes <see cref="CreateCache"/> would allocate (long.MaxValue past a long; 0 when the family does not
     /// say, which skips <see cref="CheckCacheFits"/>).</summary>
@@ -141,7 +149,11 @@ public abstract class CausalLM : nn.Module
     {
         base.Dispose(disposing);
         if (!disposing) return;
+        Lora?.Dispose();
         foreach (var r in resources) r.Dispose();
         resources.Clear();
     }
 }
+
+/// <summary><see cref="CausalLM.Hidden"/> as embed → layers → final norm, each a function of the previous output.</summary>
+public sealed record DecoderSegments(Func<Tensor> Embed, IReadOnlyList<Func<Tensor, Tensor>> Layers, Func<Tensor, Tensor> Norm);

@@ -1,4 +1,5 @@
 using R1Sharp.Kernels;
+using R1Sharp.Models.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -47,7 +48,14 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     public LinearWeight Weight => quantized is { } q ? q
         : weight is { } w ? w : throw new InvalidOperationException($"Linear [{OutFeatures}, {InFeatures}] has no weight attached");
 
-    public override Tensor forward(Tensor x) => quantized is null ? Ops.Linear(x, weight!, bias) : QuantLinear.Apply(x, quantized, bias);
+    /// <summary>LoRA adapters on this layer (<see cref="LoraModel"/>), added to its product; null: none.</summary>
+    public LoraLayer? Lora { get; set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = quantized is null ? Ops.Linear(x, weight!, bias) : Ops.Linear(x, quantized, bias);
+        return Lora is { } lora ? lora.Apply(x, y) : y;
+    }
 
     /// <summary>Holds <paramref name="matrix"/> (inference only) in place of a dense weight, which is released.</summary>
     public void Attach(QuantMatrix matrix)
@@ -87,6 +95,9 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         var weights = new LinearWeight[layers.Length];
         var biases = new Tensor?[layers.Length];
         for (int i = 0; i < layers.Length; i++) { weights[i] = layers[i].Weight; biases[i] = layers[i].bias; }
-        return Ops.Linears(x, weights, biases);
+        var outputs = Ops.Linears(x, weights, biases);
+        for (int i = 0; i < layers.Length; i++)
+            if (layers[i].Lora is { } lora) outputs[i] = lora.Apply(x, outputs[i]);
+        return outputs;
     }
 }

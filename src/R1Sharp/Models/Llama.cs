@@ -311,6 +311,14 @@ public class LlamaForCausalLM : CausalLM
         return model.norm.forward(h);
     }
 
+    public override DecoderSegments Segments(Tensor inputIds, Tensor positions, Tensor mask)
+    {
+        var (cos, sin) = rope.Gather(positions, DType, Device);
+        return new DecoderSegments(() => model.embed_tokens.forward(inputIds),
+            model.layers.Select(layer => (Func<Tensor, Tensor>)(h => layer.Forward(h, cos, sin, mask, null))).ToList(),
+            h => model.norm.forward(h));
+    }
+
     protected override void Dispose(bool disposing)
     {
         if (disposing) rope.Dispose();

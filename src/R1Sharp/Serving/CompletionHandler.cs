@@ -25,6 +25,7 @@ public sealed class CompletionHandler(ServedModel model, ContinuousBatcher batch
         var channel = Channel.CreateUnbounded<SequenceEvent>(); // multi-reader flavour: its Count tells when a burst ends
         var seqs = Enumerable.Range(0, req.N).Select(i => new Sequence(req.PromptIds, req.Options, model.EosIds, index: i, model.Tokenizer)
         {
+            Adapter = req.Adapter,
             // Events fire on the batcher's thread between steps, so the weight version read here is the one that
             // produced the token.
             OnEvent = (s, text, finish) => channel.Writer.TryWrite(new SequenceEvent(s.Index, text, batcher.WeightVersion, finish, s.Error)),

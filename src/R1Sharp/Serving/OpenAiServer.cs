@@ -54,11 +54,24 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// chat template, end tokens and generation_config.json's sampling as request defaults.</summary>
     public static OpenAiServer FromFolder(string dir, ServeOptions options, string? device = null, string? dtype = null)
     {
-        var lm = LocalModel.Load(dir, device, dtype);
+        var lm = LocalModel.Load(dir, device, dtype, options.Adapter);
+        var adapters = new Dictionary<string, int>();
+        try
+        {
+            foreach (var (loraName, loraDir) in options.Loras)
+            {
+                if (loraName == (options.ModelName ?? Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/'))))
+                    throw new R1SharpException($"--lora {loraName}: the name is the base model's; choose another");
+                adapters[loraName] = Models.Lora.LoraModel.Of(lm.Model).Load(loraDir, loraName);
+            }
+        }
+        catch { lm.Dispose(); throw; }
+        // Requests naming the base get the base (or --adapter's model), never the first --lora.
+        if (lm.Model.Lora is { } lora) lora.Routing.Active = options.Adapter is null ? -1 : 0;
         int capacity = options.MaxContext ?? Math.Min(lm.Model.Config.MaxPositionEmbeddings, 4096);
         var backend = new ModelBackend(lm.Model, options.MaxBatch, capacity);
         string name = options.ModelName ?? Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/'));
-        var served = new ServedModel(name, lm.Tokenizer, lm.Template, lm.Generator.EosIds.ToHashSet(), lm.DefaultSampling());
+        var served = new ServedModel(name, lm.Tokenizer, lm.Template, lm.Generator.EosIds.ToHashSet(), lm.DefaultSampling(), adapters.Count > 0 ? adapters : null);
         return new OpenAiServer(served, backend, options);
     }
 
@@ -87,11 +100,12 @@ public sealed class OpenAiServer : IAsyncDisposable
         app.MapGet("/v1/models", Guard(ctx => WriteJson(ctx, 200, new JsonObject
         {
             ["object"] = "list",
-            ["data"] = new JsonArray(new JsonObject
+            // vLLM lists each LoRA module after the base, with the base as its parent.
+            ["data"] = new JsonArray(Model.Names.Select(n => (JsonNode)new JsonObject
             {
-                ["id"] = Model.Name, ["object"] = "model", ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-                ["owned_by"] = "r1sharp", ["max_model_len"] = Batcher.Capacity,
-            }),
+                ["id"] = n, ["object"] = "model", ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                ["owned_by"] = "r1sharp", ["root"] = n, ["parent"] = n == Model.Name ? null : Model.Name, ["max_model_len"] = Batcher.Capacity,
+            }).ToArray()),
         })));
         // The deadline runs from the first byte of the body: a client trickling it in spends the request's time too.
         app.MapPost("/v1/chat/completions", Guard(async ctx =>
@@ -116,6 +130,10 @@ public sealed class OpenAiServer : IAsyncDisposable
         string path = JsonFields.String(body, "model_path", required: true)!;
         string? label = JsonFields.String(body, "weight_version");
         if (!Directory.Exists(path) && !IO.GgufModel.IsGgufFile(path)) throw ApiError.BadRequest($"model_path {path}: folder not found", "model_path");
+        // New weights would arrive without the LoRA adapters served over the old ones, and requests naming an adapter
+        // would silently get the bare base: refused until adapters are reloaded with the weights.
+        if (backend is ModelBackend { Model.Lora: not null })
+            throw ApiError.BadRequest("this server applies LoRA adapters (--adapter/--lora); swapping its base weights is not supported", "model_path");
         IDisposable prepared;
         try { prepared = await Task.Run(() => backend.PrepareWeights(path)); }
         catch (R1SharpException e) { throw ApiError.BadRequest(e.Message, "model_path"); }

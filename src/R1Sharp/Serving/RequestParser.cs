@@ -6,13 +6,24 @@ using R1Sharp.Text;
 namespace R1Sharp.Serving;
 
 /// <summary>The model a server answers for: its id, tokenizer, chat template, end tokens and default sampling.</summary>
-public sealed record ServedModel(string Name, HfTokenizer Tokenizer, ChatTemplate? Template, IReadOnlySet<int> EosIds, SamplingOptions Defaults);
+/// <param name="Adapters">LoRA adapters served over the base by name (r1 serve --lora NAME=DIR), each an index into
+/// the model's <see cref="Models.Lora.LoraModel"/>; a request chooses one with its model field, as with vLLM.</param>
+public sealed record ServedModel(string Name, HfTokenizer Tokenizer, ChatTemplate? Template, IReadOnlySet<int> EosIds, SamplingOptions Defaults,
+    IReadOnlyDictionary<string, int>? Adapters = null)
+{
+    /// <summary>Every model id a request may name: the base, then the adapters.</summary>
+    public IEnumerable<string> Names => Adapters is null ? [Name] : [Name, .. Adapters.Keys];
+}
 
 /// <summary>A validated request: prompt ids and everything the sequences and the response writer need.</summary>
 /// <param name="ReturnTokenIds">vLLM's return_token_ids: the response carries prompt_token_ids and each choice's token_ids
 /// (what a trainer scores), end token included when the choice stopped on one.</param>
 public sealed record GenerationRequest(IReadOnlyList<int> PromptIds, SamplingOptions Options, int N, bool Stream, bool IncludeUsage, bool OpensThink,
-    bool ReturnTokenIds = false);
+    bool ReturnTokenIds = false)
+{
+    /// <summary>The LoRA adapter the request named (an index into the model's adapters); null: the served model itself.</summary>
+    public int? Adapter { get; init; }
+}
 
 /// <summary>
 /// Turns /v1/chat/completions and /v1/completions bodies into <see cref="GenerationRequest"/>s, rejecting bad input
@@ -25,7 +36,7 @@ public static class RequestParser
 
     public static GenerationRequest Chat(JsonObject body, ServedModel model, int capacity, int maxN)
     {
-        CheckModel(body, model);
+        int? adapter = CheckModel(body, model);
         var messages = Messages(body);
         string prompt;
         bool opensThink = false;
@@ -39,12 +50,12 @@ public static class RequestParser
         }
         var ids = model.Tokenizer.Encode(prompt);
         long? maxTokens = JsonFields.Integer(body, "max_completion_tokens", 1, int.MaxValue) ?? JsonFields.Integer(body, "max_tokens", 1, int.MaxValue);
-        return Common(body, model, ids, maxTokens, capacity, maxN, opensThink);
+        return Common(body, model, ids, maxTokens, capacity, maxN, opensThink) with { Adapter = adapter };
     }
 
     public static GenerationRequest Completion(JsonObject body, ServedModel model, int capacity, int maxN)
     {
-        CheckModel(body, model);
+        int? adapter = CheckModel(body, model);
         var p = body["prompt"];
         IReadOnlyList<int> ids = p switch
         {
@@ -55,18 +66,21 @@ public static class RequestParser
             _ => throw JsonFields.WrongType("prompt", "a string, a list of one string, or a list of token ids", p),
         };
         long? maxTokens = JsonFields.Integer(body, "max_tokens", 1, int.MaxValue) ?? 16; // OpenAI's default for completions
-        return Common(body, model, ids, maxTokens, capacity, maxN, opensThink: false);
+        return Common(body, model, ids, maxTokens, capacity, maxN, opensThink: false) with { Adapter = adapter };
     }
 
     static IReadOnlyList<int> TokenIds(JsonArray a, ServedModel model) => a.Select((x, i) =>
         x!.AsValue().TryGetValue(out int id) && id >= 0 && id < model.Tokenizer.VocabSize ? id
             : throw ApiError.BadRequest($"'prompt[{i}]' is not a token id of this model (0..{model.Tokenizer.VocabSize - 1})", "prompt", "invalid_value")).ToArray();
 
-    static void CheckModel(JsonObject body, ServedModel model)
+    /// <summary>The adapter the model field names (null: the served model itself); an unknown name is a 400 naming
+    /// what is served.</summary>
+    static int? CheckModel(JsonObject body, ServedModel model)
     {
         string name = JsonFields.String(body, "model", required: true)!;
-        if (name != model.Name)
-            throw new ApiError(400, $"the model '{name}' does not exist; this server serves '{model.Name}'", param: "model", code: "model_not_found");
+        if (name == model.Name) return null;
+        if (model.Adapters is { } a && a.TryGetValue(name, out int index)) return index;
+        throw new ApiError(400, $"the model '{name}' does not exist; this server serves {string.Join(", ", model.Names.Select(n => $"'{n}'"))}", param: "model", code: "model_not_found");
     }
 
     static GenerationRequest Common(JsonObject body, ServedModel model, IReadOnlyList<int> ids, long? maxTokens, int capacity, int maxN, bool opensThink)

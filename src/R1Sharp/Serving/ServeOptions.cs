@@ -21,6 +21,10 @@ public sealed record ServeOptions
     /// <summary>Time a completion request may take from its first byte to its last; then its sequences are cancelled
     /// (their slots freed) and the client gets 504, or an error event if the stream had started.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>A LoRA adapter folder applied to the served model itself (--adapter).</summary>
+    public string? Adapter { get; init; }
+    /// <summary>LoRA adapters served by name over the base (--lora NAME=DIR), chosen by a request's model field.</summary>
+    public IReadOnlyList<(string Name, string Dir)> Loras { get; init; } = [];
 
     /// <summary>Refuses values Kestrel would reject later with its own wording, naming the option.</summary>
     public void Validate()
@@ -30,6 +34,7 @@ public sealed record ServeOptions
         if (MaxQueue < 0) throw new R1SharpException($"--max-queue must be ≥ 0, got {MaxQueue}");
         if (MaxContext is < 2) throw new R1SharpException($"--max-context must be ≥ 2, got {MaxContext}");
         if (MaxRequestBytes < 1024) throw new R1SharpException($"--max-request-bytes must be ≥ 1024, got {MaxRequestBytes}");
+        foreach (var g in Loras.GroupBy(l => l.Name).Where(g => g.Count() > 1)) throw new R1SharpException($"--lora {g.Key}: the name is given twice");
         if (!(RequestTimeout > TimeSpan.Zero) || RequestTimeout > TimeSpan.FromDays(1))
             throw new R1SharpException($"--request-timeout must be between 0 and 86400 seconds, got {RequestTimeout.TotalSeconds}");
     }

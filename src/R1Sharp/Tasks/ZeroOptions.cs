@@ -44,6 +44,9 @@ public sealed record ZeroOptions
     public int Heads { get; init; } = 4;
     public int KvHeads { get; init; } = 2;
     public int IntermediateSize { get; init; } = 384;
+    /// <summary>A base model folder to start from (another run's base/) instead of pre-training one: runs that compare
+    /// RL settings then share the very same base.</summary>
+    public string? BaseModel { get; init; }
 
     public PretrainOptions Pretrain { get; init; } = new() { Steps = 2000, BatchSize = 32, LearningRate = 3e-3, WarmupSteps = 30 };
 

@@ -69,6 +69,12 @@ public sealed class ZeroRun
         double grpoSeconds = rl.Elapsed.TotalSeconds;
 
         var after = Evaluate(model, tokenizer, heldOut, "evaluate after RL", task);
+        // With use_peft: the adapter in PEFT's layout, and the model folder with it merged in.
+        if (model.Lora is { } lora)
+        {
+            lora.Save(Path.Combine(outDir, "adapter"), baseModel: Path.Combine(outDir, "base"));
+            lora.MergeAndUnload();
+        }
         string modelDir = Path.Combine(outDir, "model");
         ModelFolder.Save(model, modelDir, tokDir);
         var summary = new ZeroSummary(before.PassAt1, after.PassAt1, before.MeanLength, after.MeanLength, before.FormatRate,
@@ -90,6 +96,13 @@ public sealed class ZeroRun
         string tokDir = Path.Combine(outDir, "tokenizer");
         ZeroTokenizer.Write(tokDir);
         var tokenizer = HfTokenizer.FromFolder(tokDir);
+        // --base: another run's base, so that runs comparing RL settings start from the very same weights.
+        if (o.BaseModel is { } baseDir)
+        {
+            var loaded = ModelFolder.Load(baseDir);
+            ModelFolder.Save(loaded, Path.Combine(outDir, "base"), tokDir);
+            return (loaded, tokenizer, tokDir);
+        }
         var model = CausalLM.Create(ModelConfig(tokenizer.VocabSize, tokenizer.EosTokenId!.Value));
         model.InitializeRandom(o.Seed);
         // DeepSeek-V3's pre-training terms (§4.2: balance α 1e-4, bias speed γ 1e-3, MTP weight λ 0.3); a dense

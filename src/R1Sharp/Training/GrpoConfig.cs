@@ -4,7 +4,7 @@ namespace R1Sharp.Training;
 /// GRPO options. Each property's snake_case name is its recipe key and, where TRL has the option, TRL's name
 /// (GRPOConfig / TrainingArguments), so a TRL recipe reads the same here.
 /// </summary>
-public sealed class GrpoConfig : IRecipe
+public sealed class GrpoConfig : IRecipe, IPeftRecipe
 {
     // Model, data, output
     public string ModelNameOrPath { get; set; } = "";
@@ -100,6 +100,18 @@ public sealed class GrpoConfig : IRecipe
     public double WarmupRatio { get; set; }
     public int MaxSteps { get; set; } = 100;
 
+    // Parameter-efficient training and memory (TRL's ModelConfig / TrainingArguments names; PeftOptions)
+    public bool UsePeft { get; set; }
+    public int LoraR { get; set; } = 16;
+    public int LoraAlpha { get; set; } = 32;
+    public double LoraDropout { get; set; } = 0.05;
+    public List<string> LoraTargetModules { get; set; } = [];
+    public bool UseRslora { get; set; }
+    public bool LoadIn_4bit { get; set; }
+    public bool LoadIn_8bit { get; set; }
+    public bool GradientCheckpointing { get; set; }
+    public int LogprobChunkSize { get; set; }
+
     // Bookkeeping
     public int Seed { get; set; } = 42;
     public int SaveSteps { get; set; } = 50;
@@ -149,6 +161,8 @@ public sealed class GrpoConfig : IRecipe
         AdamW.CheckOptions(source, AdamBeta1, AdamBeta2, AdamEpsilon, WeightDecay);
         NativeRuntime.CheckThreads(NumThreads, "num_threads", source + ": ", zeroIsDefault: true);
         AuxiliaryTraining.Validate(source);
+        PeftOptions.Validate(this, source);
+        Check(!UsePeft || RolloutEndpoints.Count == 0, "use_peft with rollout_endpoints is not supported yet (the servers load full weights; serve the adapter with r1 serve --lora instead)");
     }
 
     public int TotalWarmup => WarmupSteps > 0 ? WarmupSteps : (int)Math.Ceiling(WarmupRatio * MaxSteps * NumIterations);

@@ -34,8 +34,7 @@ public static class GrpoRun
         if (resume && trainer.Resume()) hooks.Log?.Invoke($"resumed at step {trainer.State.Step}");
         hooks.Train(trainer);
         RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, hooks.Log);
-        string modelDir = Path.Combine(cfg.OutputDir, "model");
-        ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
+        string modelDir = PeftOptions.SaveResult(lm.Model, cfg.OutputDir, cfg.ModelNameOrPath); // with use_peft: adapter/ too
         return new TrainingResult(cfg.OutputDir, modelDir, trainer.State.Step, trainer.Metrics.Rows.ToList());
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using R1Sharp.Generation;
 using R1Sharp.Models;
+using R1Sharp.Models.Lora;
 using R1Sharp.Rewards;
 using R1Sharp.Text;
 using TorchSharp;
@@ -31,6 +32,8 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
     readonly LossOptions _loss;
     readonly Func<string, string> _template;
     readonly CausalLM? _reference;
+    readonly LoraModel? _lora;
+    readonly TrainingMemory _memory;
     readonly AdamW _optimizer;
     readonly LrSchedule _schedule;
     readonly IRolloutSource _rollouts;
@@ -57,9 +60,13 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         _ownsRollouts = rollouts is null;
         _rollouts = rollouts ?? new LocalRolloutSource(policy);
         _rolloutLog = new RolloutLog(Path.Combine(config.OutputDir, "rollouts.jsonl"));
-        // The frozen reference π_ref of the KL term is the policy as it was at the start (DeepSeekMath eq. 3).
-        if (config.Beta > 0) _reference = policy.FrozenCopy();
-        _optimizer = new AdamW(policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
+        // use_peft: adapters on the policy, the base frozen (QLoRA: quantized first); only the adapters train.
+        _lora = PeftOptions.Apply(policy, config, "config");
+        _memory = PeftOptions.Memory(config);
+        // The frozen reference π_ref of the KL term is the policy as it was at the start (DeepSeekMath eq. 3). With
+        // adapters that is the base with the adapters switched off, as TRL does with PEFT: no second copy.
+        if (config.Beta > 0 && _lora is null) _reference = policy.FrozenCopy();
+        _optimizer = new AdamW(_lora?.NamedParameters() ?? policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
         {
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
         };
@@ -82,17 +89,23 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
     {
         StartOnce();
         var clock = Stopwatch.StartNew();
+        Memory.PeakMemory.Reset();
         var (rollout, rounds) = SampleScoredRollout();                                       // rollout + reward
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
+        double rolloutPeak = Memory.PeakMemory.PeakGb();
+        Memory.PeakMemory.Reset();
         var advantages = Advantages.Compute(rollout.Rewards, rollout.GroupSize, _loss.ScaleRewards);         // advantage
         using var batches = new MicroBatches(rollout, Config.PerDeviceTrainBatchSize, _loss.MaskTruncatedCompletions, Policy.Config, Policy.Device);
-        batches.ScoreFixedPolicies(Policy, _reference, Config.NumIterations > 1);             // π_θold, π_ref
+        batches.ScoreFixedPolicies(Policy, _reference, Config.NumIterations > 1,             // π_θold, π_ref
+            Config.Beta > 0 && _lora is not null ? _lora : null);
         var update = Update(batches, advantages);                                            // loss + update
         State.Step++;
         double updateSeconds = clock.Elapsed.TotalSeconds - rolloutSeconds;
         _rollouts.PublishWeights(Policy, State.Step);                                        // rollouts see the update
         var row = StepMetrics.Collect(State.Step, rollout, update, rounds, rolloutSeconds, updateSeconds);
         row["sync_seconds"] = clock.Elapsed.TotalSeconds - rolloutSeconds - updateSeconds;
+        row["memory/rollout_peak_gb"] = rolloutPeak;                                         // peak resident memory per phase
+        row["memory/update_peak_gb"] = Memory.PeakMemory.PeakGb();
         foreach (var (key, value) in Policy.Training.TakeMetrics()) row[key] = value;
         Metrics.Append(row);
         _rolloutLog.Append(State.Step, rollout, advantages);
@@ -178,10 +191,12 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
             double lr = _schedule.At(State.OptimizerStep);
             _optimizer.ZeroGrad();
             bool finite = true;
+            if (_lora is not null && Config.LoraDropout > 0) manual_seed(RolloutSeed(Config.Seed, State.OptimizerStep, 15)); // dropout masks a function of the step: resume is exact
             foreach (var mb in batches.Items)
             {
                 using var scope = NewDisposeScope();
-                var (logp, logits) = mb.Batch.TokenLogProbs(Policy);
+                using var training = Training();
+                var (logp, entropy, pass) = mb.Batch.Score(Policy, _memory);
                 var old = mb.OldLogProbs ?? logp.detach();
                 var adv = tensor(mb.Rows.Select(i => (float)advantages[i]).ToArray(), device: Policy.Device);
                 var result = PolicyLoss.Compute(new PolicyLossInput(logp, old, mb.RefLogProbs, adv, mb.LossMask), _loss, batches.LossTokens, batches.Rows);
@@ -190,8 +205,8 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
                 loss = LossTransform?.Invoke(loss) ?? loss;
                 double lossValue = loss.item<float>();
                 if (!double.IsFinite(lossValue)) { finite = false; break; }
-                loss.backward();
-                stats.Add(lossValue, result.ClipFraction, result.Kl, mb.Batch.MeanEntropy(logits), mb.Batch.Rows);
+                pass.Backward(loss);
+                stats.Add(lossValue, result.ClipFraction, result.Kl, mb.Batch.MeanOver(entropy), mb.Batch.Rows);
             }
             double norm = finite ? _optimizer.GradNorm() : double.NaN;
             if (!double.IsFinite(norm))
@@ -212,10 +227,23 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         stats.TrainTokens = (long)batches.TotalTokens * Config.NumIterations;
         // Every forward and backward of the update: the policy's per iteration, plus one forward each for π_θold and π_ref.
         stats.Flops = batches.ForwardFlops * (ModelFlops.TrainingMultiplier * Config.NumIterations
-            + (Config.NumIterations > 1 ? 1 : 0) + (_reference != null ? 1 : 0));
+            + (Config.NumIterations > 1 ? 1 : 0) + (Config.Beta > 0 ? 1 : 0));
         stats.Seconds = clock.Elapsed.TotalSeconds;
         return stats;
     }
+
+    /// <summary>LoRA dropout on for the policy's training forward passes (rollouts and π_θold/π_ref scoring run without).</summary>
+    IDisposable? Training()
+    {
+        if (_lora is null) return null;
+        _lora.Routing.Training = true;
+        return new Scope(() => _lora.Routing.Training = false);
+    }
+
+    sealed class Scope(Action end) : IDisposable { public void Dispose() => end(); }
+
+    /// <summary>The adapters being trained (use_peft), or null for full fine-tuning.</summary>
+    public LoraModel? Adapters => _lora;
 
     public void SaveCheckpoint()
     {

@@ -56,13 +56,16 @@ public sealed class MicroBatches : IDisposable
 
     /// <summary>Log-probs under the policy before the update (needed when num_iterations > 1: later iterations ratio
     /// against it) and under the frozen reference (when β > 0).</summary>
-    public void ScoreFixedPolicies(CausalLM policy, CausalLM? reference, bool needOld)
+    /// <param name="adaptersOff">when set, π_ref is the policy with these adapters switched off (the base model)</param>
+    public void ScoreFixedPolicies(CausalLM policy, CausalLM? reference, bool needOld, Models.Lora.LoraModel? adaptersOff = null)
     {
         using var _ = no_grad();
         foreach (var mb in Items)
         {
             if (needOld) mb.OldLogProbs = Score(policy, mb.Batch);
             if (reference != null) mb.RefLogProbs = Score(reference, mb.Batch);
+            else if (adaptersOff != null)
+                using (adaptersOff.Disabled()) mb.RefLogProbs = Score(policy, mb.Batch);
         }
     }
 

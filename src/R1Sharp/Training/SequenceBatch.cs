@@ -1,4 +1,5 @@
 using R1Sharp.Models;
+using R1Sharp.Training.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -69,6 +70,39 @@ public sealed class SequenceBatch : IDisposable
         return (logp, logits);
     }
 
+    /// <summary>
+    /// Per-token log-probabilities [B, T-1-Start] of the targets with the memory settings of a trainer, their entropies
+    /// (no gradient) and the forward pass whose <see cref="TrainingForward.Backward"/> back-propagates a loss built from
+    /// them. With a chunk size the [B, T, V] logits never exist at once (<see cref="ChunkedLogProbs"/>).
+    /// </summary>
+    public TokenScores Score(CausalLM model, TrainingMemory memory)
+    {
+        var pass = TrainingForward.Run(model, Ids, Positions, Mask, memory);
+        var h = pass.Hidden.narrow(1, Start, Length - 1 - Start);
+        if (memory.LogprobChunkSize <= 0)
+        {
+            var logits = model.Logits(h);
+            var logp = logits.log_softmax(-1).gather(-1, Targets.unsqueeze(-1)).squeeze(-1);
+            Tensor entropy;
+            using (no_grad())
+            {
+                var lp = logits.log_softmax(-1);
+                entropy = -(lp.exp() * lp).sum(-1);
+            }
+            return new TokenScores(logp, entropy, pass);
+        }
+        long b = h.size(0), w = h.size(1);
+        var (chunked, ent, _) = ChunkedLogProbs.Compute(h.reshape(b * w, h.size(2)), model.OutputWeight, Targets.reshape(b * w), memory.LogprobChunkSize);
+        return new TokenScores(chunked.view(b, w), ent.view(b, w), pass);
+    }
+
+    /// <summary>Mean of per-token entropies [B, T-1-Start] over completion positions.</summary>
+    public double MeanOver(Tensor entropy)
+    {
+        using var _ = no_grad();
+        return (entropy * CompletionMask).sum().item<float>() / Math.Max(1, CompletionTokens);
+    }
+
     /// <summary>Mean entropy of the next-token distribution over completion positions (no gradient).</summary>
     public double MeanEntropy(Tensor logits)
     {
@@ -84,3 +118,6 @@ public sealed class SequenceBatch : IDisposable
         Ids.Dispose(); Positions.Dispose(); Mask.Dispose(); Targets.Dispose(); CompletionMask.Dispose();
     }
 }
+
+/// <summary>Log-probs of a batch's targets, their entropies (no gradient), and the pass that back-propagates a loss.</summary>
+public sealed record TokenScores(Tensor LogProbs, Tensor Entropy, TrainingForward Pass);

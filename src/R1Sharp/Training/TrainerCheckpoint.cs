@@ -29,7 +29,9 @@ public static class TrainerCheckpoint
         string final = Path.Combine(outputDir, name);
         string tmp = Path.Combine(outputDir, $".{name}.tmp-{Guid.NewGuid():N}"[..(name.Length + 14)]);
         Directory.CreateDirectory(tmp);
-        ModelFolder.Save(model, Path.Combine(tmp, "model"), tokenizerDir);
+        // With adapters (use_peft) only they train: the checkpoint is the adapter in PEFT's layout, not the frozen base.
+        if (model.Lora is { } lora) lora.Save(Path.Combine(tmp, "adapter"), baseModel: tokenizerDir);
+        else ModelFolder.Save(model, Path.Combine(tmp, "model"), tokenizerDir);
         var moments = optimizer.ExpAvg.Select(kv => KeyValuePair.Create("exp_avg." + kv.Key, kv.Value))
             .Concat(optimizer.ExpAvgSq.Select(kv => KeyValuePair.Create("exp_avg_sq." + kv.Key, kv.Value)));
         SafetensorsWriter.Write(Path.Combine(tmp, "optimizer.safetensors"), moments,
@@ -63,7 +65,16 @@ public static class TrainerCheckpoint
     {
         string? dir = FindLatest(outputDir);
         if (dir is null) return null;
-        CheckpointIO.LoadInto(Path.Combine(dir, "model"), model.StateDict());
+        if (model.Lora is { } lora)
+        {
+            if (!Directory.Exists(Path.Combine(dir, "adapter"))) throw new R1SharpException($"{dir}: a full fine-tuning checkpoint (no adapter/); resume it without use_peft");
+            lora.LoadInto(Path.Combine(dir, "adapter"));
+        }
+        else
+        {
+            if (!Directory.Exists(Path.Combine(dir, "model"))) throw new R1SharpException($"{dir}: an adapter checkpoint (no model/); resume it with use_peft: true");
+            CheckpointIO.LoadInto(Path.Combine(dir, "model"), model.StateDict());
+        }
         using (var f = SafetensorsFile.Open(Path.Combine(dir, "optimizer.safetensors")))
         {
             foreach (var (n, t) in optimizer.ExpAvg) f.ReadInto("exp_avg." + n, t);

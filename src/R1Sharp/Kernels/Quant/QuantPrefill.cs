@@ -33,24 +33,10 @@ public static unsafe class QuantPrefill
         int es = dtype == ScalarType.BFloat16 ? 2 : 4;
         int tile = (int)Math.Clamp(TileBytes / ((long)k * es) / 16 * 16, 16, n);
         var buffer = empty(tile, k, dtype: dtype);
-        nint bufferAddr = TensorMemory.Address(buffer);
         for (int n0 = 0; n0 < n; n0 += tile)
         {
-            int tn = Math.Min(tile, n - n0), start = n0;
-            int chunk = (tn + threads * 4 - 1) / (threads * 4);
-            KernelThreads.For((tn + chunk - 1) / chunk, threads, c =>
-            {
-                int r0 = start + c * chunk, r1 = Math.Min(start + tn, r0 + chunk);
-                if (es == 4) { w.Dequantize(r0, r1 - r0, (float*)bufferAddr + (long)(r0 - start) * k); return; }
-                var row = new float[k];
-                fixed (float* rp = row)
-                    for (int r = r0; r < r1; r++)
-                    {
-                        w.Dequantize(r, 1, rp);
-                        ToBf16(rp, (ushort*)bufferAddr + (long)(r - start) * k, k);
-                    }
-            }, spinAfter: false);
-            using var part = buffer.narrow(0, 0, tn);
+            int tn = Math.Min(tile, n - n0);
+            using var part = DequantizeTile(w, buffer, n0, tn, threads);
             using var prod = mm(x2, part.t());
             using var dst = y.narrow(1, n0, tn);
             dst.copy_(prod);
@@ -60,6 +46,59 @@ public static unsafe class QuantPrefill
         var outShape = shape.ToArray();
         outShape[^1] = n;
         return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// ∂L/∂x = ∂L/∂y · W for y = x·Wᵀ (the input gradient of a frozen quantized linear layer, QLoRA's backward):
+    /// grad [..., N] → [..., K] float32, summed over tiles of W's rows dequantised as in <see cref="Linear"/>.
+    /// </summary>
+    public static Tensor InputGradient(Tensor grad, QuantMatrix w, ScalarType? gemmType = null, int threads = 0)
+    {
+        int k = w.Cols, n = w.Rows;
+        if (grad.size(-1) != n) throw new ArgumentException($"{w.Name}: the gradient has {grad.size(-1)} features, the weight {n} rows");
+        var dtype = gemmType ?? (CpuFeatures.NativeBf16Gemm ? ScalarType.BFloat16 : ScalarType.Float32);
+        if (threads <= 0) threads = get_num_threads();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var g2 = grad.reshape(-1, n).to(dtype).contiguous();
+        var gx = zeros(g2.size(0), k, dtype: ScalarType.Float32);
+        int es = dtype == ScalarType.BFloat16 ? 2 : 4;
+        int tile = (int)Math.Clamp(TileBytes / ((long)k * es) / 16 * 16, 16, n);
+        var buffer = empty(tile, k, dtype: dtype);
+        for (int n0 = 0; n0 < n; n0 += tile)
+        {
+            int tn = Math.Min(tile, n - n0);
+            using var part = DequantizeTile(w, buffer, n0, tn, threads);
+            using var gpart = g2.narrow(1, n0, tn);
+            using var prod = mm(gpart, part);
+            gx.add_(prod);
+        }
+        GC.KeepAlive(w);
+        var outShape = grad.shape.ToArray();
+        outShape[^1] = k;
+        return gx.reshape(outShape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rows [n0, n0 + tn) of w dequantised into buffer (float32 or bfloat16): a view of its first tn rows.</summary>
+    static Tensor DequantizeTile(QuantMatrix w, Tensor buffer, int n0, int tn, int threads)
+    {
+        int k = w.Cols;
+        bool f32 = buffer.dtype == ScalarType.Float32;
+        nint bufferAddr = TensorMemory.Address(buffer);
+        int chunk = (tn + threads * 4 - 1) / (threads * 4);
+        KernelThreads.For((tn + chunk - 1) / chunk, threads, c =>
+        {
+            int r0 = n0 + c * chunk, r1 = Math.Min(n0 + tn, r0 + chunk);
+            if (f32) { w.Dequantize(r0, r1 - r0, (float*)bufferAddr + (long)(r0 - n0) * k); return; }
+            var row = new float[k];
+            fixed (float* rp = row)
+                for (int r = r0; r < r1; r++)
+                {
+                    w.Dequantize(r, 1, rp);
+                    ToBf16(rp, (ushort*)bufferAddr + (long)(r - n0) * k, k);
+                }
+        }, spinAfter: false);
+        return buffer.narrow(0, 0, tn);
     }
 
     /// <summary>float32 → bfloat16, rounding to nearest even (libtorch's rounding; the values are finite).</summary>

@@ -1,4 +1,5 @@
 using R1Sharp.Models;
+using R1Sharp.Training.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -81,6 +82,24 @@ public sealed class SftBatch : IDisposable
         long correct;
         using (no_grad()) correct = logits.argmax(-1).eq(Targets).sum().item<long>();
         return (nll.sum(), correct);
+    }
+
+    /// <summary>As <see cref="Loss(CausalLM)"/> with a trainer's memory settings (activation checkpointing, chunked
+    /// log-probs); the pass back-propagates the loss.</summary>
+    public (Tensor LossSum, long Correct, TrainingForward Pass) Loss(CausalLM model, TrainingMemory memory)
+    {
+        var pass = TrainingForward.Run(model, Ids, Positions, Mask, memory);
+        var h = pass.Hidden.reshape(-1, pass.Hidden.size(-1)).index_select(0, Sources);
+        if (memory.LogprobChunkSize <= 0)
+        {
+            var logits = model.Logits(h);
+            var nll = -logits.log_softmax(-1).gather(-1, Targets.unsqueeze(-1)).squeeze(-1);
+            long right;
+            using (no_grad()) right = logits.argmax(-1).eq(Targets).sum().item<long>();
+            return (nll.sum(), right, pass);
+        }
+        var (logp, _, correct) = ChunkedLogProbs.Compute(h, model.OutputWeight, Targets, memory.LogprobChunkSize);
+        return (-logp.sum(), correct.sum().item<long>(), pass);
     }
 
     public void Dispose()

@@ -5,7 +5,7 @@ namespace R1Sharp.Training.Sft;
 /// <c>r1 train grpo</c>; every other snake_case name is TRL's (SFTConfig / TrainingArguments), so a TRL or open-r1 SFT
 /// recipe reads the same here.
 /// </summary>
-public sealed class SftConfig : IRecipe
+public sealed class SftConfig : IRecipe, IPeftRecipe
 {
     // Model, data, output
     public string ModelNameOrPath { get; set; } = "";
@@ -41,6 +41,18 @@ public sealed class SftConfig : IRecipe
     public double AdamBeta2 { get; set; } = 0.999;
     public double AdamEpsilon { get; set; } = 1e-8;
     public double MaxGradNorm { get; set; } = 1.0;
+
+    // Parameter-efficient training and memory (TRL's ModelConfig / TrainingArguments names; PeftOptions)
+    public bool UsePeft { get; set; }
+    public int LoraR { get; set; } = 16;
+    public int LoraAlpha { get; set; } = 32;
+    public double LoraDropout { get; set; } = 0.05;
+    public List<string> LoraTargetModules { get; set; } = [];
+    public bool UseRslora { get; set; }
+    public bool LoadIn_4bit { get; set; }
+    public bool LoadIn_8bit { get; set; }
+    public bool GradientCheckpointing { get; set; }
+    public int LogprobChunkSize { get; set; }
 
     // Bookkeeping
     public int Seed { get; set; } = 42;
@@ -84,6 +96,7 @@ public sealed class SftConfig : IRecipe
         AdamW.CheckOptions(source, AdamBeta1, AdamBeta2, AdamEpsilon, WeightDecay);
         NativeRuntime.CheckThreads(NumThreads, "num_threads", source + ": ", zeroIsDefault: true);
         AuxiliaryTraining.Validate(source);
+        PeftOptions.Validate(this, source);
     }
 
     /// <summary>Refuses micro-batches whose logits alone (rows × tokens × vocabulary, float32) exceed this machine's

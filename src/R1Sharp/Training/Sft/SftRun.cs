@@ -31,8 +31,7 @@ public static class SftRun
         if (resume && trainer.Resume()) hooks.Log?.Invoke($"resumed at step {trainer.State.Step}");
         hooks.Train(trainer);
         RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, RunPlots.SftCurves, "SFT step", hooks.Log);
-        string modelDir = Path.Combine(cfg.OutputDir, "model");
-        ModelFolder.Save(lm.Model, modelDir, cfg.ModelNameOrPath);
+        string modelDir = PeftOptions.SaveResult(lm.Model, cfg.OutputDir, cfg.ModelNameOrPath); // with use_peft: adapter/ too
         return new TrainingResult(cfg.OutputDir, modelDir, trainer.State.Step, trainer.Metrics.Rows.ToList());
     }
 }

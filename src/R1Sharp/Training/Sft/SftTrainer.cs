@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using R1Sharp.Models;
+using R1Sharp.Models.Lora;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Training.Sft;
@@ -28,6 +29,11 @@ public sealed class SftTrainer : ITrainer
 
     readonly IReadOnlyList<IReadOnlyList<TokenizedSample>> _evalRows;
     readonly AdamW _optimizer;
+    readonly LoraModel? _lora;
+    readonly TrainingMemory _memory;
+
+    /// <summary>The adapters being trained (use_peft), or null for full fine-tuning.</summary>
+    public LoraModel? Adapters => _lora;
     readonly LrSchedule _schedule;
     readonly string? _tokenizerDir;
 
@@ -47,7 +53,9 @@ public sealed class SftTrainer : ITrainer
         Directory.CreateDirectory(config.OutputDir);
         Metrics = new MetricsLog(Path.Combine(config.OutputDir, "metrics.jsonl"));
         File.WriteAllText(Metrics.Path, "");
-        _optimizer = new AdamW(policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
+        _lora = PeftOptions.Apply(policy, config, "config"); // use_peft: adapters train, the base is frozen
+        _memory = PeftOptions.Memory(config);
+        _optimizer = new AdamW(_lora?.NamedParameters() ?? policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
         {
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
         };
@@ -78,6 +86,7 @@ public sealed class SftTrainer : ITrainer
     public Dictionary<string, double> Step()
     {
         var clock = Stopwatch.StartNew();
+        Memory.PeakMemory.Reset();
         var rows = NextRows(Config.RowsPerStep);
         int lossTokens = rows.Sum(r => r.Sum(s => s.LossTokens));
         double lr = _schedule.At(State.OptimizerStep);
@@ -85,21 +94,27 @@ public sealed class SftTrainer : ITrainer
         double loss = 0;
         long correct = 0, tokens = 0;
         bool finite = true;
+        if (_lora is not null)
+        {
+            _lora.Routing.Training = true; // LoRA dropout, its masks a function of the step (resume is exact)
+            if (Config.LoraDropout > 0) manual_seed(GrpoTrainer.RolloutSeed(Config.Seed, State.OptimizerStep, 15));
+        }
         foreach (var micro in rows.Chunk(Config.PerDeviceTrainBatchSize))
         {
             using var scope = NewDisposeScope();
             using var batch = new SftBatch(micro, Policy.Device);
             tokens += batch.Tokens;
-            var (sum, right) = batch.Loss(Policy);
+            var (sum, right, pass) = batch.Loss(Policy, _memory);
             // The mean over every trained token of the step, not of the micro-batch: accumulation then equals one big batch.
             var part = sum / lossTokens;
             if (Policy.Training.TakeLoss() is { } aux) part = part + aux * ((double)micro.Length / rows.Count);
             part = LossTransform?.Invoke(part) ?? part;
             double value = part.item<float>();
             if (!double.IsFinite(value)) { finite = false; break; }
-            part.backward();
+            pass.Backward(part);
             loss += value; correct += right;
         }
+        if (_lora is not null) _lora.Routing.Training = false;
         double norm = finite ? _optimizer.GradNorm() : double.NaN;
         bool skipped = !double.IsFinite(norm);
         if (skipped)
@@ -132,6 +147,7 @@ public sealed class SftTrainer : ITrainer
             ["skipped"] = skipped ? 1 : 0,
             ["tokens_per_second"] = tokens / seconds,
             ["update_seconds"] = seconds,
+            ["memory/step_peak_gb"] = Memory.PeakMemory.PeakGb(),
         };
         if (_evalRows.Count > 0 && Config.EvalSteps > 0 && (State.Step % Config.EvalSteps == 0 || Done))
         {

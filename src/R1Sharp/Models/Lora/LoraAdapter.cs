@@ -1,0 +1,91 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace R1Sharp.Models.Lora;
+
+/// <summary>
+/// One low-rank update of one linear layer (Hu et al. 2021, eq. 3): h = W₀x + (α/r)·B·A·x, with A [r, in] and B
+/// [out, r] in float32 whatever the base's dtype (PEFT's layout: lora_A.weight, lora_B.weight). B starts at zero, so
+/// a fresh adapter leaves the model's output exactly as it was.
+/// </summary>
+public sealed class LoraAdapter : IDisposable
+{
+    public Tensor A { get; }
+    public Tensor B { get; }
+    public double Scaling { get; }
+    public double Dropout { get; }
+
+    public LoraAdapter(Tensor a, Tensor b, double scaling, double dropout)
+    {
+        A = a; B = b; Scaling = scaling; Dropout = dropout;
+    }
+
+    /// <summary>A fresh adapter as PEFT initialises one (init_lora_weights=True): A from kaiming_uniform(a=√5), i.e.
+    /// uniform(±1/√in), B zero.</summary>
+    public static LoraAdapter Fresh(long inFeatures, long outFeatures, LoraConfig config, Generator generator, Device device)
+    {
+        double bound = 1.0 / Math.Sqrt(inFeatures);
+        var a = (rand(config.R, inFeatures, dtype: ScalarType.Float32, generator: generator) * (2 * bound) - bound).to(device).detach().requires_grad_(true);
+        var b = zeros(outFeatures, config.R, dtype: ScalarType.Float32, device: device).requires_grad_(true);
+        return new LoraAdapter(a.DetachFromDisposeScope(), b.DetachFromDisposeScope(), config.Scaling, config.LoraDropout);
+    }
+
+    /// <summary>(α/r)·B·A·dropout(x) in x's dtype, computed in float32 (PEFT casts x to the adapter's dtype).</summary>
+    public Tensor Delta(Tensor x, bool training)
+    {
+        var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        if (training && Dropout > 0) xf = F.dropout(xf, Dropout, training: true);
+        var d = F.linear(F.linear(xf, A), B).mul_(Scaling);
+        return d.dtype == x.dtype ? d : d.to(x.dtype);
+    }
+
+    /// <summary>ΔW = scaling·B·A [out, in] in float32.</summary>
+    public Tensor DeltaWeight()
+    {
+        using var _ = no_grad();
+        return B.matmul(A).mul_(Scaling);
+    }
+
+    public void Dispose() { A.Dispose(); B.Dispose(); }
+}
+
+/// <summary>
+/// The adapters a linear layer carries (one per loaded adapter) and the routing that chooses between them: all rows
+/// through one adapter (training; a single --adapter), per-row adapters (a server choosing the adapter per request,
+/// as vLLM's multi-LoRA), or none (the base: GRPO's reference policy).
+/// </summary>
+public sealed class LoraLayer(string moduleName, LoraRouting routing)
+{
+    public string ModuleName { get; } = moduleName;
+    public List<LoraAdapter> Adapters { get; } = [];
+    public LoraRouting Routing { get; } = routing;
+
+    /// <summary>y + the routed adapters' updates of x (x [rows, ..., in], y [rows, ..., out]).</summary>
+    public Tensor Apply(Tensor x, Tensor y)
+    {
+        var r = Routing;
+        if (r.PerRow is not { } rows) return r.Active is int a && a >= 0 && a < Adapters.Count && Adapters[a] is { } one ? y.add(one.Delta(x, r.Training)) : y;
+        if (rows.Length != x.size(0)) throw new InvalidOperationException($"{ModuleName}: adapter routing for {rows.Length} rows, the batch has {x.size(0)}");
+        Tensor? outp = null;
+        foreach (int a in rows.Distinct())
+        {
+            if (a < 0 || a >= Adapters.Count || Adapters[a] is null) continue;
+            var idx = tensor(Enumerable.Range(0, rows.Length).Where(i => rows[i] == a).Select(i => (long)i).ToArray(), device: x.device);
+            var d = Adapters[a].Delta(x.index_select(0, idx), r.Training);
+            outp = (outp ?? y.clone()).index_add_(0, idx, d, 1);
+        }
+        return outp ?? y;
+    }
+}
+
+/// <summary>Which adapter the layers of one model apply: shared by all of its <see cref="LoraLayer"/>s.</summary>
+public sealed class LoraRouting
+{
+    /// <summary>The adapter every row goes through; null or −1: none (the base model).</summary>
+    public int? Active { get; set; }
+    /// <summary>An adapter index per batch row (−1: the base), overriding <see cref="Active"/>.</summary>
+    public int[]? PerRow { get; set; }
+    /// <summary>Dropout on (training forward passes).</summary>
+    public bool Training { get; set; }
+}

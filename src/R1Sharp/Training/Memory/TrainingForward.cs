@@ -1,0 +1,78 @@
+using R1Sharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Training.Memory;
+
+/// <summary>
+/// A training forward pass to the final hidden states and its backward. Plainly, autograd keeps every layer's
+/// activations until backward. With activation checkpointing (Chen et al. 2016, "Training deep nets with sublinear
+/// memory cost"; transformers' gradient_checkpointing per decoder layer) the layers run without autograd and keep only
+/// each layer's input; <see cref="Backward"/> then walks the layers from the last, recomputing each with autograd from
+/// its saved input and back-propagating the gradient of its output, so at most one layer's activations exist at a
+/// time. The result is the same gradients (the recomputation is the same arithmetic) for one extra forward pass.
+/// TorchSharp has no torch.utils.checkpoint, and this needs no re-entrant autograd: the layers are the segments.
+/// </summary>
+public sealed class TrainingForward
+{
+    /// <summary>Final hidden states [B, T, hidden], differentiable.</summary>
+    public Tensor Hidden { get; }
+
+    readonly DecoderSegments? segments;
+    readonly List<Tensor> inputs = [];
+    readonly Tensor? last;
+
+    TrainingForward(Tensor hidden) => Hidden = hidden;
+
+    TrainingForward(CausalLM model, DecoderSegments segments)
+    {
+        this.segments = segments;
+        using (no_grad())
+        {
+            var h = segments.Embed();
+            foreach (var layer in segments.Layers)
+            {
+                inputs.Add(h);
+                using var scope = NewDisposeScope();
+                h = layer(h).MoveToOuterDisposeScope();
+            }
+            last = h.detach().requires_grad_(true);
+        }
+        Hidden = segments.Norm(last);
+    }
+
+    public static TrainingForward Run(CausalLM model, Tensor ids, Tensor positions, Tensor mask, TrainingMemory memory)
+    {
+        if (!memory.GradientCheckpointing || !is_grad_enabled()) return new TrainingForward(model.Hidden(ids, positions, mask, cache: null));
+        var segments = model.Segments(ids, positions, mask)
+            ?? throw new R1SharpException($"gradient_checkpointing is not available for model_type {model.Config.ModelType} yet (its layers are not cut into segments)");
+        return new TrainingForward(model, segments);
+    }
+
+    /// <summary>Back-propagates <paramref name="loss"/> (a scalar that depends on <see cref="Hidden"/>) into every
+    /// parameter that wants a gradient.</summary>
+    public void Backward(Tensor loss)
+    {
+        loss.backward();
+        if (segments is null) return;
+        if (last!.grad is not { } g0) return;
+        var g = g0.detach().clone();
+        for (int i = segments.Layers.Count - 1; i >= 0; i--)
+        {
+            using var scope = NewDisposeScope();
+            var x = inputs[i].detach().requires_grad_(true);
+            var y = segments.Layers[i](x);
+            y.backward([g]);
+            var next = x.grad is { } gx ? gx.detach().clone().MoveToOuterDisposeScope() : null;
+            g.Dispose();
+            if (next is null) return; // nothing below this layer wants a gradient
+            g = next;
+        }
+        using (var scope = NewDisposeScope())
+        {
+            var e = segments.Embed();
+            if (e.requires_grad) e.backward([g]);
+        }
+        g.Dispose();
+    }
+}
