@@ -28,10 +28,20 @@ public static class CliCommon
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or FormatException or InvalidOperationException or System.Runtime.InteropServices.ExternalException)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {ErrorLine(e)}");
             if (parse.GetValue(Verbose)) Console.Error.WriteLine(e);
             return 1;
         }
+    }
+
+    /// <summary>An unexpected exception as one line: libtorch's messages carry its C++ backtrace (20-odd "frame #N"
+    /// lines) after the first line, which says what failed; --verbose shows the rest.</summary>
+    public static string ErrorLine(Exception e)
+    {
+        string message = e.Message.Trim();
+        int newline = message.IndexOf('\n');
+        if (newline < 0) return message;
+        return $"{message[..newline].TrimEnd()} (native error; --verbose shows the rest)";
     }
 
     /// <summary>The value of an --api-key-env variable; unset or empty is the user's error, named.</summary>

@@ -50,6 +50,14 @@ public static class Excerpt
         return sb.ToString();
     }
 
+    /// <summary>A JSON value from a file as compact JSON on one line (control characters escaped, as JSON escapes
+    /// them), cut after <paramref name="max"/> characters: "hot" stays "hot", null stays null.</summary>
+    public static string Json(System.Text.Json.Nodes.JsonNode? node, int max = 60)
+    {
+        string s = node?.ToJsonString() ?? "null";
+        return s.Length <= max ? s : s[..max] + "…";
+    }
+
     static void Append(StringBuilder sb, char c)
     {
         switch (c)

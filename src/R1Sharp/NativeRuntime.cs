@@ -25,6 +25,20 @@ public static class NativeRuntime
 
     static bool configured;
 
+    /// <summary>The most CPU threads a run may ask libtorch for: four per core. OpenMP starts every thread asked for and
+    /// each parallel operator waits for all of them, so oversubscription only slows a run (num_threads 1000 made a
+    /// tiny SFT step 85 s instead of 5 on 2 cores; 100000 never finished) and a negative count aborts libtorch.</summary>
+    public static int MaxThreads => 4 * Environment.ProcessorCount;
+
+    /// <summary>Refuses a thread count outside 1..<see cref="MaxThreads"/> (0 too when <paramref name="zeroIsDefault"/>,
+    /// meaning libtorch's own choice), naming the option.</summary>
+    public static void CheckThreads(int threads, string name, string source, bool zeroIsDefault)
+    {
+        if (threads > MaxThreads || threads < (zeroIsDefault ? 0 : 1))
+            throw new R1SharpException($"{source}{name} must be {(zeroIsDefault ? "0 (libtorch's default) or " : "")}between 1 and {MaxThreads} " +
+                $"(4 × this machine's {Environment.ProcessorCount} cores), got {threads}");
+    }
+
     /// <summary>Returns freed heap memory to the system (glibc's malloc_trim; glibc keeps freed blocks otherwise).</summary>
     public static void ReleaseFreeMemory()
     {

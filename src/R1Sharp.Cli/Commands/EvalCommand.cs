@@ -86,7 +86,11 @@ public static class EvalCommand
         EndpointPolicy policy)
     {
         if ((model is null) == (endpoint is null)) throw new R1SharpException("give exactly one of --model DIR (local) or --endpoint URL (with --model-name)");
-        if (model is not null) return new LocalBackend(LocalModel.Load(model, device, dtype), maxBatch);
+        if (model is not null)
+        {
+            if (maxBatch < 1) throw new R1SharpException($"--max-batch must be ≥ 1, got {maxBatch}");
+            return new LocalBackend(LocalModel.Load(model, device, dtype), maxBatch);
+        }
         if (string.IsNullOrEmpty(modelName)) throw new R1SharpException("--endpoint needs --model-name (the model id the server serves)");
         string? key = apiKeyEnv is null ? null : CliCommon.RequiredEnv(apiKeyEnv);
         return new EndpointBackend(endpoint!, modelName, key, concurrency, policy);

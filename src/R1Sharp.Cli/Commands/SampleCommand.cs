@@ -43,6 +43,8 @@ public static class SampleCommand
             maxRepetition, ngrams, maxLength, output, json, noThink, maxBatch, concurrency, device, dtype, requestTimeout };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
+            CliCommon.CheckFinite(p.GetValue(temperature), "--temperature");
+            CliCommon.CheckFinite(p.GetValue(topP), "--top-p");
             var all = Benchmark.Parse(p.GetValue(prompts)!);
             if (p.GetValue(limit) is { } n && n < 1) throw new R1SharpException($"--limit must be ≥ 1, got {n}");
             if (p.GetValue(keep) < 0) throw new R1SharpException($"--keep must be ≥ 0, got {p.GetValue(keep)}");
@@ -52,6 +54,7 @@ public static class SampleCommand
                 Language = p.GetValue(language)!, MinLanguageConsistency = p.GetValue(minLanguage), MaxRepetitionRate = p.GetValue(maxRepetition),
                 RepetitionNGrams = p.GetValue(ngrams), MaxCompletionTokens = p.GetValue(maxLength),
             };
+            filter.Validate();
             Rewards.LanguageConsistencyReward.Create(filter.Language); // an unknown language fails before any sampling
             using var backend = EvalCommand.CreateBackend(p.GetValue(model), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
                 p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype),

@@ -32,7 +32,7 @@ public static class TrainSftCommand
         var train = SftDataset.Load(cfg.DatasetPath).Select(tokenizer.Tokenize).ToList();
         var eval = cfg.EvalDatasetPath.Length > 0 ? SftDataset.Load(cfg.EvalDatasetPath).Select(tokenizer.Tokenize).ToList() : null;
         int truncated = train.Count(s => s.Length > cfg.MaxLength);
-        var trainer = new SftTrainer(cfg, lm.Model, train, eval, cfg.ModelNameOrPath) { OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]") };
+        var trainer = new SftTrainer(cfg, lm.Model, train, eval, cfg.ModelNameOrPath, recipePath) { OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]") };
         err.MarkupLineInterpolated($"{train.Count} samples ({truncated} truncated to {cfg.MaxLength} tokens) in {trainer.Rows.Count} rows; {trainer.TotalSteps} steps");
         if (tokenizer.UntrainedTurns > 0)
             err.MarkupLineInterpolated($"[grey]{tokenizer.UntrainedTurns} earlier assistant turns are context only: the chat template rewrites history, so only each row's last turn is trained[/]");

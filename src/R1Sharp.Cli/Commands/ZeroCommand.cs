@@ -32,6 +32,7 @@ public static class ZeroCommand
             if (p.GetValue(stepsFraction) is { } sf) o = o with { StepsFraction = sf };
             if (p.GetValue(pretrainLr) is { } lr) o = o with { Pretrain = o.Pretrain with { LearningRate = lr } };
             if (p.GetValue(pretrainBatch) is { } pb) o = o with { Pretrain = o.Pretrain with { BatchSize = pb } };
+            o.Validate();
             var run = new ZeroRun(o);
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");

@@ -13,10 +13,16 @@ public sealed record EvalProgress(int Done, int Total, int Correct, int Resumed)
 /// </summary>
 public static class EvalRunner
 {
+    /// <summary>Samples one run may ask for (MATH-500 at DeepSeek's k = 64 is 32,000).</summary>
+    public const int MaxSamples = 10_000_000;
+
     public static async Task<IReadOnlyList<SampleRecord>> RunAsync(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings,
         IEvalBackend backend, ResultsLog log, Action<EvalProgress>? progress = null, CancellationToken cancel = default)
     {
         if (k < 1) throw new R1SharpException($"--k must be ≥ 1, got {k}");
+        // Every (problem, sample) pair is listed before the first request: --k 10⁹ never started, filling memory.
+        if ((long)problems.Count * k > MaxSamples)
+            throw new R1SharpException($"--k {k} × {problems.Count} problems is {(long)problems.Count * k:N0} samples, more than {MaxSamples:N0} in one run: lower --k or --limit");
         string key = settings.Key;
         var wanted = new HashSet<string>(problems.Select(p => p.Id));
         var done = new Dictionary<(string, int), SampleRecord>();

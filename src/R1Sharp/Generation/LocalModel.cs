@@ -23,10 +23,13 @@ public sealed class LocalModel : IDisposable
     public JsonObject? GenerationConfig { get; }
     public TextGenerator Generator { get; }
 
-    LocalModel(string folder, CausalLM model, HfTokenizer tokenizer, ChatTemplate? template, JsonObject? genConfig)
+    readonly SamplingOptions defaultSampling;
+
+    LocalModel(string folder, CausalLM model, HfTokenizer tokenizer, ChatTemplate? template, JsonObject? genConfig, SamplingOptions sampling)
     {
-        Folder = folder; Model = model; Tokenizer = tokenizer; Template = template; GenerationConfig = genConfig;
-        Generator = new TextGenerator(model, tokenizer, TextGenerator.CollectEosIds(model.Config, tokenizer, genConfig));
+        Folder = folder; Model = model; Tokenizer = tokenizer; Template = template; GenerationConfig = genConfig; defaultSampling = sampling;
+        Generator = new TextGenerator(model, tokenizer,
+            TextGenerator.CollectEosIds(model.Config, tokenizer, genConfig, Path.Combine(folder, ModelFolder.GenerationConfigFile)));
     }
 
     /// <param name="dir">a Hugging Face model folder, or a GGUF file</param>
@@ -43,9 +46,16 @@ public sealed class LocalModel : IDisposable
         if (File.Exists(configPath) && JsonNode.Parse(File.ReadAllText(configPath)) is JsonObject tc && tc.ContainsKey("chat_template"))
             template = ChatTemplate.FromTokenizerConfig(configPath);
         var genConfig = ModelFolder.ReadGenerationConfig(dir);
+        // generation_config.json's sampling is checked before the weights load, so a bad value costs no wait.
+        var sampling = SamplingOptions.FromGenerationConfig(genConfig, Path.Combine(dir, ModelFolder.GenerationConfigFile));
         var dev = ParseDevice(device);
         var model = ModelFolder.Load(dir, dev, dtype is null ? null : ModelFolder.ParseDType(dtype));
-        return new LocalModel(dir, model, tokenizer, template, genConfig);
+        try { return new LocalModel(dir, model, tokenizer, template, genConfig, sampling); }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     static LocalModel LoadGguf(string path, string? device, string? dtype)
@@ -60,7 +70,8 @@ public sealed class LocalModel : IDisposable
         // before the file's pages come in, once per load.
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var model = GgufModel.Load(path, scalar);
-        return new LocalModel(path, model, tokenizer, template, ModelFolder.DefaultGenerationConfig(model.Config));
+        var genConfig = ModelFolder.DefaultGenerationConfig(model.Config);
+        return new LocalModel(path, model, tokenizer, template, genConfig, SamplingOptions.FromGenerationConfig(genConfig, path));
     }
 
     /// <summary>The weights alone of a model folder or GGUF file (e.g. for a server's weight swap).</summary>
@@ -78,20 +89,9 @@ public sealed class LocalModel : IDisposable
         throw new R1SharpException($"unknown device \"{name}\" (expected cpu, cuda or cuda:N)");
     }
 
-    /// <summary>Sampling from generation_config.json (DeepSeek recommends temperature 0.6, top-p 0.95), else plain sampling.</summary>
-    public SamplingOptions DefaultSampling()
-    {
-        var o = new SamplingOptions();
-        if (GenerationConfig is null) return o;
-        float F(string k, float d) => GenerationConfig[k] is JsonValue v && v.TryGetValue(out double x) ? (float)x : d;
-        bool doSample = GenerationConfig["do_sample"] is JsonValue ds && ds.TryGetValue(out bool b) ? b : true;
-        return o with
-        {
-            Temperature = doSample ? F("temperature", 1f) : 0f,
-            TopP = F("top_p", 1f),
-            TopK = GenerationConfig["top_k"] is JsonValue tk && tk.TryGetValue(out int k) ? k : 0,
-        };
-    }
+    /// <summary>Sampling from generation_config.json (DeepSeek recommends temperature 0.6, top-p 0.95), else plain
+    /// sampling (<see cref="SamplingOptions.FromGenerationConfig"/>).</summary>
+    public SamplingOptions DefaultSampling() => defaultSampling;
 
     /// <summary>The prompt for a conversation: the chat template's rendering with the generation prompt, or, for a
     /// model without a template, the last user message as it is.</summary>

@@ -34,7 +34,11 @@ public sealed class ModelBackend : IDecodeBackend
         Slots = slots; Capacity = capacity;
         rowOf = Enumerable.Repeat(-1, slots).ToArray();
         slotOf = new int[slots];
-        if (useCache) cache = model.CreateCache(slots, capacity);
+        if (useCache)
+        {
+            model.CheckCacheFits(slots, capacity);
+            cache = model.CreateCache(slots, capacity);
+        }
         else history = new List<int>?[slots];
     }
 

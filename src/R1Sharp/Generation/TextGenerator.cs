@@ -24,14 +24,21 @@ public sealed class TextGenerator
         engine = new GenerationEngine(model);
     }
 
-    /// <summary>End-of-sequence ids: config.json's, generation_config.json's and the tokenizer's eos token.</summary>
-    public static IReadOnlyCollection<int> CollectEosIds(ModelConfig cfg, HfTokenizer tok, JsonObject? generationConfig)
+    /// <summary>End-of-sequence ids: config.json's, generation_config.json's and the tokenizer's eos token. An id in
+    /// generation_config.json must be a token id of the model (an integer below vocab_size), else an error naming the
+    /// file (a null in the list used to crash with a stack trace, a string was ignored).</summary>
+    public static IReadOnlyCollection<int> CollectEosIds(ModelConfig cfg, HfTokenizer tok, JsonObject? generationConfig,
+        string generationConfigPath = "generation_config.json")
     {
         var ids = new HashSet<int>(cfg.EosTokenIds);
-        switch (generationConfig?["eos_token_id"])
+        var node = generationConfig?["eos_token_id"];
+        foreach (var item in node is JsonArray a ? a.ToArray() : node is null ? [] : [node])
         {
-            case JsonArray a: foreach (var x in a) ids.Add(x!.GetValue<int>()); break;
-            case JsonValue v when v.TryGetValue(out int i): ids.Add(i); break;
+            if (item is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number && v.TryGetValue(out int id) && id >= 0 && id < cfg.VocabSize)
+                ids.Add(id);
+            else
+                throw new R1SharpException($"{generationConfigPath}: \"eos_token_id\" expects token ids (integers from 0 to vocab_size − 1 = {cfg.VocabSize - 1}), " +
+                    $"found {Excerpt.Json(item)}");
         }
         if (tok.EosTokenId is { } e) ids.Add(e);
         return ids;

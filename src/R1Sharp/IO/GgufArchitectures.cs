@@ -21,6 +21,10 @@ public sealed record GgufArchitecture(
     Func<GgufFile, JsonObject> ReadConfig,
     Func<ModelConfig, IReadOnlyList<GgufTensorSpec>> ExtraTensors)
 {
+    /// <summary>config.json keys by the metadata key (or tensor) they are read from, so an error about a value read
+    /// from a GGUF file names what the file calls it.</summary>
+    public IReadOnlyDictionary<string, string> MetadataKeys { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Tensors the architecture writes that have no HF parameter (checked on import, then skipped).</summary>
     public IReadOnlySet<string> NonParameterTensors { get; init; } = new HashSet<string>();
 
@@ -91,6 +95,7 @@ public static class GgufArchitectures
         new(name, modelType, layer, Globals, interleavedRope, DenseMetadata.Write, g => DenseMetadata.ReadConfig(g, name, modelType), DenseMetadata.ExtraTensors)
         {
             NonParameterTensors = new HashSet<string> { "rope_freqs.weight" },
+            MetadataKeys = DenseMetadata.Keys(name),
         };
 }
 
@@ -148,14 +153,26 @@ static class DenseMetadata
         return [new GgufTensorSpec("rope_freqs.weight", [factors.Length], GgmlType.F32, s => s.Write(MemoryMarshal.AsBytes(factors.AsSpan())))];
     }
 
+    /// <summary>Where each config.json key comes from in a GGUF file of architecture a.</summary>
+    public static IReadOnlyDictionary<string, string> Keys(string a) => new Dictionary<string, string>
+    {
+        ["vocab_size"] = "token_embd.weight's row count", ["hidden_size"] = $"{a}.embedding_length", ["intermediate_size"] = $"{a}.feed_forward_length",
+        ["num_hidden_layers"] = $"{a}.block_count", ["num_attention_heads"] = $"{a}.attention.head_count",
+        ["num_key_value_heads"] = $"{a}.attention.head_count_kv", ["max_position_embeddings"] = $"{a}.context_length",
+        ["rms_norm_eps"] = $"{a}.attention.layer_norm_rms_epsilon", ["rope_theta"] = $"{a}.rope.freq_base", ["head_dim"] = $"{a}.attention.key_length",
+        ["bos_token_id"] = "tokenizer.ggml.bos_token_id", ["eos_token_id"] = "tokenizer.ggml.eos_token_id",
+        ["rope_scaling.factor"] = RopeScalingPrefix + "factor", ["rope_scaling.low_freq_factor"] = RopeScalingPrefix + "low_freq_factor",
+        ["rope_scaling.high_freq_factor"] = RopeScalingPrefix + "high_freq_factor",
+        ["rope_scaling.original_max_position_embeddings"] = RopeScalingPrefix + "original_max_position_embeddings",
+    };
+
     public static JsonObject ReadConfig(GgufFile g, string a, string modelType)
     {
         long U(string k) => g.GetInt($"{a}.{k}");
-        static double Tidy(double v) => double.Parse(((float)v).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var embd = g.Tensor("token_embd.weight");
         long hidden = U("embedding_length"), heads = U("attention.head_count");
-        if (heads <= 0) throw new R1SharpException($"{g.Path}: {a}.attention.head_count is {heads}");
-        long headDim = g.TryInt($"{a}.attention.key_length") ?? hidden / heads;
+        if (heads <= 0) throw new R1SharpException($"{g.Path}: {a}.attention.head_count must be a positive integer, found {heads}");
+        long headDim = g.OptionalInt($"{a}.attention.key_length") ?? hidden / heads;
         var raw = new JsonObject
         {
             ["architectures"] = new JsonArray(ModelRegistry.Get(modelType).Architecture),
@@ -165,10 +182,10 @@ static class DenseMetadata
             ["intermediate_size"] = U("feed_forward_length"),
             ["num_hidden_layers"] = U("block_count"),
             ["num_attention_heads"] = heads,
-            ["num_key_value_heads"] = g.TryInt($"{a}.attention.head_count_kv") ?? heads,
-            ["max_position_embeddings"] = g.TryInt($"{a}.context_length") ?? 32768,
-            ["rms_norm_eps"] = Tidy(g.TryFloat($"{a}.attention.layer_norm_rms_epsilon") ?? 1e-6),
-            ["rope_theta"] = Tidy(g.TryFloat($"{a}.rope.freq_base") ?? 10000),
+            ["num_key_value_heads"] = g.OptionalInt($"{a}.attention.head_count_kv") ?? heads,
+            ["max_position_embeddings"] = g.OptionalInt($"{a}.context_length") ?? 32768,
+            ["rms_norm_eps"] = Tidy(g.OptionalFiniteFloat($"{a}.attention.layer_norm_rms_epsilon") ?? 1e-6),
+            ["rope_theta"] = Tidy(g.OptionalFiniteFloat($"{a}.rope.freq_base") ?? 10000),
             ["tie_word_embeddings"] = !g.HasTensor("output.weight"),
             ["hidden_act"] = "silu",
             ["rope_scaling"] = null,
@@ -178,32 +195,56 @@ static class DenseMetadata
         if (headDim != hidden / heads || keys.ContainsKey("head_dim")) raw["head_dim"] = headDim;
         if (keys.ContainsKey("attention_bias")) raw["attention_bias"] = g.HasTensor("blk.0.attn_q.bias");
         if (keys.ContainsKey("mlp_bias")) raw["mlp_bias"] = g.HasTensor("blk.0.ffn_up.bias");
-        if (g.TryInt("tokenizer.ggml.bos_token_id") is { } bos) raw["bos_token_id"] = bos;
-        if (g.TryInt("tokenizer.ggml.eos_token_id") is { } eos) raw["eos_token_id"] = eos;
-        if (g.HasTensor("rope_freqs.weight")) raw["rope_scaling"] = ReadRopeScaling(g, (int)headDim, raw["rope_theta"]!.GetValue<double>());
-        else if (g.TryString($"{a}.rope.scaling.type") == "yarn")
-            raw["rope_scaling"] = new JsonObject
-            {
-                ["rope_type"] = "yarn",
-                ["factor"] = Tidy(g.TryFloat($"{a}.rope.scaling.factor") ?? 1),
-                ["original_max_position_embeddings"] = g.TryInt($"{a}.rope.scaling.original_context_length"),
-                ["beta_fast"] = Tidy(g.TryFloat($"{a}.rope.scaling.yarn_beta_fast") ?? 32),
-                ["beta_slow"] = Tidy(g.TryFloat($"{a}.rope.scaling.yarn_beta_slow") ?? 1),
-            };
+        if (g.OptionalInt("tokenizer.ggml.bos_token_id") is { } bos) raw["bos_token_id"] = bos;
+        if (g.OptionalInt("tokenizer.ggml.eos_token_id") is { } eos) raw["eos_token_id"] = eos;
+        if (g.HasTensor("rope_freqs.weight")) raw["rope_scaling"] = ReadRopeScaling(g, a, headDim, raw["rope_theta"]!.GetValue<double>());
+        else if (g.OptionalString($"{a}.rope.scaling.type") == "yarn") raw["rope_scaling"] = ReadYarn(g, a);
         return raw;
     }
 
+    /// <summary>llama.cpp's YaRN keys ({a}.rope.scaling.*) as config.json's rope_scaling, checked as config.json's
+    /// would be but naming the metadata keys.</summary>
+    public static JsonObject ReadYarn(GgufFile g, string a)
+    {
+        string p = $"{a}.rope.scaling.";
+        long? original = g.OptionalInt(p + "original_context_length");
+        if (original is <= 0 or > int.MaxValue)
+            throw new R1SharpException($"{g.Path}: {p}original_context_length must be a positive integer below 2^31, found {original}");
+        var rs = RopeScaling.Yarn(Tidy(g.OptionalFiniteFloat(p + "factor") ?? 1), (int)(original ?? 0), Tidy(g.OptionalFiniteFloat(p + "yarn_beta_fast") ?? 32),
+            Tidy(g.OptionalFiniteFloat(p + "yarn_beta_slow") ?? 1), null, null) with { OriginalMaxPositionEmbeddings = (int?)original };
+        var names = new Dictionary<string, string>
+        {
+            ["rope_scaling.factor"] = p + "factor", ["rope_scaling.beta_fast"] = p + "yarn_beta_fast", ["rope_scaling.beta_slow"] = p + "yarn_beta_slow",
+        };
+        try { rs.Validate(g.Path); }
+        catch (ConfigValueException e) { throw new R1SharpException($"{g.Path}: {names.GetValueOrDefault(e.Key, e.Key)} {e.Detail}"); }
+        return new JsonObject
+        {
+            ["rope_type"] = "yarn", ["factor"] = rs.Factor, ["original_max_position_embeddings"] = rs.OriginalMaxPositionEmbeddings,
+            ["beta_fast"] = rs.BetaFast, ["beta_slow"] = rs.BetaSlow,
+        };
+    }
+
+    /// <summary>A float32 metadata value as the shortest decimal that reads back to it (0.1f as 0.1, not 0.10000000149).</summary>
+    public static double Tidy(double v) => double.Parse(((float)v).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+
     /// <summary>Llama 3 scaling from our r1sharp.rope_scaling.* keys, else Llama 3.1's published parameters (factor 8,
     /// low 1, high 4, original context 8192), accepted only when they reproduce the file's rope_freqs.</summary>
-    static JsonObject ReadRopeScaling(GgufFile g, int headDim, double theta)
+    static JsonObject ReadRopeScaling(GgufFile g, string a, long headDim, double theta)
     {
         string p = RopeScalingPrefix;
-        var rs = RopeScaling.Llama3(g.TryFloat(p + "factor") ?? 8, g.TryFloat(p + "low_freq_factor") ?? 1,
-            g.TryFloat(p + "high_freq_factor") ?? 4, (int)(g.TryInt(p + "original_max_position_embeddings") ?? 8192));
-        var expected = Llama3RopeFactors(headDim, theta, rs);
         var info = g.Tensor("rope_freqs.weight");
-        if (info.Type != GgmlType.F32 || info.Elements != expected.Length)
-            throw new R1SharpException($"{g.Path}: rope_freqs.weight should be {expected.Length} float32 values, found {info.Type} × {info.Elements}");
+        // The tensor's length is checked first: head_dim comes from the file and sizes what is computed here.
+        if (info.Type != GgmlType.F32 || info.Elements != headDim / 2 || headDim <= 0)
+            throw new R1SharpException($"{g.Path}: rope_freqs.weight should be {Math.Max(0, headDim / 2)} float32 values ({a}.attention.key_length / 2), found {info.Type} × {info.Elements}");
+        long original = g.OptionalInt(p + "original_max_position_embeddings") ?? 8192;
+        if (original is <= 0 or > int.MaxValue)
+            throw new R1SharpException($"{g.Path}: {p}original_max_position_embeddings must be a positive integer below 2^31, found {original}");
+        var rs = RopeScaling.Llama3(g.OptionalFiniteFloat(p + "factor") ?? 8, g.OptionalFiniteFloat(p + "low_freq_factor") ?? 1,
+            g.OptionalFiniteFloat(p + "high_freq_factor") ?? 4, (int)original);
+        try { rs.Validate(g.Path); }
+        catch (ConfigValueException e) { throw new R1SharpException($"{g.Path}: {Keys(a)[e.Key]} {e.Detail}"); }
+        var expected = Llama3RopeFactors((int)headDim, theta, rs);
         var actual = new float[expected.Length];
         g.ReadData(info, 0, MemoryMarshal.AsBytes(actual.AsSpan()));
         for (int i = 0; i < actual.Length; i++)

@@ -63,7 +63,24 @@ static partial class GgufDeepseek2
     [GeneratedRegex(@"^model\.layers\.(\d+)\.self_attn\.(q_proj|q_b_proj|kv_a_proj_with_mqa)\.weight$")] private static partial Regex RopeRows();
 
     public static GgufArchitecture For(string modelType) =>
-        new(A, modelType, Layer, Globals, InterleavedRope: false, WriteMetadata, ReadConfig, _ => []) { Tensors = WriteTensors, LoadTensors = Load };
+        new(A, modelType, Layer, Globals, InterleavedRope: false, WriteMetadata, ReadConfig, _ => []) { Tensors = WriteTensors, LoadTensors = Load, MetadataKeys = Keys };
+
+    /// <summary>Where each config.json key comes from in llama.cpp's deepseek2 keys (our own files also carry the whole
+    /// config.json in r1sharp.deepseek.config, written consistently with these).</summary>
+    static readonly IReadOnlyDictionary<string, string> Keys = new Dictionary<string, string>
+    {
+        ["vocab_size"] = "token_embd.weight's row count", ["hidden_size"] = $"{A}.embedding_length", ["intermediate_size"] = $"{A}.feed_forward_length",
+        ["num_hidden_layers"] = $"{A}.block_count", ["num_attention_heads"] = $"{A}.attention.head_count", ["max_position_embeddings"] = $"{A}.context_length",
+        ["rms_norm_eps"] = $"{A}.attention.layer_norm_rms_epsilon", ["rope_theta"] = $"{A}.rope.freq_base",
+        ["q_lora_rank"] = $"{A}.attention.q_lora_rank", ["kv_lora_rank"] = $"{A}.attention.kv_lora_rank", ["qk_rope_head_dim"] = $"{A}.rope.dimension_count",
+        ["qk_nope_head_dim"] = $"{A}.attention.key_length_mla", ["v_head_dim"] = $"{A}.attention.value_length_mla",
+        ["moe_intermediate_size"] = $"{A}.expert_feed_forward_length", ["n_routed_experts"] = $"{A}.expert_count", ["n_shared_experts"] = $"{A}.expert_shared_count",
+        ["num_experts_per_tok"] = $"{A}.expert_used_count", ["n_group"] = $"{A}.expert_group_count", ["topk_group"] = $"{A}.expert_group_used_count",
+        ["routed_scaling_factor"] = $"{A}.expert_weights_scale", ["num_nextn_predict_layers"] = $"{A}.nextn_predict_layers",
+        ["rope_scaling.factor"] = $"{A}.rope.scaling.factor", ["rope_scaling.original_max_position_embeddings"] = $"{A}.rope.scaling.original_context_length",
+        ["rope_scaling.beta_fast"] = $"{A}.rope.scaling.yarn_beta_fast", ["rope_scaling.beta_slow"] = $"{A}.rope.scaling.yarn_beta_slow",
+        ["bos_token_id"] = "tokenizer.ggml.bos_token_id", ["eos_token_id"] = "tokenizer.ggml.eos_token_id",
+    };
 
     static GgufArchitecture Arch => GgufArchitectures.ForModelType("deepseek_v3");
 
@@ -141,27 +158,29 @@ static partial class GgufDeepseek2
     static JsonObject ReadConfig(GgufFile g)
     {
         JsonObject raw;
-        if (g.TryString(P + "config") is { } json)
+        if (g.OptionalString(P + "config") is { } json)
         {
-            raw = JsonNode.Parse(json) as JsonObject ?? throw new R1SharpException($"{g.Path}: {P}config is not a JSON object");
+            try { raw = JsonNode.Parse(json) as JsonObject ?? throw new R1SharpException($"{g.Path}: {P}config is not a JSON object"); }
+            catch (System.Text.Json.JsonException e) { throw new R1SharpException($"{g.Path}: {P}config is malformed JSON: {Excerpt.Quote(e.Message)}"); }
         }
         else raw = ConfigFromLlamaKeys(g);
-        raw["vocab_size"] = g.Tensor("token_embd.weight").Dims[1];
+        var embd = g.Tensor("token_embd.weight");
+        raw["vocab_size"] = embd.Dims.Length > 1 ? embd.Dims[1] : 0;
         raw["tie_word_embeddings"] = !g.HasTensor("output.weight");
-        if (g.TryInt("tokenizer.ggml.bos_token_id") is { } bos) raw["bos_token_id"] = bos;
-        if (g.TryInt("tokenizer.ggml.eos_token_id") is { } eos) raw["eos_token_id"] = eos;
+        if (g.OptionalInt("tokenizer.ggml.bos_token_id") is { } bos) raw["bos_token_id"] = bos;
+        if (g.OptionalInt("tokenizer.ggml.eos_token_id") is { } eos) raw["eos_token_id"] = eos;
         return raw;
     }
 
     static JsonObject ConfigFromLlamaKeys(GgufFile g)
     {
         long U(string key) => g.GetInt($"{A}.{key}");
-        static double Tidy(double v) => double.Parse(((float)v).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
-        long nextn = g.TryInt($"{A}.nextn_predict_layers") ?? 0, layers = U("block_count") - nextn;
-        long rope = U("rope.dimension_count"), keyMla = g.TryInt($"{A}.attention.key_length_mla") ?? U("attention.key_length");
-        long experts = g.TryInt($"{A}.expert_count") ?? 0, groups = g.TryInt($"{A}.expert_group_count") ?? 1;
-        long leading = g.TryInt($"{A}.leading_dense_block_count") ?? 0;
-        bool sigmoid = g.TryInt($"{A}.expert_gating_func") == 2;
+        static double Tidy(double v) => DenseMetadata.Tidy(v);
+        long nextn = g.OptionalInt($"{A}.nextn_predict_layers") ?? 0, layers = U("block_count") - nextn;
+        long rope = U("rope.dimension_count"), keyMla = g.OptionalInt($"{A}.attention.key_length_mla") ?? U("attention.key_length");
+        long experts = g.OptionalInt($"{A}.expert_count") ?? 0, groups = g.OptionalInt($"{A}.expert_group_count") ?? 1;
+        long leading = g.OptionalInt($"{A}.leading_dense_block_count") ?? 0;
+        bool sigmoid = g.OptionalInt($"{A}.expert_gating_func") == 2;
         bool bias = g.Tensors.Any(t => t.Name.EndsWith(".exp_probs_b.bias"));
         string modelType = sigmoid || bias ? "deepseek_v3" : "deepseek_v2";
         var raw = new JsonObject
@@ -173,42 +192,46 @@ static partial class GgufDeepseek2
             ["num_hidden_layers"] = layers,
             ["num_attention_heads"] = U("attention.head_count"),
             ["num_key_value_heads"] = U("attention.head_count"),
-            ["max_position_embeddings"] = g.TryInt($"{A}.context_length") ?? 4096,
-            ["rms_norm_eps"] = Tidy(g.TryFloat($"{A}.attention.layer_norm_rms_epsilon") ?? 1e-6),
-            ["rope_theta"] = Tidy(g.TryFloat($"{A}.rope.freq_base") ?? 10000),
-            ["q_lora_rank"] = g.TryInt($"{A}.attention.q_lora_rank") is { } ql and > 0 ? ql : null,
+            ["max_position_embeddings"] = g.OptionalInt($"{A}.context_length") ?? 4096,
+            ["rms_norm_eps"] = Tidy(g.OptionalFiniteFloat($"{A}.attention.layer_norm_rms_epsilon") ?? 1e-6),
+            ["rope_theta"] = Tidy(g.OptionalFiniteFloat($"{A}.rope.freq_base") ?? 10000),
+            ["q_lora_rank"] = g.OptionalInt($"{A}.attention.q_lora_rank") is { } ql and > 0 ? ql : null,
             ["kv_lora_rank"] = U("attention.kv_lora_rank"),
             ["qk_rope_head_dim"] = rope,
             ["qk_nope_head_dim"] = keyMla - rope,
-            ["v_head_dim"] = g.TryInt($"{A}.attention.value_length_mla") ?? U("attention.value_length"),
-            ["moe_intermediate_size"] = g.TryInt($"{A}.expert_feed_forward_length") ?? 0,
+            ["v_head_dim"] = g.OptionalInt($"{A}.attention.value_length_mla") ?? U("attention.value_length"),
+            ["moe_intermediate_size"] = g.OptionalInt($"{A}.expert_feed_forward_length") ?? 0,
             ["n_routed_experts"] = experts > 0 && leading < layers ? experts : null,
-            ["n_shared_experts"] = g.TryInt($"{A}.expert_shared_count") ?? 0,
-            ["num_experts_per_tok"] = g.TryInt($"{A}.expert_used_count") ?? 1,
+            ["n_shared_experts"] = g.OptionalInt($"{A}.expert_shared_count") ?? 0,
+            ["num_experts_per_tok"] = g.OptionalInt($"{A}.expert_used_count") ?? 1,
             ["first_k_dense_replace"] = Math.Min(leading, layers),
             ["moe_layer_freq"] = 1,
             ["n_group"] = groups,
-            ["topk_group"] = g.TryInt($"{A}.expert_group_used_count") ?? groups,
+            ["topk_group"] = g.OptionalInt($"{A}.expert_group_used_count") ?? groups,
             ["topk_method"] = bias ? "noaux_tc" : groups > 1 ? "group_limited_greedy" : "greedy",
             ["scoring_func"] = sigmoid ? "sigmoid" : "softmax",
             ["norm_topk_prob"] = g.TryBool($"{A}.expert_weights_norm") ?? false,
-            ["routed_scaling_factor"] = Tidy(g.TryFloat($"{A}.expert_weights_scale") ?? 1.0),
+            ["routed_scaling_factor"] = Tidy(g.OptionalFiniteFloat($"{A}.expert_weights_scale") ?? 1.0),
             ["num_nextn_predict_layers"] = nextn,
             ["hidden_act"] = "silu",
             ["rope_scaling"] = null,
         };
-        if (g.TryString($"{A}.rope.scaling.type") == "yarn")
+        if (g.OptionalString($"{A}.rope.scaling.type") == "yarn")
         {
             var rs = new JsonObject
             {
                 ["type"] = "yarn",
-                ["factor"] = Tidy(g.TryFloat($"{A}.rope.scaling.factor") ?? 1),
-                ["original_max_position_embeddings"] = g.TryInt($"{A}.rope.scaling.original_context_length"),
-                ["beta_fast"] = Tidy(g.TryFloat($"{A}.rope.scaling.yarn_beta_fast") ?? 32),
-                ["beta_slow"] = Tidy(g.TryFloat($"{A}.rope.scaling.yarn_beta_slow") ?? 1),
+                ["factor"] = Tidy(g.OptionalFiniteFloat($"{A}.rope.scaling.factor") ?? 1),
+                ["original_max_position_embeddings"] = g.OptionalInt($"{A}.rope.scaling.original_context_length"),
+                ["beta_fast"] = Tidy(g.OptionalFiniteFloat($"{A}.rope.scaling.yarn_beta_fast") ?? 32),
+                ["beta_slow"] = Tidy(g.OptionalFiniteFloat($"{A}.rope.scaling.yarn_beta_slow") ?? 1),
             };
-            if (g.TryFloat($"{A}.rope.scaling.yarn_log_multiplier") is { } mul)
-                rs["mscale"] = rs["mscale_all_dim"] = Math.Round(mul / 0.1, 6);
+            if (g.OptionalFiniteFloat($"{A}.rope.scaling.yarn_log_multiplier") is { } mul)
+            {
+                // Two nodes: a JSON node has one parent (a chained assignment would hand the same node to both keys).
+                rs["mscale"] = Math.Round(mul / 0.1, 6);
+                rs["mscale_all_dim"] = Math.Round(mul / 0.1, 6);
+            }
             raw["rope_scaling"] = rs;
         }
         return raw;

@@ -133,6 +133,18 @@ public sealed class GgufFile : IDisposable
         uint u => u, int i => i, ulong ul => (long)ul, long l => l, ushort us => us, short s => s, byte b => b, sbyte sb => sb, _ => null,
     } : null;
     public double? TryFloat(string key) => Metadata.TryGetValue(key, out var v) ? v.Value switch { float f => f, double d => d, _ => null } : null;
+    /// <summary>An optional integer: null when absent, an error naming the key when present with another type.</summary>
+    public long? OptionalInt(string key) => Metadata.ContainsKey(key) ? GetInt(key) : null;
+    /// <summary>An optional finite number: null when absent, an error naming the key when present with another type,
+    /// NaN or an infinity.</summary>
+    public double? OptionalFiniteFloat(string key)
+    {
+        if (!Metadata.ContainsKey(key)) return null;
+        double v = TryFloat(key) ?? throw WrongType(key, "a number");
+        return double.IsFinite(v) ? v : throw new R1SharpException($"{Path}: metadata key {Excerpt.Quote(key)} should be a finite number, found {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+    }
+    /// <summary>An optional string: null when absent, an error naming the key when present with another type.</summary>
+    public string? OptionalString(string key) => Metadata.ContainsKey(key) ? GetString(key) : null;
     public bool? TryBool(string key) => Metadata.TryGetValue(key, out var v) && v.Value is bool b ? b : null;
     public GgufArray? TryArray(string key) => Metadata.TryGetValue(key, out var v) ? v.Value as GgufArray : null;
 

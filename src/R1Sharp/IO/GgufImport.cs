@@ -23,7 +23,7 @@ public static class GgufImport
                 throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(t.Name)} is {t.Type}; import supports F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K");
         var cfg = ReadConfig(g);
         var dtype = ChooseDType(g);
-        using var model = CausalLM.Create(cfg, dtype);
+        using var model = CausalLM.Create(cfg, dtype, source: g.Path);
         LoadWeights(g, model);
         string tokDir = Path.Combine(Path.GetTempPath(), "r1sharp-gguf-tok-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(tokDir);
@@ -45,11 +45,31 @@ public static class GgufImport
         return ScalarType.Float32;
     }
 
-    public static ModelConfig ReadConfig(GgufFile g)
+    /// <summary>The file's configuration, checked as config.json is, with every error naming the metadata key the
+    /// value came from, and (unless <paramref name="checkMemory"/> is false: a quantized file run in place, whose
+    /// weights stay in the mapped file) refused when its parameters cannot fit in memory as imported.</summary>
+    public static ModelConfig ReadConfig(GgufFile g, bool checkMemory = true)
     {
+        var arch = GgufArchitectures.ForFile(g);
+        ModelConfig cfg;
         // By the model_type the architecture's reader writes: one llama.cpp architecture may serve several families
         // (deepseek2: DeepSeek-V2 and V3).
-        return ModelRegistry.ReadConfig(GgufArchitectures.ForFile(g).ReadConfig(g), g.Path);
+        try { cfg = ModelRegistry.ReadConfig(arch.ReadConfig(g), g.Path); }
+        catch (ConfigValueException e) when (arch.MetadataKeys.TryGetValue(e.Key, out var key))
+        {
+            // The value was read from the file's metadata: name it as the file does (and as config.json will).
+            throw new R1SharpException($"{g.Path}: {key} {e.Detail} (config.json's \"{e.Key}\")");
+        }
+        if (checkMemory) CheckMemory(g, cfg, ChooseDType(g));
+        return cfg;
+    }
+
+    /// <summary>Refuses a model of the file's configuration whose parameters in <paramref name="dtype"/> cannot fit in
+    /// memory, naming the metadata keys that make them.</summary>
+    public static void CheckMemory(GgufFile g, ModelConfig config, ScalarType dtype)
+    {
+        var arch = GgufArchitectures.ForFile(g);
+        ModelRegistry.CheckMemory(config, dtype, g.Path, k => arch.MetadataKeys.GetValueOrDefault(k, k));
     }
 
     static void LoadWeights(GgufFile g, CausalLM model)

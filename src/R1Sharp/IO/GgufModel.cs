@@ -44,11 +44,14 @@ public static class GgufModel
             foreach (var t in g.Tensors)
                 if (!GgmlTypeInfo.IsKnown(t.Type))
                     throw new R1SharpException($"{g.Path}: tensor {Excerpt.Quote(t.Name)} has ggml type {(uint)t.Type} ({t.Type}), which R1Sharp does not read (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
-            var config = GgufImport.ReadConfig(g);
+            // Quantized matrices stay in the mapped file: the import's memory check (every parameter as a float) would
+            // refuse files that run fine; a model read into floats (deepseek2 below) is checked as the import is.
+            var config = GgufImport.ReadConfig(g, checkMemory: false);
             var type = dtype ?? DefaultDType(g);
             if (type == ScalarType.Float16) type = ScalarType.Float32;
             if (GgufArchitectures.ForModelType(config.ModelType).LoadTensors is { } load)
             {
+                GgufImport.CheckMemory(g, config, type);
                 // deepseek2 stores its experts stacked and kv_b_proj split, which are not the family's matrices: they
                 // are read (and dequantised) into an ordinary model, as `r1 import gguf` does, not run in place.
                 model = ModelRegistry.Get(config.ModelType).Build(config, type);

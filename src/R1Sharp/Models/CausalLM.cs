@@ -25,6 +25,15 @@ public abstract class CausalLM : nn.Module
     public Device Device => Embeddings.Device;
     public ScalarType DType => Embeddings.DType;
 
+    /// <summary>Bytes of one value in <see cref="DType"/> (what a cache in the model's dtype holds per element).</summary>
+    public int DTypeBytes => DType switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 or ScalarType.ComplexFloat32 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Int16 => 2,
+        _ => 1,
+    };
+
     /// <summary>Whether any weight is a quantized matrix (a model loaded from a quantized GGUF file): such a model runs
     /// inference only.</summary>
     public bool IsQuantized => modules().Any(m => m is Linear { Quantized: not null } or Embedding { Quantized: not null });
@@ -42,6 +51,23 @@ public abstract class CausalLM : nn.Module
 
     /// <summary>An empty cache for this model: maxBatch rows of capacity positions, in the model's dtype and device.</summary>
     public abstract ModelCache CreateCache(int maxBatch, int capacity);
+
+    /// <summary>Bytes <see cref="CreateCache"/> would allocate (long.MaxValue past a long; 0 when the family does not
+    /// say, which skips <see cref="CheckCacheFits"/>).</summary>
+    public virtual long CacheBytes(int maxBatch, int capacity) => 0;
+
+    /// <summary>Refuses a cache that cannot fit beside the weights in this machine's memory (the cache is written in
+    /// full when created, so it would otherwise be a native allocation failure or the system swapping to a halt): a
+    /// model's whole context (131,072 positions for R1-Distill) times a batch is easily more than a machine holds.</summary>
+    public void CheckCacheFits(int maxBatch, int capacity)
+    {
+        long total = ModelRegistry.MachineMemoryBytes(), cache = CacheBytes(maxBatch, capacity);
+        long weights = parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+        if (total <= 0 || cache <= 0 || (double)cache + weights <= total) return;
+        throw new R1SharpException($"a KV cache for {maxBatch} sequence{(maxBatch == 1 ? "" : "s")} of up to {capacity:N0} tokens would take " +
+            $"{ModelRegistry.FormatBytes(cache)}, more than this machine's {ModelRegistry.FormatBytes(total)} of memory holds beside the " +
+            $"{ModelRegistry.FormatBytes(weights)} of weights: ask for fewer tokens (max_tokens, --max-tokens, --max-context) or fewer sequences at once");
+    }
 
     /// <summary>Logits in float32 for hidden states [B, T, hidden].</summary>
     public virtual Tensor Logits(Tensor hidden) => Ops.Linear(hidden, OutputWeight).to(ScalarType.Float32);
@@ -96,8 +122,8 @@ public abstract class CausalLM : nn.Module
     }
 
     /// <summary>A model of the configuration's family (<see cref="ModelRegistry.Create"/>).</summary>
-    public static CausalLM Create(ModelConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null) =>
-        ModelRegistry.Create(config, dtype, device);
+    public static CausalLM Create(ModelConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null, string? source = null) =>
+        ModelRegistry.Create(config, dtype, device, source);
 
     /// <summary>A copy with the same weights, frozen (no gradients): e.g. GRPO's reference model.</summary>
     public CausalLM FrozenCopy()

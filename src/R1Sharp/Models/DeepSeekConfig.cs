@@ -113,6 +113,9 @@ public record DeepseekV3Config : ModelConfig
         _ => throw new R1SharpException($"unknown size \"{size}\" for deepseek_v3 (expected one of {string.Join(", ", Sizes)})"),
     };
 
+    /// <summary>Checks every key that shapes MLA, the routing and YaRN, naming it: a zero rank or head size, more
+    /// experts per token than there are, groups that do not divide the experts would otherwise fail inside a matmul or
+    /// a top-k (or silently route nowhere).</summary>
     public override void Validate(string source)
     {
         base.Validate(source);
@@ -123,70 +126,127 @@ public record DeepseekV3Config : ModelConfig
         Positive(source, "qk_rope_head_dim", QkRopeHeadDim);
         Positive(source, "v_head_dim", VHeadDim);
         Positive(source, "moe_layer_freq", MoeLayerFreq);
-        PositiveFinite(source, "rms_norm_eps", RmsNormEps);
-        PositiveFinite(source, "rope_theta", RopeTheta);
         if (QLoraRank is { } ql) Positive(source, "q_lora_rank", ql);
-        if (QkRopeHeadDim % 2 != 0) throw new R1SharpException($"{source}: qk_rope_head_dim {QkRopeHeadDim} must be even for RoPE");
-        if (FirstKDenseReplace < 0) throw new R1SharpException($"{source}: \"first_k_dense_replace\" must not be negative, found {FirstKDenseReplace}");
-        if (MtpLayers < 0) throw new R1SharpException($"{source}: \"num_nextn_predict_layers\" must not be negative, found {MtpLayers}");
-        if (HiddenAct != "silu") throw new R1SharpException($"{source}: hidden_act \"{HiddenAct}\" is not supported (expected silu)");
+        // A query head is nope + rope wide and a cache row kv_lora_rank + rope: both are int dimensions.
+        if ((long)QkNopeHeadDim + QkRopeHeadDim > int.MaxValue)
+            throw new ConfigValueException(source, "qk_nope_head_dim", $"{QkNopeHeadDim} + qk_rope_head_dim {QkRopeHeadDim} is past 2^31 − 1");
+        if ((long)KvLoraRank + QkRopeHeadDim > int.MaxValue)
+            throw new ConfigValueException(source, "kv_lora_rank", $"{KvLoraRank} + qk_rope_head_dim {QkRopeHeadDim} is past 2^31 − 1");
+        // As for Llama: an epsilon of 1 or more swamps mean(x²); RoPE's base must spread wavelengths, in float32.
+        if (!(RmsNormEps > 0 && RmsNormEps < 1)) throw new ConfigValueException(source, "rms_norm_eps", $"must be a small positive number below 1, found {Show(RmsNormEps)}");
+        if (!(RopeTheta > 1 && RopeTheta <= float.MaxValue))
+            throw new ConfigValueException(source, "rope_theta", $"must be a number greater than 1 (RoPE's base, float32), found {Show(RopeTheta)}");
+        if (QkRopeHeadDim % 2 != 0) throw new ConfigValueException(source, "qk_rope_head_dim", $"{QkRopeHeadDim} must be even for RoPE");
+        if (FirstKDenseReplace < 0) throw new ConfigValueException(source, "first_k_dense_replace", $"must not be negative, found {FirstKDenseReplace}");
+        if (MtpLayers < 0) throw new ConfigValueException(source, "num_nextn_predict_layers", $"must not be negative, found {MtpLayers}");
+        if (HiddenAct != "silu") throw new ConfigValueException(source, "hidden_act", $"{Quoted(HiddenAct)} is not supported (expected \"silu\")");
         if (RopeScaling is { } rs)
         {
-            if (rs.Type is not ("default" or "yarn")) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for {ModelType} (expected yarn)");
+            if (rs.Type is not ("default" or "yarn")) throw new ConfigValueException(source, rs.TypeKeyName, $"{Excerpt.Quote(rs.Type)} is not supported for {ModelType} (expected yarn)");
             rs.Validate(source);
         }
         if (NRoutedExperts is null) return;
         int experts = NRoutedExperts.Value;
         Positive(source, "n_routed_experts", experts);
         Positive(source, "moe_intermediate_size", MoeIntermediateSize);
-        if (NSharedExperts is { } shared && shared < 0) throw new R1SharpException($"{source}: \"n_shared_experts\" must not be negative, found {shared}");
+        if (NSharedExperts is { } shared && shared < 0) throw new ConfigValueException(source, "n_shared_experts", $"must not be negative, found {shared}");
         if (NumExpertsPerTok is not { } k || k <= 0 || k > experts)
-            throw new R1SharpException($"{source}: \"num_experts_per_tok\" must be between 1 and n_routed_experts {experts}, found {NumExpertsPerTok?.ToString() ?? "null"}");
+            throw new ConfigValueException(source, "num_experts_per_tok", $"must be between 1 and n_routed_experts {experts}, found {NumExpertsPerTok?.ToString() ?? "null"}");
         if (ScoringFunc is not ("softmax" or "sigmoid"))
-            throw new R1SharpException($"{source}: scoring_func \"{ScoringFunc}\" is not supported (expected softmax or sigmoid)");
+            throw new ConfigValueException(source, "scoring_func", $"{Quoted(ScoringFunc)} is not supported (expected \"softmax\" or \"sigmoid\")");
         if (TopkMethod is not ("greedy" or "group_limited_greedy" or "noaux_tc"))
-            throw new R1SharpException($"{source}: topk_method \"{TopkMethod}\" is not supported (expected noaux_tc, group_limited_greedy or greedy)");
-        if (!(RoutedScalingFactor > 0) || !double.IsFinite(RoutedScalingFactor))
-            throw new R1SharpException($"{source}: \"routed_scaling_factor\" must be a positive number, found {RoutedScalingFactor}");
+            throw new ConfigValueException(source, "topk_method", $"{Quoted(TopkMethod)} is not supported (expected \"noaux_tc\", \"group_limited_greedy\" or \"greedy\")");
+        if (!(RoutedScalingFactor > 0 && RoutedScalingFactor <= float.MaxValue))
+            throw new ConfigValueException(source, "routed_scaling_factor", $"must be a positive number, found {Show(RoutedScalingFactor)}");
         if (TopkMethod == "greedy") return;
         int groups = NGroup ?? 0, used = TopkGroup ?? 0;
         if (groups <= 0 || experts % groups != 0)
-            throw new R1SharpException($"{source}: \"n_group\" must divide n_routed_experts {experts} for topk_method {TopkMethod}, found {NGroup?.ToString() ?? "null"}");
+            throw new ConfigValueException(source, "n_group", $"must divide n_routed_experts {experts} for topk_method {TopkMethod}, found {NGroup?.ToString() ?? "null"}");
         if (used <= 0 || used > groups)
-            throw new R1SharpException($"{source}: \"topk_group\" must be between 1 and n_group {groups}, found {TopkGroup?.ToString() ?? "null"}");
+            throw new ConfigValueException(source, "topk_group", $"must be between 1 and n_group {groups}, found {TopkGroup?.ToString() ?? "null"}");
         if (k > used * (experts / groups))
-            throw new R1SharpException($"{source}: \"num_experts_per_tok\" {k} exceeds the {used * (experts / groups)} experts of topk_group {used} groups");
+            throw new ConfigValueException(source, "num_experts_per_tok", $"{k} exceeds the {used * (experts / groups)} experts of topk_group {used} groups of {experts / groups}");
         // noaux_tc scores a group by its two best experts (DeepSeek-V3's model.py).
         if (TopkMethod == "noaux_tc" && experts / groups < 2)
-            throw new R1SharpException($"{source}: topk_method noaux_tc needs at least 2 experts per group (n_routed_experts / n_group), found {experts / groups}");
+            throw new ConfigValueException(source, "n_group", $"{groups} leaves {experts / groups} expert per group; topk_method noaux_tc scores a group by its best 2 (n_routed_experts / n_group ≥ 2)");
     }
 
+    static string Quoted(string? value) => value is null ? "null" : Excerpt.Quote(value);
+
+    /// <summary>Counted per kind of layer, not per layer, so that num_hidden_layers 10⁹ is refused at once.</summary>
     public override long ParameterCount()
     {
-        long h = HiddenSize, total = (long)VocabSize * h * (TieWordEmbeddings ? 1 : 2) + h;
-        for (int i = 0; i < NumHiddenLayers + MtpLayers; i++)
+        checked
         {
-            total += AttentionParameters() + 2 * h + FeedForwardParameters(i, activeOnly: false);
-            if (i >= NumHiddenLayers) total += 3 * h + 2 * h * h; // enorm, hnorm, shared_head.norm, eh_proj
+            long h = HiddenSize, main = NumHiddenLayers, all = main + MtpLayers;
+            long moe = MoeLayersIn(0, all), dense = all - moe;
+            return (long)VocabSize * h * (TieWordEmbeddings ? 1 : 2) + h
+                + all * (AttentionParameters() + 2 * h)
+                + dense * DenseParameters() + (moe == 0 ? 0 : moe * MoeParameters(activeOnly: false))
+                + MtpLayers * (3 * h + 2 * h * h); // enorm, hnorm, shared_head.norm, eh_proj
         }
-        return total;
+    }
+
+    /// <summary>How many of layers [from, to) are MoE layers (<see cref="IsMoeLayer"/> without a loop).</summary>
+    long MoeLayersIn(long from, long to)
+    {
+        if (NRoutedExperts is not > 0) return 0;
+        long start = Math.Max(from, FirstKDenseReplace), freq = MoeLayerFreq;
+        if (start >= to) return 0;
+        long MultiplesBelow(long n) => (n + freq - 1) / freq; // multiples of freq in [0, n)
+        return MultiplesBelow(to) - MultiplesBelow(start);
+    }
+
+    /// <summary>The largest part, named by its keys only (a message, not a table): the embeddings, or the layers with
+    /// whichever of MLA, the dense MLP and the experts is widest.</summary>
+    public override string DescribeSize(Func<string, string>? name = null)
+    {
+        name ??= k => k;
+        string N(string key, object value) => $"{name(key)} {value}";
+        double embeddings = (double)VocabSize * HiddenSize * (TieWordEmbeddings ? 1 : 2);
+        double attention = Try(AttentionParameters), dense = Try(DenseParameters), moe = NRoutedExperts is > 0 ? Try(() => MoeParameters(activeOnly: false)) : 0;
+        double perLayer = attention + Math.Max(dense, moe), layers = ((double)NumHiddenLayers + MtpLayers) * perLayer;
+        if (embeddings > layers)
+            return $"{N("vocab_size", VocabSize)} × {N("hidden_size", HiddenSize)}{(TieWordEmbeddings ? "" : " × 2 (untied lm_head)")} in the embeddings";
+        string part = moe >= attention && moe >= dense
+            ? $"experts: ({N("n_routed_experts", NRoutedExperts!)} + {N("n_shared_experts", SharedExperts)}) × 3 × {N("hidden_size", HiddenSize)} × {N("moe_intermediate_size", MoeIntermediateSize)}"
+            : dense >= attention
+            ? $"MLP: 3 × {N("hidden_size", HiddenSize)} × {N("intermediate_size", IntermediateSize)}"
+            : $"MLA: {N("hidden_size", HiddenSize)}, {N("num_attention_heads", NumAttentionHeads)}{(QLoraRank is { } ql ? ", " + N("q_lora_rank", ql) : "")}, " +
+              $"{N("kv_lora_rank", KvLoraRank)}, {N("qk_nope_head_dim", QkNopeHeadDim)}, {N("qk_rope_head_dim", QkRopeHeadDim)}, {N("v_head_dim", VHeadDim)}";
+        string count = double.IsFinite(perLayer) && perLayer < 9.2e18 ? ((long)perLayer).ToString("N0", System.Globalization.CultureInfo.InvariantCulture) : "more than 2^63";
+        return $"{N("num_hidden_layers", NumHiddenLayers)}{(MtpLayers > 0 ? " + " + N("num_nextn_predict_layers", MtpLayers) : "")} × up to {count} per layer ({part})";
+
+        static double Try(Func<long> count)
+        {
+            try { return count(); }
+            catch (OverflowException) { return double.PositiveInfinity; }
+        }
     }
 
     long AttentionParameters()
     {
-        long h = HiddenSize, heads = NumAttentionHeads, r = KvLoraRank;
-        long q = QLoraRank is { } ql ? h * ql + ql + (long)ql * heads * QkHeadDim : h * heads * QkHeadDim;
-        long bias = AttentionBias ? (QLoraRank ?? 0) + r + QkRopeHeadDim + h : 0;
-        return q + h * (r + QkRopeHeadDim) + r + r * heads * (QkNopeHeadDim + VHeadDim) + heads * VHeadDim * h + bias;
+        checked
+        {
+            long h = HiddenSize, heads = NumAttentionHeads, r = KvLoraRank, qk = (long)QkNopeHeadDim + QkRopeHeadDim;
+            long q = QLoraRank is { } ql ? h * ql + ql + ql * heads * qk : h * heads * qk;
+            long bias = AttentionBias ? (QLoraRank ?? 0) + r + QkRopeHeadDim + h : 0;
+            return q + h * (r + QkRopeHeadDim) + r + r * heads * ((long)QkNopeHeadDim + VHeadDim) + heads * VHeadDim * h + bias;
+        }
     }
 
-    long FeedForwardParameters(int layer, bool activeOnly)
+    long FeedForwardParameters(int layer, bool activeOnly) => IsMoeLayer(layer) ? MoeParameters(activeOnly) : DenseParameters();
+
+    long DenseParameters() => checked(3L * HiddenSize * IntermediateSize);
+
+    long MoeParameters(bool activeOnly)
     {
-        long h = HiddenSize;
-        if (!IsMoeLayer(layer)) return 3 * h * IntermediateSize;
-        long experts = activeOnly ? NumExpertsPerTok!.Value : NRoutedExperts!.Value;
-        return h * NRoutedExperts!.Value + (UsesScoreCorrectionBias && !activeOnly ? NRoutedExperts.Value : 0)
-            + (experts + SharedExperts) * 3 * h * MoeIntermediateSize;
+        checked
+        {
+            long h = HiddenSize, routed = NRoutedExperts!.Value;
+            long experts = activeOnly ? NumExpertsPerTok!.Value : routed;
+            return h * routed + (UsesScoreCorrectionBias && !activeOnly ? routed : 0) + (experts + SharedExperts) * 3 * h * MoeIntermediateSize;
+        }
     }
 
     /// <summary>Parameters one token's forward pass reads: the selected experts only, the output head, not the
@@ -226,8 +286,9 @@ public sealed record DeepseekV2Config : DeepseekV3Config
         RopeScaling = RopeScaling.Yarn(40, 4096, 32, 1, 0.707, 0.707);
     }
 
-    public override bool ScalesNormalizedWeights => false;
-    public override string ArchitectureName => "DeepseekV2ForCausalLM";
+    // [JsonIgnore] again: an override does not inherit it, and config.json has no such keys.
+    [JsonIgnore] public override bool ScalesNormalizedWeights => false;
+    [JsonIgnore] public override string ArchitectureName => "DeepseekV2ForCausalLM";
 
     public static new IReadOnlyList<string> Sizes { get; } = ["tiny", "small", "v2-lite"];
 

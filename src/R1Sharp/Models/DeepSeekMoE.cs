@@ -128,24 +128,21 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         return zeros([n, flat.size(1)], dtype: ScalarType.Float32, device: flat.device).index_add(0, token, weighted, 1).to(flat.dtype);
     }
 
-    /// <summary>A decode step of one sequence: one token, its k experts known on the CPU. The gate and up products of all
-    /// k experts go to the linear dispatch as one group (one pass over the threads instead of k), each down product
-    /// follows, and the outputs are weighted and summed in float32 as <see cref="RunGrouped"/> does, without its
-    /// sort, gathers and scatter, whose dispatch cost more than the products at this size.</summary>
+    /// <summary>A decode step of one sequence: one token, its k experts read back to the CPU and sorted, the token's
+    /// row once per expert through <see cref="ExpertProducts"/> when the kernel applies (two dispatches for all k
+    /// experts), and the weighted sum as one product. Skips <see cref="RunGrouped"/>'s sort, gathers and scatter,
+    /// whose dispatch costs more than the arithmetic at this size.</summary>
     Tensor RunOneToken(Tensor flat, Tensor indices, Tensor weights)
     {
         var chosen = indices.data<long>().ToArray();
         var w = weights.to(ScalarType.Float32).data<float>().ToArray();
-        var gateUp = new Linear[2 * chosen.Length];
-        for (int j = 0; j < chosen.Length; j++) { var e = experts[(int)chosen[j]]; gateUp[2 * j] = e.gate_proj; gateUp[2 * j + 1] = e.up_proj; }
-        var products = Linear.ApplyMany(flat, gateUp);
-        Tensor? sum = null;
-        for (int j = 0; j < chosen.Length; j++)
-        {
-            var y = experts[(int)chosen[j]].down_proj.forward(Ops.SwiGlu(products[2 * j], products[2 * j + 1])).to(ScalarType.Float32).mul_(w[j]);
-            sum = sum is null ? y : sum.add_(y);
-        }
-        return sum!.to(flat.dtype);
+        Array.Sort(chosen, w); // by expert, as ExpertProducts lays its rows out
+        var counts = new long[experts.Count];
+        foreach (var e in chosen) counts[e]++;
+        var inputs = flat.expand(chosen.Length, flat.size(1));
+        if (!KernelApplies(inputs, weights, counts)) return RunGrouped(flat, indices, weights);
+        var products = ExpertProducts(inputs, counts).to(ScalarType.Float32);
+        return matmul(tensor(w, [1, w.Length]), products).to(flat.dtype);
     }
 
     /// <summary>Inference over few tokens per expert (decode steps of a batch of sequences), dense float32/bfloat16

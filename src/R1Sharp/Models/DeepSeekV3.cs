@@ -131,6 +131,13 @@ public sealed class DeepseekV3ForCausalLM : CausalLM
 
     public IEnumerable<DeepseekV3MoE> MoeLayers => model.layers.Select(l => l.Moe).OfType<DeepseekV3MoE>();
 
+    /// <summary>The latent cache: per main layer, kv_lora_rank + qk_rope_head_dim values per token (MlaCache).</summary>
+    public override long CacheBytes(int maxBatch, int capacity)
+    {
+        try { return checked((long)config.NumHiddenLayers * maxBatch * capacity * ((long)config.KvLoraRank + config.QkRopeHeadDim) * DTypeBytes); }
+        catch (OverflowException) { return long.MaxValue; }
+    }
+
     public override ModelCache CreateCache(int maxBatch, int capacity) =>
         new MlaCache(config.NumHiddenLayers, config.KvLoraRank, config.QkRopeHeadDim, maxBatch, capacity, DType, Device);
 

@@ -18,9 +18,11 @@ public sealed record Fp8QuantizationConfig
 
     public void Validate(string source)
     {
-        if (QuantMethod != "fp8") throw new R1SharpException($"{source}: quantization_config.quant_method \"{QuantMethod}\" is not supported (expected fp8)");
-        if (Fmt != "e4m3") throw new R1SharpException($"{source}: quantization_config.fmt \"{Fmt}\" is not supported (expected e4m3)");
+        if (QuantMethod != "fp8") throw new ConfigValueException(source, "quantization_config.quant_method", $"{Quoted(QuantMethod)} is not supported (expected \"fp8\")");
+        if (Fmt != "e4m3") throw new ConfigValueException(source, "quantization_config.fmt", $"{Quoted(Fmt)} is not supported (expected \"e4m3\")");
         if (WeightBlockSize is not { Length: 2 } b || b[0] <= 0 || b[1] <= 0)
-            throw new R1SharpException($"{source}: quantization_config.weight_block_size must be two positive integers, found [{string.Join(", ", WeightBlockSize ?? [])}]");
+            throw new ConfigValueException(source, "quantization_config.weight_block_size", $"must be two positive integers, found [{string.Join(", ", (WeightBlockSize ?? []).Take(4))}{(WeightBlockSize?.Length > 4 ? ", …" : "")}]");
     }
+
+    static string Quoted(string? value) => value is null ? "null" : Excerpt.Quote(value);
 }

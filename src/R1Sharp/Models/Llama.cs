@@ -76,28 +76,76 @@ public record LlamaConfig : ModelConfig
         Positive(source, "intermediate_size", IntermediateSize);
         Positive(source, "num_attention_heads", NumAttentionHeads);
         Positive(source, "num_key_value_heads", NumKeyValueHeads);
+        if (HeadDimKey is null && NumAttentionHeads > HiddenSize)
+            throw new ConfigValueException(source, "num_attention_heads", $"{NumAttentionHeads} is more than hidden_size {HiddenSize}: head_dim (hidden_size / num_attention_heads) would be 0");
         Positive(source, "head_dim", HeadDim);
-        PositiveFinite(source, "rms_norm_eps", RmsNormEps);
-        PositiveFinite(source, "rope_theta", RopeTheta);
+        // An epsilon is a small guard against dividing by zero; at 1 or more it swamps mean(x²) and the norm outputs
+        // almost nothing (a typo, not a model).
+        if (!(RmsNormEps > 0 && RmsNormEps < 1)) throw new ConfigValueException(source, "rms_norm_eps", $"must be a small positive number below 1, found {Show(RmsNormEps)}");
+        // RoPE's wavelengths are powers of rope_theta, computed in float32 (transformers' inv_freq): a base of 1 or less
+        // gives no spread of wavelengths, and one past float32's range gives infinite ones.
+        if (!(RopeTheta > 1 && RopeTheta <= float.MaxValue))
+            throw new ConfigValueException(source, "rope_theta", $"must be a number greater than 1 (RoPE's base, float32), found {Show(RopeTheta)}");
         if (NumAttentionHeads % NumKeyValueHeads != 0)
-            throw new R1SharpException($"{source}: num_attention_heads {NumAttentionHeads} is not a multiple of num_key_value_heads {NumKeyValueHeads}");
-        if (HeadDim % 2 != 0) throw new R1SharpException($"{source}: head_dim {HeadDim} must be even for RoPE");
-        if (HiddenAct != "silu") throw new R1SharpException($"{source}: hidden_act \"{HiddenAct}\" is not supported (expected silu)");
+            throw new ConfigValueException(source, "num_key_value_heads", $"{NumKeyValueHeads} does not divide num_attention_heads {NumAttentionHeads}");
+        if (HeadDim % 2 != 0) throw new ConfigValueException(source, "head_dim", $"{HeadDim} must be even for RoPE{(HeadDimKey is null ? " (hidden_size / num_attention_heads)" : "")}");
+        if (HiddenAct != "silu") throw new ConfigValueException(source, "hidden_act", $"{Quoted(HiddenAct)} is not supported (expected \"silu\")");
         if (RopeScaling is { } rs)
         {
             // transformers builds every family's rotary embedding through the same ROPE_INIT_FUNCTIONS, so llama3 and
             // yarn mean the same for Llama, Qwen2 and Qwen3.
-            if (rs.Type is not ("default" or "llama3" or "yarn")) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for {ModelType} (expected llama3 or yarn)");
+            if (rs.Type is not ("default" or "llama3" or "yarn")) throw new ConfigValueException(source, rs.TypeKeyName, $"{Excerpt.Quote(rs.Type)} is not supported for {ModelType} (expected llama3 or yarn)");
             rs.Validate(source);
         }
     }
 
-    public override long ParameterCount()
+    /// <summary>Qwen2's and Qwen3's use_sliding_window (kept in <see cref="ModelConfig.Extra"/> for the round trip):
+    /// transformers then limits attention to the last sliding_window positions in the upper layers, which these
+    /// models do not do, so a configuration asking for it is refused rather than run differently. The released
+    /// checkpoints (Qwen2.5, R1-Distill-Qwen, Qwen3) all say false.</summary>
+    protected void CheckNoSlidingWindow(string source)
     {
-        long h = HiddenSize, q = (long)NumAttentionHeads * HeadDim, kv = (long)NumKeyValueHeads * HeadDim;
-        long layer = h * q + 2 * h * kv + q * h + 3 * h * IntermediateSize + 2 * h + LayerExtraParameters()
-            + (QkvBias ? q + 2 * kv : 0) + (OutputBias ? h : 0) + (HasMlpBias ? 2L * IntermediateSize + h : 0);
-        return (long)VocabSize * h * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * layer + h;
+        if (Extra is null || !Extra.TryGetValue("use_sliding_window", out var use)) return;
+        if (use.ValueKind is not (System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False or System.Text.Json.JsonValueKind.Null))
+            throw new ConfigValueException(source, "use_sliding_window", $"expects true or false, found {Compact(use)}");
+        if (use.ValueKind != System.Text.Json.JsonValueKind.True || !Extra.TryGetValue("sliding_window", out var w)) return;
+        // A window at least as long as the context leaves attention as it is.
+        if (w.ValueKind == System.Text.Json.JsonValueKind.Null || w.ValueKind == System.Text.Json.JsonValueKind.Number && w.TryGetInt64(out long size) && size >= MaxPositionEmbeddings) return;
+        throw new ConfigValueException(source, "use_sliding_window", $"true with sliding_window {Compact(w)} is not supported: " +
+            "sliding-window attention is not implemented (the released checkpoints set use_sliding_window to false)");
+    }
+
+    /// <summary>A JSON value from the file on one line, cut short.</summary>
+    static string Compact(System.Text.Json.JsonElement e) => Excerpt.Json(System.Text.Json.Nodes.JsonNode.Parse(e.GetRawText()));
+
+    /// <summary>A string from the file, quoted and cut short (null as null).</summary>
+    protected static string Quoted(string? value) => value is null ? "null" : Excerpt.Quote(value);
+
+    public override long ParameterCount() => checked(
+        (long)VocabSize * HiddenSize * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * LayerParameters() + HiddenSize);
+
+    /// <summary>Parameters of one decoder layer.</summary>
+    long LayerParameters()
+    {
+        checked
+        {
+            long h = HiddenSize, q = (long)NumAttentionHeads * HeadDim, kv = (long)NumKeyValueHeads * HeadDim;
+            return h * q + 2 * h * kv + q * h + 3 * h * IntermediateSize + 2 * h + LayerExtraParameters()
+                + (QkvBias ? q + 2 * kv : 0) + (OutputBias ? h : 0) + (HasMlpBias ? 2L * IntermediateSize + h : 0);
+        }
+    }
+
+    public override string DescribeSize(Func<string, string>? name = null)
+    {
+        name ??= k => k;
+        double embeddings = (double)VocabSize * HiddenSize * (TieWordEmbeddings ? 1 : 2), layers;
+        string perLayer;
+        try { long p = LayerParameters(); layers = (double)NumHiddenLayers * p; perLayer = p.ToString("N0", System.Globalization.CultureInfo.InvariantCulture); }
+        catch (OverflowException) { layers = double.PositiveInfinity; perLayer = "more than 2^63"; }
+        return embeddings > layers
+            ? $"{name("vocab_size")} {VocabSize} × {name("hidden_size")} {HiddenSize}{(TieWordEmbeddings ? "" : " × 2 (untied lm_head)")} in the embeddings"
+            : $"{name("num_hidden_layers")} {NumHiddenLayers} × {perLayer} per layer ({name("hidden_size")} {HiddenSize}, {name("intermediate_size")} {IntermediateSize}, " +
+              $"{name("num_attention_heads")} {NumAttentionHeads}, {name("num_key_value_heads")} {NumKeyValueHeads}, {name("head_dim")} {HeadDim})";
     }
 
     /// <summary>Per-layer parameters a derived family adds (Qwen3's q/k norms).</summary>
@@ -239,6 +287,13 @@ public class LlamaForCausalLM : CausalLM
     {
         var c = (LlamaConfig)Config;
         return new KvCache(c.NumHiddenLayers, c.NumKeyValueHeads, c.HeadDim, maxBatch, capacity, DType, Device);
+    }
+
+    public override long CacheBytes(int maxBatch, int capacity)
+    {
+        var c = (LlamaConfig)Config;
+        try { return checked(2L * c.NumHiddenLayers * maxBatch * c.NumKeyValueHeads * capacity * c.HeadDim * DTypeBytes); }
+        catch (OverflowException) { return long.MaxValue; }
     }
 
     public override Tensor Hidden(Tensor inputIds, Tensor positions, Tensor mask, ModelCache? cache)

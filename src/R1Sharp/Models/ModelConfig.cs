@@ -51,8 +51,14 @@ public abstract record ModelConfig
     /// <summary>The class transformers builds for this configuration ("Qwen2ForCausalLM").</summary>
     [JsonIgnore] public abstract string ArchitectureName { get; }
 
-    /// <summary>Parameters the model holds, from the shapes alone (checked against memory before any is allocated).</summary>
+    /// <summary>Parameters the model holds, from the shapes alone (checked against memory before any is allocated);
+    /// OverflowException when they do not fit a long.</summary>
     public abstract long ParameterCount();
+
+    /// <summary>Where the parameters are, with the keys and values that make them ("num_hidden_layers 1000000000 ×
+    /// 131,200 per layer (hidden_size 64, …)"), for an error saying a configuration is too large.</summary>
+    /// <param name="name">how the source names a key (GGUF metadata: "qwen2.block_count"); config.json's names when null</param>
+    public abstract string DescribeSize(Func<string, string>? name = null);
 
     /// <summary>Matmul FLOPs of a forward pass over rows × length tokens, with the vocabulary projection of
     /// logitColumns of them (2 per multiply-add; element-wise work left out, as model-FLOPs utilisation counts,
@@ -67,22 +73,35 @@ public abstract record ModelConfig
         Positive(source, "num_hidden_layers", NumHiddenLayers);
         Positive(source, "max_position_embeddings", MaxPositionEmbeddings);
         if (TorchDtype is not ("float32" or "bfloat16" or "float16"))
-            throw new R1SharpException($"{source}: torch_dtype \"{TorchDtype}\" is not supported (expected float32, bfloat16 or float16)");
-        foreach (int id in EosTokenIds)
-            if (id < 0) throw new R1SharpException($"{source}: eos_token_id {id} is negative");
-        if (BosTokenId is < 0) throw new R1SharpException($"{source}: bos_token_id {BosTokenId} is negative");
+            throw new ConfigValueException(source, "torch_dtype", $"{Excerpt.Quote(TorchDtype ?? "")} is not supported (expected float32, bfloat16 or float16)");
+        // An id past the embedding rows can never be sampled: generation would never stop on it.
+        foreach (int id in EosTokenIds) TokenId(source, "eos_token_id", id);
+        if (BosTokenId is { } bos) TokenId(source, "bos_token_id", bos);
+        // Used only to draw random weights (r1 init, pre-training), but a negative deviation, or one past float32's
+        // range (the weights' type), is no initialisation.
+        if (!(InitializerRange >= 0 && InitializerRange <= float.MaxValue))
+            throw new ConfigValueException(source, "initializer_range", $"must be a number from 0 to float32's largest, found {Show(InitializerRange)}");
         QuantizationConfig?.Validate(source);
+    }
+
+    void TokenId(string source, string key, int id)
+    {
+        if (id < 0 || id >= VocabSize)
+            throw new ConfigValueException(source, key, $"{id} is not a token id of this model (0 to vocab_size − 1 = {VocabSize - 1})");
     }
 
     protected static void Positive(string source, string key, long value)
     {
-        if (value <= 0) throw new R1SharpException($"{source}: \"{key}\" must be a positive integer, found {value}");
+        if (value <= 0) throw new ConfigValueException(source, key, $"must be a positive integer, found {value}");
     }
 
     protected static void PositiveFinite(string source, string key, double value)
     {
-        if (!(value > 0) || !double.IsFinite(value)) throw new R1SharpException($"{source}: \"{key}\" must be a positive number, found {value}");
+        if (!(value > 0) || !double.IsFinite(value)) throw new ConfigValueException(source, key, $"must be a positive number, found {Show(value)}");
     }
+
+    /// <summary>A number as a message shows it (invariant culture, so "1E+300" and "NaN" read the same everywhere).</summary>
+    protected static string Show(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>config.json's JSON naming: snake_case properties, strict numbers (64.5 is not an integer).</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -107,36 +126,74 @@ public abstract record ModelConfig
         T config;
         try
         {
-            // transformers 5 names torch_dtype "dtype"; both are read, torch_dtype is written.
-            if (!raw.ContainsKey("torch_dtype") && raw["dtype"] is JsonValue d && d.TryGetValue(out string? dtype))
-            {
-                raw = (JsonObject)raw.DeepClone();
-                raw.Remove("dtype");
-                raw["torch_dtype"] = dtype;
-            }
+            raw = Normalized(raw);
             config = raw.Deserialize<T>(Json) ?? throw new R1SharpException($"{source}: expected a JSON object");
         }
-        catch (ConfigKeyException e) { throw new R1SharpException($"{source}: \"{e.Key}\" {e.Message}"); }
-        catch (JsonException e) { throw new R1SharpException($"{source}: {DescribeJsonError(raw, e)}"); }
+        catch (ConfigKeyException e) { throw new ConfigValueException(source, e.Key, e.Message); }
+        catch (JsonException e) when (JsonErrorKey(e) is { } key) { throw new ConfigValueException(source, key, DescribeJsonError(raw, key, e)); }
+        catch (JsonException e) { throw new R1SharpException($"{source}: malformed configuration: {e.Message}"); }
         catch (InvalidOperationException e) { throw new R1SharpException($"{source}: {e.Message}"); }
         config.Validate(source);
         return config;
     }
 
-    /// <summary>"hidden_size" expects an integer, found 64.5 — from System.Text.Json's error and the value itself.</summary>
-    static string DescribeJsonError(JsonObject raw, JsonException e)
+    /// <summary>config.json as the records read it: transformers 5's "dtype" as torch_dtype (both are read,
+    /// torch_dtype is written), and a null model_type or torch_dtype as absent, as transformers treats None (the
+    /// family's type; float32).</summary>
+    static JsonObject Normalized(JsonObject raw)
+    {
+        bool dtypeOnly = !raw.ContainsKey("torch_dtype") && raw.ContainsKey("dtype");
+        bool nulls = raw.TryGetPropertyValue("model_type", out var mt) && mt is null
+            || raw.TryGetPropertyValue("torch_dtype", out var td) && td is null
+            || raw.TryGetPropertyValue("dtype", out var d0) && d0 is null;
+        if (!dtypeOnly && !nulls) return raw;
+        raw = (JsonObject)raw.DeepClone();
+        if (dtypeOnly)
+        {
+            var d = raw["dtype"];
+            raw.Remove("dtype");
+            raw["torch_dtype"] = d;
+        }
+        foreach (var key in new[] { "model_type", "torch_dtype" })
+            if (raw.TryGetPropertyValue(key, out var v) && v is null) raw.Remove(key);
+        return raw;
+    }
+
+    /// <summary>The top-level key a System.Text.Json error is about ("rope_scaling" for $.rope_scaling.factor is
+    /// reported as "rope_scaling.factor"), or null when it names none.</summary>
+    static string? JsonErrorKey(JsonException e)
     {
         var path = (e.Path ?? "$").TrimStart('$').TrimStart('.');
-        if (path.Length == 0) return $"malformed configuration: {e.Message}";
-        JsonNode? node = raw;
-        foreach (var part in path.Split('.'))
-            node = node is JsonObject o ? o[part.Trim('[', ']', '\'')] : null;
-        string found = node?.ToJsonString() ?? "null";
-        if (found.Length > 60) found = found[..60] + "…";
-        string expected = e.Message.Contains("Int32") ? "an integer in range" : e.Message.Contains("Double") ? "a number"
-            : e.Message.Contains("Boolean") ? "true or false" : e.Message.Contains("String") ? "a string" : "another type";
-        return $"\"{path}\" expects {expected}, found {found}";
+        return path.Length == 0 ? null : path;
     }
+
+    /// <summary>"hidden_size" expects an integer, found 64.5 — from System.Text.Json's error and the value itself.</summary>
+    static string DescribeJsonError(JsonObject raw, string path, JsonException e)
+    {
+        JsonNode? node = raw;
+        foreach (var part in System.Text.RegularExpressions.Regex.Split(path, @"\.|(?=\[)"))
+        {
+            if (part.Length == 0) continue;
+            if (part.StartsWith('[') && int.TryParse(part.Trim('[', ']'), out int index))
+                node = node is JsonArray a && index < a.Count ? a[index] : null;
+            else node = node is JsonObject o ? o[part.Trim('[', ']', '\'')] : null;
+        }
+        string found = Excerpt.Json(node);
+        string m = e.Message;
+        string expected = m.Contains("List`1") ? "a list" : m.Contains("Int32") ? "an integer in range" : m.Contains("Double") ? "a number"
+            : m.Contains("Boolean") ? "true or false" : m.Contains("String") ? "a string" : m.Contains("RopeScaling") ? "an object or null" : "another type";
+        return $"expects {expected}, found {found}";
+    }
+}
+
+/// <summary>A configuration value out of range or of the wrong type: the file, the key and what is wrong. Readers
+/// that know the key by another name (GGUF metadata) restate it under theirs.</summary>
+public sealed class ConfigValueException(string source, string key, string detail) : R1SharpException($"{source}: \"{key}\" {detail}")
+{
+    /// <summary>The file (or other source) the value came from.</summary>
+    public string Origin { get; } = source;
+    public string Key { get; } = key;
+    public string Detail { get; } = detail;
 }
 
 /// <summary>A config value that cannot be read, thrown from a property and reported with the file's name.</summary>

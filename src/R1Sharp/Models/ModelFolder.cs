@@ -52,11 +52,12 @@ public static class ModelFolder
     public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null)
     {
         Validate(dir);
-        var cfg = ModelRegistry.LoadConfig(Path.Combine(dir, ConfigFile));
+        string configPath = Path.Combine(dir, ConfigFile);
+        var cfg = ModelRegistry.LoadConfig(configPath);
         device ??= CPU;
         // FP8 block-scaled weights are dequantised while they load: the model in memory is a float model, and a folder
         // it saves says so (no quantization_config).
-        var model = CausalLM.Create(cfg with { QuantizationConfig = null }, dtype ?? DefaultDType(cfg, device), device);
+        var model = CausalLM.Create(cfg with { QuantizationConfig = null }, dtype ?? DefaultDType(cfg, device), device, configPath);
         try
         {
             // HF checkpoints of tied models sometimes carry lm_head.weight; older ones carry rotary inv_freq buffers.

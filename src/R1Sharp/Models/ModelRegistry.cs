@@ -47,7 +47,7 @@ public static class ModelRegistry
         string? modelType = raw["model_type"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
         if (modelType != null)
             return Families.FirstOrDefault(f => f.ModelType == modelType)
-                ?? throw new R1SharpException($"{source}: model_type \"{modelType}\" is not supported (expected one of {Names})");
+                ?? throw new R1SharpException($"{source}: \"model_type\" {Excerpt.Quote(modelType)} is not supported (expected one of {Names})");
         var archs = raw["architectures"] as JsonArray;
         foreach (var a in archs ?? [])
             if (a is JsonValue av && av.TryGetValue(out string? name) && Families.FirstOrDefault(f => f.Architecture == name) is { } fam)
@@ -69,38 +69,57 @@ public static class ModelRegistry
 
     /// <summary>A model of the configuration's family, parameters in dtype (created in it: converting afterwards would
     /// hold a float32 copy), after checking that they fit in this machine's memory.</summary>
-    public static CausalLM Create(ModelConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    /// <param name="source">where the configuration came from (its file), named when it is refused</param>
+    public static CausalLM Create(ModelConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null, string? source = null)
     {
-        CheckMemory(config, dtype);
+        CheckMemory(config, dtype, source ?? $"{config.ModelType} configuration");
         var model = Get(config.ModelType).Build(config, dtype);
         if (device != null && device.type != DeviceType.CPU) model.to(device);
         return model;
     }
 
     /// <summary>Refuses a configuration whose parameters alone exceed the machine's memory (a typo such as
-    /// num_hidden_layers 1000000000 would otherwise allocate until the system gives out).</summary>
-    static void CheckMemory(ModelConfig config, ScalarType dtype)
+    /// num_hidden_layers 1000000000 would otherwise allocate until the system gives out), naming the keys that make
+    /// them.</summary>
+    /// <param name="name">how the source names a key (GGUF metadata); config.json's names when null</param>
+    public static void CheckMemory(ModelConfig config, ScalarType dtype, string source, Func<string, string>? name = null)
     {
         long total = MachineMemoryBytes();
-        double bytes = (double)config.ParameterCount() * (dtype switch { ScalarType.BFloat16 or ScalarType.Float16 => 2, _ => 4 });
+        double perParameter = dtype switch { ScalarType.BFloat16 or ScalarType.Float16 => 2, _ => 4 };
+        double bytes;
+        try { bytes = config.ParameterCount() * perParameter; }
+        catch (OverflowException) { bytes = double.PositiveInfinity; }
         if (total > 0 && bytes > total)
-            throw new R1SharpException($"{config.ModelType} configuration: its parameters take {Format(bytes)} in {dtype} (num_hidden_layers " +
-                $"{config.NumHiddenLayers}, hidden_size {config.HiddenSize}, vocab_size {config.VocabSize}), more than this machine's {Format(total)} of memory");
+            throw new R1SharpException($"{source}: the parameters would take {FormatBytes(bytes)} in {ModelFolder.TorchDtypeName(dtype)}, more than this " +
+                $"machine's {FormatBytes(total)} of memory: {config.DescribeSize(name)}");
     }
 
-    static string Format(double bytes) => bytes >= 1L << 40 ? $"{bytes / (1L << 40):F1} TiB" : bytes >= 1 << 30 ? $"{bytes / (1 << 30):F1} GiB" : $"{bytes / (1 << 20):F0} MiB";
+    public static string FormatBytes(double bytes) => bytes switch
+    {
+        double.PositiveInfinity or >= long.MaxValue => "more than 8 EiB",
+        >= 1L << 50 => $"{bytes / (1L << 50):F1} PiB",
+        >= 1L << 40 => $"{bytes / (1L << 40):F1} TiB",
+        >= 1 << 30 => $"{bytes / (1 << 30):F1} GiB",
+        _ => $"{bytes / (1 << 20):F0} MiB",
+    };
 
-    /// <summary>Physical memory (Linux /proc/meminfo's MemTotal), else what the GC knows of; 0 when unknown.</summary>
+    /// <summary>The memory this process may use: physical memory (Linux /proc/meminfo's MemTotal) or, when lower, the
+    /// limit the runtime sees (a container's cgroup limit); 0 when unknown.</summary>
     public static long MachineMemoryBytes()
     {
+        long physical = 0;
         try
         {
             if (File.Exists("/proc/meminfo"))
                 foreach (var line in File.ReadLines("/proc/meminfo"))
                     if (line.StartsWith("MemTotal:", StringComparison.Ordinal))
-                        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+                    {
+                        physical = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+                        break;
+                    }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
-        return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        long runtime = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        return physical > 0 && runtime > 0 ? Math.Min(physical, runtime) : Math.Max(physical, runtime);
     }
 }

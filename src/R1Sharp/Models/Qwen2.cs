@@ -40,7 +40,8 @@ public sealed record Qwen2Config : LlamaConfig
     public override void Validate(string source)
     {
         base.Validate(source);
-        if (RopeScaling is { Type: not ("default" or "yarn") } rs) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for qwen2 (expected yarn)");
+        if (RopeScaling is { Type: not ("default" or "yarn") } rs) throw new ConfigValueException(source, rs.TypeKeyName, $"{Excerpt.Quote(rs.Type)} is not supported for qwen2 (expected yarn)");
+        CheckNoSlidingWindow(source);
     }
 }
 

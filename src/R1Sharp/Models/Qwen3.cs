@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
@@ -18,7 +19,7 @@ public sealed record Qwen3Config : LlamaConfig
         MlpBias = null; // Qwen3's config.json has attention_bias but no mlp_bias
     }
 
-    public override string ArchitectureName => "Qwen3ForCausalLM";
+    [JsonIgnore] public override string ArchitectureName => "Qwen3ForCausalLM";
 
     public static IReadOnlyList<string> Sizes { get; } = ["tiny", "small", "0.6b", "1.7b", "4b", "8b"];
 
@@ -50,7 +51,8 @@ public sealed record Qwen3Config : LlamaConfig
     {
         base.Validate(source);
         // DeepSeek-R1-0528-Qwen3-8B's config asks for YaRN (factor 4 over 32768 positions), as transformers applies it.
-        if (RopeScaling is { Type: not ("default" or "yarn") } rs) throw new R1SharpException($"{source}: rope_scaling type \"{rs.Type}\" is not supported for qwen3 (expected yarn)");
+        if (RopeScaling is { Type: not ("default" or "yarn") } rs) throw new ConfigValueException(source, rs.TypeKeyName, $"{Excerpt.Quote(rs.Type)} is not supported for qwen3 (expected yarn)");
+        CheckNoSlidingWindow(source);
     }
 
     protected override long LayerExtraParameters() => 2L * HeadDim;

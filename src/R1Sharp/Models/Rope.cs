@@ -30,6 +30,8 @@ public sealed record RopeScaling
 
     /// <summary>The scaling's type ("default" when neither key is given).</summary>
     [JsonIgnore] public string Type => RopeType ?? TypeKey ?? "default";
+    /// <summary>The key the type was read from, for messages.</summary>
+    [JsonIgnore] public string TypeKeyName => RopeType is null && TypeKey is not null ? "rope_scaling.type" : "rope_scaling.rope_type";
     [JsonIgnore] public double LowFreqFactorOrDefault => LowFreqFactor ?? 1.0;
     [JsonIgnore] public double HighFreqFactorOrDefault => HighFreqFactor ?? 4.0;
     [JsonIgnore] public int OriginalMaxPositionEmbeddingsOrDefault => OriginalMaxPositionEmbeddings ?? 8192;
@@ -63,26 +65,42 @@ public sealed record RopeScaling
         return YarnMscale(f);
     }
 
+    /// <summary>transformers' _validate_yarn_parameters and _validate_llama3_parameters, as errors naming the key; the
+    /// factors within float32's range, in which the frequencies are computed.</summary>
     public void Validate(string source)
     {
         if (Type == "yarn")
         {
-            if (!(Factor > 0) || !double.IsFinite(Factor)) throw new R1SharpException($"{source}: \"rope_scaling.factor\" must be a positive number, found {Factor}");
+            if (!(Factor > 0 && Factor <= float.MaxValue))
+                throw new ConfigValueException(source, "rope_scaling.factor", $"must be a positive number, found {Show(Factor)}");
             if (OriginalMaxPositionEmbeddings is <= 0)
-                throw new R1SharpException($"{source}: \"rope_scaling.original_max_position_embeddings\" must be positive, found {OriginalMaxPositionEmbeddings}");
-            if (BetaFast is { } bf && !(bf >= 0) || BetaSlow is { } bs && !(bs >= 0))
-                throw new R1SharpException($"{source}: \"rope_scaling\" beta_fast and beta_slow must be non-negative, found {BetaFast} and {BetaSlow}");
-            if (AttentionFactor is { } af && !(af > 0)) throw new R1SharpException($"{source}: \"rope_scaling.attention_factor\" must be positive, found {af}");
+                throw new ConfigValueException(source, "rope_scaling.original_max_position_embeddings", $"must be a positive integer, found {OriginalMaxPositionEmbeddings}");
+            if (BetaFast is { } bf && !(bf >= 0 && bf <= float.MaxValue))
+                throw new ConfigValueException(source, "rope_scaling.beta_fast", $"must be a non-negative number, found {Show(bf)}");
+            if (BetaSlow is { } bs && !(bs >= 0 && bs <= float.MaxValue))
+                throw new ConfigValueException(source, "rope_scaling.beta_slow", $"must be a non-negative number, found {Show(bs)}");
+            if (Mscale is { } ms && !double.IsFinite(ms))
+                throw new ConfigValueException(source, "rope_scaling.mscale", $"must be a finite number, found {Show(ms)}");
+            if (MscaleAllDim is { } ma && !double.IsFinite(ma))
+                throw new ConfigValueException(source, "rope_scaling.mscale_all_dim", $"must be a finite number, found {Show(ma)}");
+            if (AttentionFactor is { } af && !(af > 0 && af <= float.MaxValue))
+                throw new ConfigValueException(source, "rope_scaling.attention_factor", $"must be a positive number, found {Show(af)}");
         }
         if (Type == "llama3")
         {
-            if (!(Factor > 0) || !double.IsFinite(Factor)) throw new R1SharpException($"{source}: \"rope_scaling.factor\" must be a positive number, found {Factor}");
-            if (!(HighFreqFactorOrDefault > LowFreqFactorOrDefault) || !(LowFreqFactorOrDefault > 0))
-                throw new R1SharpException($"{source}: \"rope_scaling\" needs 0 < low_freq_factor < high_freq_factor, found {LowFreqFactorOrDefault} and {HighFreqFactorOrDefault}");
+            if (!(Factor >= 1 && Factor <= float.MaxValue))
+                throw new ConfigValueException(source, "rope_scaling.factor", $"must be a number ≥ 1, found {Show(Factor)}");
+            double low = LowFreqFactorOrDefault, high = HighFreqFactorOrDefault;
+            if (!(low > 0 && low <= float.MaxValue))
+                throw new ConfigValueException(source, "rope_scaling.low_freq_factor", $"must be a positive number, found {Show(low)}");
+            if (!(high > low && high <= float.MaxValue))
+                throw new ConfigValueException(source, "rope_scaling.high_freq_factor", $"must be a number greater than low_freq_factor {Show(low)}, found {Show(high)}");
             if (OriginalMaxPositionEmbeddingsOrDefault <= 0)
-                throw new R1SharpException($"{source}: \"rope_scaling.original_max_position_embeddings\" must be positive, found {OriginalMaxPositionEmbeddingsOrDefault}");
+                throw new ConfigValueException(source, "rope_scaling.original_max_position_embeddings", $"must be a positive integer, found {OriginalMaxPositionEmbeddingsOrDefault}");
         }
     }
+
+    static string Show(double v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>

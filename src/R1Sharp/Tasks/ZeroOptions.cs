@@ -64,4 +64,21 @@ public sealed record ZeroOptions
     public int EvalSamples { get; init; } = 4;
     public double EvalTemperature { get; init; } = 0.6;
     public double EvalTopP { get; init; } = 0.95;
+
+    /// <summary>Largest pre-training batch: a step's documents are generated and held at once.</summary>
+    public const int MaxPretrainBatch = 65_536;
+
+    /// <summary>Refuses settings the run cannot use, before it starts (a bad --grpo-steps used to surface after the
+    /// pre-training's minutes, --threads -1 aborted libtorch, --pretrain-batch 10⁹ never started), naming r1 zero's option.</summary>
+    public void Validate()
+    {
+        NativeRuntime.CheckThreads(Threads, "--threads", "", zeroIsDefault: false);
+        if (Digits is < 1 or > 9) throw new R1SharpException($"--digits must be between 1 and 9, got {Digits}");
+        if (Pretrain.Steps < 0) throw new R1SharpException($"--pretrain-steps must be ≥ 0, got {Pretrain.Steps}");
+        if (Pretrain.BatchSize is < 1 or > MaxPretrainBatch) throw new R1SharpException($"--pretrain-batch must be between 1 and {MaxPretrainBatch:N0}, got {Pretrain.BatchSize}");
+        if (!(Pretrain.LearningRate > 0 && double.IsFinite(Pretrain.LearningRate))) throw new R1SharpException($"--pretrain-lr must be a positive number, got {Pretrain.LearningRate}");
+        if (!(StepsFraction >= 0 && StepsFraction <= 1)) throw new R1SharpException($"--steps-fraction must be a share in [0, 1], got {StepsFraction}");
+        if (Grpo.MaxSteps < 1) throw new R1SharpException($"--grpo-steps must be ≥ 1, got {Grpo.MaxSteps}");
+        Grpo.Validate("r1 zero's GRPO settings");
+    }
 }

@@ -23,6 +23,17 @@ public sealed class AdamW
     public double WeightDecay { get; init; }
     public long StepCount { get; set; }
 
+    /// <summary>PyTorch's AdamW checks, as one recipe error naming the key: 0 ≤ beta &lt; 1 (a beta of 1 never forgets,
+    /// above 1 the moments grow without bound), epsilon ≥ 0, weight_decay ≥ 0 (negative decay pushes weights outward).
+    /// The learning rate is checked by each recipe (it must be positive there).</summary>
+    public static void CheckOptions(string source, double beta1, double beta2, double epsilon, double weightDecay)
+    {
+        if (!(beta1 >= 0 && beta1 < 1)) throw new R1SharpException($"{source}: adam_beta1 must be in [0, 1), got {beta1}");
+        if (!(beta2 >= 0 && beta2 < 1)) throw new R1SharpException($"{source}: adam_beta2 must be in [0, 1), got {beta2}");
+        if (!(epsilon >= 0)) throw new R1SharpException($"{source}: adam_epsilon must be ≥ 0, got {epsilon}");
+        if (!(weightDecay >= 0)) throw new R1SharpException($"{source}: weight_decay must be ≥ 0, got {weightDecay}");
+    }
+
     public AdamW(IEnumerable<(string Name, Tensor Param)> parameters)
     {
         _params = parameters.ToList();

@@ -96,10 +96,18 @@ public sealed class GrpoConfig : IRecipe
     public int GenerationBatchSize => PerDeviceTrainBatchSize * GradientAccumulationSteps;
     public int PromptsPerStep => GenerationBatchSize / NumGenerations;
 
+    /// <summary>Completions one step may generate (per_device_train_batch_size × gradient_accumulation_steps).</summary>
+    public const int MaxCompletionsPerStep = 1 << 20;
+
     public void Validate(string source = "config")
     {
         void Check(bool ok, string message) { if (!ok) throw new R1SharpException($"{source}: {message}"); }
         Check(NumGenerations >= 2, $"num_generations must be ≥ 2 (a group needs a baseline), got {NumGenerations}");
+        Check(PerDeviceTrainBatchSize >= 1 && GradientAccumulationSteps >= 1,
+            $"per_device_train_batch_size and gradient_accumulation_steps must be ≥ 1, got {PerDeviceTrainBatchSize} and {GradientAccumulationSteps}");
+        // A step's completions are set up together (a sequence, a generator and cache rows each): 10⁹ never started.
+        Check((long)PerDeviceTrainBatchSize * GradientAccumulationSteps <= MaxCompletionsPerStep,
+            $"per_device_train_batch_size × gradient_accumulation_steps ({(long)PerDeviceTrainBatchSize * GradientAccumulationSteps:N0}) is more than {MaxCompletionsPerStep:N0} completions per step");
         Check(GenerationBatchSize % NumGenerations == 0,
             $"per_device_train_batch_size × gradient_accumulation_steps ({GenerationBatchSize}) must be a multiple of num_generations ({NumGenerations})");
         try { _ = Loss; } // loss_type, scale_rewards and importance_sampling_level parsed into their enums once
@@ -117,6 +125,9 @@ public sealed class GrpoConfig : IRecipe
         Check(TopP > 0 && TopP <= 1, $"top_p must be in (0, 1], got {TopP}");
         Check(RewardWeights is null || RewardWeights.Count == RewardFuncs.Count,
             $"reward_weights has {RewardWeights?.Count} entries for {RewardFuncs.Count} reward_funcs");
+        Check(LoggingSteps >= 1, $"logging_steps must be ≥ 1, got {LoggingSteps}");
+        AdamW.CheckOptions(source, AdamBeta1, AdamBeta2, AdamEpsilon, WeightDecay);
+        NativeRuntime.CheckThreads(NumThreads, "num_threads", source + ": ", zeroIsDefault: true);
         AuxiliaryTraining.Validate(source);
     }
 

@@ -39,14 +39,14 @@ public class BadInputTests(BadInputWorld world) : IClassFixture<BadInputWorld>
     {
         var r = BadInputRows.All[row];
         using var http = new HttpClient { Timeout = Bound };
-        using var content = new StringContent(r.Body, Encoding.UTF8, "application/json");
+        using var content = new StringContent(world.Expand(r.Body), Encoding.UTF8, "application/json");
         using var rsp = await http.PostAsync(new Uri(world.Server!.BaseAddress, r.Path), content);
         string body = await rsp.Content.ReadAsStringAsync();
         string context = $"{description}\n{(int)rsp.StatusCode} {body}";
         Assert.True((int)rsp.StatusCode == r.Status, context);
         var error = (JsonNode.Parse(body) as JsonObject)?["error"] as JsonObject;
         Assert.True(error is not null, context);
-        Assert.Contains(r.Names, $"{error["message"]} {error["param"]} {error["code"]}");
+        Assert.Contains(world.Expand(r.Names), $"{error["message"]} {error["param"]} {error["code"]}");
         Assert.True(Encoding.UTF8.GetByteCount(body) <= MaxErrorBytes, $"{Encoding.UTF8.GetByteCount(body)} bytes\n{context}");
         // The server is still well: /health answers.
         Assert.Equal("ok", (string?)JsonNode.Parse(await http.GetStringAsync(new Uri(world.Server.BaseAddress, "/health")))!["status"]);

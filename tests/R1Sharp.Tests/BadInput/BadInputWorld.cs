@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using R1Sharp.IO;
 using R1Sharp.Tests.Serving;
@@ -9,7 +10,10 @@ namespace R1Sharp.Tests.BadInput;
 /// What the bad-input rows run against, built once for the suite: a tiny model folder, a prompt dataset, misbehaving
 /// endpoints (refusing, silent, garbage, wrong shape, 500), corrupt files, and one `r1 serve` process with a small
 /// body limit. Rows name these as {placeholders}; {recipe:KEY: VALUE;KEY: VALUE} writes a recipe that trains the tiny
-/// model on the dataset with those lines added.
+/// model on the dataset with those lines added ({sft-recipe:…} the same for `r1 train sft`);
+/// {model-with:KEY=JSON;KEY=JSON} is the tiny model's folder with those config.json values (KEY may be nested, a.b);
+/// {gen-with:KEY=JSON} the same with generation_config.json's values replaced;
+/// {gguf-with:KEY=TYPE:VALUE} is the tiny model's GGUF with that metadata value (TYPE u32, i32, u64, f32 or str).
 /// </summary>
 public sealed partial class BadInputWorld : IAsyncLifetime
 {
@@ -43,6 +47,10 @@ public sealed partial class BadInputWorld : IAsyncLifetime
         names["invalid-utf8"] = WriteBytes("utf8.jsonl", [.. "{\"gold\": \""u8, 0xff, 0xfe, .. "\", \"prediction\": \""u8, 0xc3, 0x28, .. "\"}\n"u8]);
         names["not-gguf"] = Write("not.gguf", "GGML nonsense");
         names["bad-data"] = Write("prompts.jsonl", "{\"prompt\": \"1+1\", \"problem\": \"1+1\", \"answer\": \"2\"}\n{\"prompt\": 3, \"answer\n");
+        names["sft-data"] = Write("sft.jsonl", """{"messages": [{"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"}]}""" + "\n");
+        names["bad-sft-data"] = Write("sft.jsonl", """{"messages": [{"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"}]}""" + "\n{\"messages\": [{\"role\": 7}]}\n");
+        names["gguf"] = dir.File("tiny.gguf");
+        GgufExport.Export(model, names["gguf"]);
         names["truncated-model"] = Truncated(model);
         names["corrupt-gguf"] = CorruptGguf();
         QuantizedGgufs(model);
@@ -117,21 +125,104 @@ public sealed partial class BadInputWorld : IAsyncLifetime
     [GeneratedRegex(@"\{recipe:([^}]*)\}")]
     private static partial Regex RecipeLines();
 
-    /// <summary>An argument with its {placeholders} replaced (names first, so a recipe line may hold one).</summary>
+    [GeneratedRegex(@"\{sft-recipe:([^}]*)\}")]
+    private static partial Regex SftRecipeLines();
+
+    [GeneratedRegex(@"\{model-with:([^}]*)\}")]
+    private static partial Regex ModelWith();
+
+    [GeneratedRegex(@"\{gguf-with:([^}]*)\}")]
+    private static partial Regex GgufWith();
+
+    [GeneratedRegex(@"\{gen-with:([^}]*)\}")]
+    private static partial Regex GenWith();
+
+    /// <summary>An argument with its {placeholders} replaced (names and variants first, so a recipe line may hold one).</summary>
     public string Expand(string arg)
     {
         string named = Name().Replace(arg, m => names.TryGetValue(m.Groups[1].Value, out var v) ? v : throw new ArgumentException($"no placeholder {m.Value}"));
+        named = ModelWith().Replace(named, m => Variant("model", m.Groups[1].Value, (f, spec) => ModelFolderWith(f, spec, "config.json")));
+        named = GenWith().Replace(named, m => Variant("gen", m.Groups[1].Value, (f, spec) => ModelFolderWith(f, spec, "generation_config.json")));
+        named = GgufWith().Replace(named, m => Variant("gguf", m.Groups[1].Value, GgufFileWith));
+        named = SftRecipeLines().Replace(named, m => SftRecipe(m.Groups[1].Value));
         return RecipeLines().Replace(named, m => Recipe(m.Groups[1].Value));
     }
 
-    /// <summary>A recipe training the tiny model on the dataset for one step; the row's "key: value" lines override.</summary>
-    string Recipe(string lines)
+    readonly Dictionary<string, string> variants = [];
+
+    /// <summary>One file or folder per spec, made the first time a row (or its expected text) names it.</summary>
+    string Variant(string kind, string spec, Func<string, string, string> make)
     {
-        var keys = new Dictionary<string, string>
+        lock (variants)
         {
-            ["model_name_or_path"] = names["model"], ["dataset_path"] = names["data"], ["output_dir"] = dir.File("run-" + files),
-            ["num_generations"] = "2", ["per_device_train_batch_size"] = "2", ["max_completion_length"] = "4", ["max_steps"] = "1",
+            if (!variants.TryGetValue(kind + spec, out var path))
+                variants[kind + spec] = path = make(dir.File($"{kind}-{variants.Count}"), spec);
+            return path;
+        }
+    }
+
+    /// <summary>The tiny model's folder (its files linked, not copied) with one JSON file's values replaced.</summary>
+    string ModelFolderWith(string folder, string spec, string file)
+    {
+        Directory.CreateDirectory(folder);
+        foreach (var f in Directory.GetFiles(names["model"]))
+            if (Path.GetFileName(f) != file) File.CreateSymbolicLink(Path.Combine(folder, Path.GetFileName(f)), f);
+        var raw = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(names["model"], file)))!;
+        foreach (var edit in spec.Split(';'))
+        {
+            int eq = edit.IndexOf('=');
+            var path = edit[..eq].Split('.');
+            var owner = path.Length == 1 ? raw : (JsonObject)raw[path[0]]!;
+            owner[path[^1]] = JsonNode.Parse(edit[(eq + 1)..]);
+        }
+        File.WriteAllText(Path.Combine(folder, file), raw.ToJsonString());
+        return folder;
+    }
+
+    /// <summary>The tiny model's GGUF with one metadata value replaced (or added).</summary>
+    string GgufFileWith(string path, string spec)
+    {
+        path += ".gguf";
+        int eq = spec.IndexOf('='), colon = spec.IndexOf(':', eq);
+        string key = spec[..eq], type = spec[(eq + 1)..colon], text = spec[(colon + 1)..];
+        var value = type switch
+        {
+            "u32" => GgufValue.U32(uint.Parse(text)),
+            "i32" => GgufValue.I32(int.Parse(text)),
+            "u64" => new GgufValue(GgufValueType.UInt64, ulong.Parse(text)),
+            "f32" => GgufValue.F32(float.Parse(text, System.Globalization.CultureInfo.InvariantCulture)),
+            _ => GgufValue.Str(text),
         };
+        using var g = GgufFile.Open(names["gguf"]);
+        var w = new GgufWriter();
+        foreach (var (k, v) in g.MetadataList) w.Add(k, k == key ? value : v);
+        if (!g.Metadata.ContainsKey(key)) w.Add(key, value);
+        foreach (var t in g.Tensors)
+            w.AddTensor(new GgufTensorSpec(t.Name, t.Dims, t.Type, s =>
+            {
+                var bytes = new byte[t.ByteSize];
+                g.ReadData(t, 0, bytes);
+                s.Write(bytes);
+            }));
+        w.Write(path);
+        return path;
+    }
+
+    /// <summary>An SFT recipe training the tiny model on one conversation for one step; the row's lines override.</summary>
+    string SftRecipe(string lines) => WriteRecipe(lines, new Dictionary<string, string>
+    {
+        ["model_name_or_path"] = names["model"], ["dataset_path"] = names["sft-data"], ["output_dir"] = dir.File("sft-" + files), ["max_steps"] = "1",
+    });
+
+    /// <summary>A recipe training the tiny model on the dataset for one step; the row's "key: value" lines override.</summary>
+    string Recipe(string lines) => WriteRecipe(lines, new Dictionary<string, string>
+    {
+        ["model_name_or_path"] = names["model"], ["dataset_path"] = names["data"], ["output_dir"] = dir.File("run-" + files),
+        ["num_generations"] = "2", ["per_device_train_batch_size"] = "2", ["max_completion_length"] = "4", ["max_steps"] = "1",
+    });
+
+    string WriteRecipe(string lines, Dictionary<string, string> keys)
+    {
         var extra = new List<string>();
         foreach (var line in lines.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {

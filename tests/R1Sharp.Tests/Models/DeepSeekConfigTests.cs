@@ -90,23 +90,24 @@ public class DeepSeekConfigTests
     }
 
     [Theory]
-    [InlineData("topk_method", "\"random\"", "topk_method \"random\" is not supported")]
-    [InlineData("scoring_func", "\"relu\"", "scoring_func \"relu\" is not supported")]
+    [InlineData("topk_method", "\"random\"", "\"topk_method\" \"random\" is not supported")]
+    [InlineData("scoring_func", "\"relu\"", "\"scoring_func\" \"relu\" is not supported")]
     [InlineData("n_group", "3", "\"n_group\" must divide n_routed_experts 256")]
     [InlineData("topk_group", "9", "\"topk_group\" must be between 1 and n_group 8")]
     [InlineData("num_experts_per_tok", "300", "\"num_experts_per_tok\" must be between 1 and n_routed_experts 256")]
-    [InlineData("qk_rope_head_dim", "63", "qk_rope_head_dim 63 must be even")]
-    [InlineData("hidden_act", "\"gelu\"", "hidden_act \"gelu\" is not supported")]
+    [InlineData("qk_rope_head_dim", "63", "\"qk_rope_head_dim\" 63 must be even")]
+    [InlineData("hidden_act", "\"gelu\"", "\"hidden_act\" \"gelu\" is not supported")]
     [InlineData("kv_lora_rank", "0", "\"kv_lora_rank\" must be a positive integer")]
-    [InlineData("rope_scaling", "{\"type\": \"dynamic\", \"factor\": 2}", "rope_scaling type \"dynamic\" is not supported for deepseek_v3")]
-    [InlineData("quantization_config", "{\"quant_method\": \"fp8\", \"fmt\": \"e5m2\", \"weight_block_size\": [128, 128]}", "quantization_config.fmt \"e5m2\" is not supported")]
+    [InlineData("rope_scaling", "{\"type\": \"dynamic\", \"factor\": 2}", "\"rope_scaling.type\" \"dynamic\" is not supported for deepseek_v3")]
+    [InlineData("quantization_config", "{\"quant_method\": \"fp8\", \"fmt\": \"e5m2\", \"weight_block_size\": [128, 128]}", "\"quantization_config.fmt\" \"e5m2\" is not supported")]
     public void AnUnsupportedValueIsOneErrorNamingTheKey(string key, string value, string expected)
     {
         var raw = (JsonObject)JsonNode.Parse(DeepSeekR1)!;
         raw[key] = JsonNode.Parse(value);
-        var e = Assert.Throws<R1SharpException>(() => ModelRegistry.ReadConfig(raw, "config.json"));
+        var e = Assert.IsType<ConfigValueException>(Record.Exception(() => ModelRegistry.ReadConfig(raw, "config.json")));
         Assert.StartsWith("config.json: ", e.Message);
         Assert.Contains(expected, e.Message);
+        Assert.Equal(key, e.Key.Split('.')[0]);
     }
 
     [Fact]

@@ -25,6 +25,19 @@ public sealed record ReadabilityFilter
     /// <summary>Completion tokens at least.</summary>
     public int MinCompletionTokens { get; init; } = 1;
 
+    /// <summary>Refuses thresholds no sample can be judged by (a NaN share rejects everything, 2 accepts nothing),
+    /// naming the option that set each (r1 sample's --min-language-consistency, …).</summary>
+    public void Validate()
+    {
+        if (!(MinLanguageConsistency >= 0 && MinLanguageConsistency <= 1))
+            throw new R1SharpException($"--min-language-consistency must be a share in [0, 1], got {MinLanguageConsistency}");
+        if (!(MaxRepetitionRate >= 0 && MaxRepetitionRate <= 1))
+            throw new R1SharpException($"--max-repetition must be a rate in [0, 1], got {MaxRepetitionRate}");
+        if (RepetitionNGrams < 1) throw new R1SharpException($"--repetition-n-grams must be ≥ 1, got {RepetitionNGrams}");
+        if (MaxCompletionTokens < 0) throw new R1SharpException($"--max-completion-tokens must be ≥ 0 (0: no limit), got {MaxCompletionTokens}");
+        if (MinCompletionTokens < 0) throw new R1SharpException($"the least completion length must be ≥ 0, got {MinCompletionTokens}");
+    }
+
     /// <summary>"accepted", or the first reason to reject, in the order listed in the class summary.</summary>
     public string Judge(SampleRecord s)
     {

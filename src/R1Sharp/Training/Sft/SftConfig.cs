@@ -59,7 +59,10 @@ public sealed class SftConfig : IRecipe
     public double MtpLossWeight { get; set; }
     public Models.AuxiliaryTrainingOptions AuxiliaryTraining => new(AuxLossAlpha, BiasUpdateSpeed, MtpLossWeight);
 
-    public int RowsPerStep => PerDeviceTrainBatchSize * GradientAccumulationSteps;
+    public int RowsPerStep => checked(PerDeviceTrainBatchSize * GradientAccumulationSteps);
+
+    /// <summary>Rows one optimizer step may take (per_device_train_batch_size × gradient_accumulation_steps).</summary>
+    public const int MaxRowsPerStep = 1 << 20;
 
     public void Validate(string source = "config")
     {
@@ -74,7 +77,28 @@ public sealed class SftConfig : IRecipe
             $"lr_scheduler_type \"{LrSchedulerType}\" is unknown (expected constant, constant_with_warmup, linear or cosine)");
         Check(WarmupRatio is >= 0 and <= 1, $"warmup_ratio must be in [0, 1], got {WarmupRatio}");
         Check(SaveSteps >= 0 && EvalSteps >= 0, "save_steps and eval_steps must be ≥ 0");
+        // A step gathers its rows first: 10⁹ never started (and overflowed int, a .NET message naming no key).
+        Check((long)PerDeviceTrainBatchSize * GradientAccumulationSteps <= MaxRowsPerStep,
+            $"per_device_train_batch_size × gradient_accumulation_steps ({(long)PerDeviceTrainBatchSize * GradientAccumulationSteps:N0}) is more than {MaxRowsPerStep:N0} rows per step");
+        Check(LoggingSteps >= 1, $"logging_steps must be ≥ 1, got {LoggingSteps}");
+        AdamW.CheckOptions(source, AdamBeta1, AdamBeta2, AdamEpsilon, WeightDecay);
+        NativeRuntime.CheckThreads(NumThreads, "num_threads", source + ": ", zeroIsDefault: true);
         AuxiliaryTraining.Validate(source);
+    }
+
+    /// <summary>Refuses micro-batches whose logits alone (rows × tokens × vocabulary, float32) exceed this machine's
+    /// memory: per_device_train_batch_size 100000 ended in a libtorch allocation dump after a minute, 10⁹ never
+    /// started (each step gathers its rows first).</summary>
+    public void CheckMicroBatchFits(int longestRow, int vocabSize, string source = "config")
+    {
+        long memory = Models.ModelRegistry.MachineMemoryBytes();
+        foreach (var (key, rows) in new[] { ("per_device_train_batch_size", PerDeviceTrainBatchSize), ("per_device_eval_batch_size", PerDeviceEvalBatchSize) })
+        {
+            double bytes = (double)rows * longestRow * vocabSize * sizeof(float);
+            if (memory > 0 && bytes > memory)
+                throw new R1SharpException($"{source}: {key} {rows}: the logits of one micro-batch ({rows} rows of up to {longestRow} tokens × " +
+                    $"{vocabSize} vocabulary entries) would take {Models.ModelRegistry.FormatBytes(bytes)}, more than this machine's {Models.ModelRegistry.FormatBytes(memory)}");
+        }
     }
 
     /// <summary>Optimizer steps of the run: max_steps, or num_train_epochs passes over <paramref name="rows"/> rows.</summary>

@@ -33,14 +33,16 @@ public sealed class SftTrainer : ITrainer
 
     /// <param name="train">tokenized samples (<see cref="SftTokenizer"/>); longer than max_length are truncated</param>
     /// <param name="eval">held-out samples for eval_loss every eval_steps (optional)</param>
+    /// <param name="source">the recipe's path, named in errors</param>
     public SftTrainer(SftConfig config, CausalLM policy, IReadOnlyList<TokenizedSample> train, IReadOnlyList<TokenizedSample>? eval = null,
-        string? tokenizerDir = null)
+        string? tokenizerDir = null, string source = "config")
     {
-        config.Validate();
+        config.Validate(source);
         Config = config; Policy = policy; _tokenizerDir = tokenizerDir;
         Rows = MakeRows(train, config);
         if (Rows.Count == 0) throw new R1SharpException("the SFT dataset has no sample with a token to train on");
         _evalRows = eval is null ? [] : MakeRows(eval, config);
+        config.CheckMicroBatchFits(Rows.Concat(_evalRows).Max(r => r.Sum(s => s.Length)), policy.Config.VocabSize, source);
         if (config.NumThreads > 0) set_num_threads(config.NumThreads);
         Directory.CreateDirectory(config.OutputDir);
         Metrics = new MetricsLog(Path.Combine(config.OutputDir, "metrics.jsonl"));
