@@ -48,8 +48,17 @@ public static class QuantModelBench
         // Peak memory first, for every file, before llama.cpp ever maps a file in this process; then the timings, with
         // both engines holding the same file and taking turns, best of the rounds for each (other sessions' load on
         // this shared machine moves from minute to minute, and alternating exposes both engines to it alike).
-        var memory = files.ToDictionary(f => f.Key, f => MeasureMemory(f.Value, prefillPrompt, prompts, decodeTokens));
-        if (args.Contains("--memory-only")) { foreach (var m in memory) Console.WriteLine($"{m.Key}: {m.Value}"); return 0; } // the memory phase alone
+        // Each file's peak is read in a process of its own (this program, started again with --memory-only for that
+        // type): a process's peak RSS only rises, so in one process the second file's reading would start from what
+        // the first left behind (freed blocks glibc and the GC keep, libtorch's caches).
+        if (args.Contains("--memory-only"))
+        {
+            var measured = files.ToDictionary(f => f.Key, f => MeasureMemory(f.Value, prefillPrompt, prompts, decodeTokens));
+            foreach (var m in measured) Console.WriteLine($"{m.Key}: {m.Value}");
+            if (Arg(args, "--memory-json") is { } to) File.WriteAllText(to, JsonSerializer.Serialize(measured.Values.Single()));
+            return 0;
+        }
+        var memory = files.ToDictionary(f => f.Key, f => MeasureMemoryInChild(f.Key, dir, threads, prefillTokens, decodeTokens));
         var timings = files.ToDictionary(f => f.Key, f => MeasureSpeed(f.Value, threads, rounds, prefillPrompt, prompts, decodeTokens));
 
         var results = new List<object>();
@@ -162,6 +171,24 @@ public static class QuantModelBench
             for (int i = 0; i < n; i++) dst[i] = (ushort)(bits[i] >> 16);
             s.Write(bytes, 0, 2 * n);
         }
+    }
+
+    /// <summary><see cref="MeasureMemory"/> for one type in a fresh process of this program (same prompts: the same
+    /// seeded generator).</summary>
+    static Memory MeasureMemoryInChild(string type, string dir, int threads, int prefillTokens, int decodeTokens)
+    {
+        string json = Path.Combine(dir, $"memory-{type}-{Environment.ProcessId}.json");
+        var psi = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(QuantModelBench).Assembly.Location);
+        foreach (var a in new[] { "quant-model", "--memory-only", "--types", type, "--dir", dir, "--threads", threads.ToString(),
+                     "--prefill", prefillTokens.ToString(), "--decode", decodeTokens.ToString(), "--memory-json", json })
+            psi.ArgumentList.Add(a);
+        using var child = System.Diagnostics.Process.Start(psi)!;
+        if (!child.WaitForExit(TimeSpan.FromMinutes(20))) { child.Kill(true); throw new TimeoutException($"memory phase for {type} took over 20 minutes"); }
+        if (child.ExitCode != 0) throw new InvalidOperationException($"memory phase for {type} exited with {child.ExitCode}");
+        var m = JsonSerializer.Deserialize<Memory>(File.ReadAllText(json))!;
+        File.Delete(json);
+        return m;
     }
 
     /// <summary>R1Sharp's resident memory running the file as `r1 generate --model FILE.gguf` loads it (LocalModel: the

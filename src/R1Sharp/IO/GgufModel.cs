@@ -62,6 +62,9 @@ public static class GgufModel
             using (DeferredWeights.Begin()) model = ModelRegistry.Get(config.ModelType).Build(config, type);
             model.Own(mapping);
             AttachWeights(mapping, model, type);
+            // The mapping lives as long as the model; the vocabulary arrays in its header are read by the tokenizer,
+            // which is built from its own open of the file (GgufVocab), not from this one.
+            g.DropArrays(k => k.StartsWith("tokenizer.ggml.", StringComparison.Ordinal));
             return model;
         }
         catch

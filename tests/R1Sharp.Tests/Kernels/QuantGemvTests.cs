@@ -68,6 +68,52 @@ public sealed unsafe class QuantGemvTests
             }
     }
 
+    /// <summary>
+    /// The 8-row kernels (QuantDot8) add a sub-block's int16 products before widening them, which is safe only within
+    /// the formats' ranges: here at their edges (every Q4_K nibble 15, every Q6_K value 63, Q8_0 bytes ±127) against
+    /// activations of ±max (int8 ±127 everywhere), where an overflow would flip signs; checked against the 4-row
+    /// kernels on the same integers (they widen every product), which differ from it by float summation order only,
+    /// at 8 to 16 rows.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q6_K)]
+    [InlineData(GgmlType.Q8_0)]
+    public void EightRowKernelsMatchFourRowOnesAtTheFormatsEdges(GgmlType type)
+    {
+        const int n = 19, k = 512;
+        var bytes = QuantTestData.RandomBlocks(type, n, k, seed: 5);
+        var (_, bb) = GgmlTypeInfo.Geometry(type);
+        for (int b = 0; b < bytes.Length; b += bb)
+            switch (type)
+            {
+                case GgmlType.Q4_K: bytes.AsSpan(b + 16, 128).Fill(0xFF); break;
+                case GgmlType.Q6_K: bytes.AsSpan(b, 192).Fill(0xFF); break;
+                case GgmlType.Q8_0: for (int i = 0; i < 32; i++) bytes[b + 2 + i] = (byte)(i % 3 == 0 ? 0x81 : 0x7F); break;
+            }
+        var w = QuantMatrix.FromBlocks("edges", type, n, k, bytes);
+        foreach (var isa in Paths().Where(p => p != QuantIsa.Scalar))
+            foreach (int rows in new[] { 8, 11, 16 })
+            {
+                var x = new float[rows * k];
+                for (int r = 0; r < rows; r++)
+                    for (int i = 0; i < k; i++) x[r * k + i] = (r % 2 == 0) == (i % 7 != 3) ? 1f : -1f;
+                var saved = QuantKernels.EightRows;
+                try
+                {
+                    QuantKernels.EightRows = false;
+                    var four = Run(isa, [w], x, rows, [null]);
+                    QuantKernels.EightRows = true;
+                    var eight = Run(isa, [w], x, rows, [null]);
+                    float scale = four.Max(Math.Abs);
+                    for (int i = 0; i < four.Length; i++)
+                        Assert.True(Math.Abs(eight[i] - four[i]) <= 1e-5 * scale,
+                            $"{type} {isa} rows {rows} output {i}: 8-row kernel {eight[i]}, 4-row kernel {four[i]}");
+                }
+                finally { QuantKernels.EightRows = saved; }
+            }
+    }
+
     /// <summary>Gaussian x: the int8 paths differ from the float32 product by the activations' rounding, at most
     /// half a step d_x per value, so |error| ≤ Σ_i |w_i|·d_x(i)/2 (plus float accumulation); the scalar path not at all.</summary>
     [Theory]

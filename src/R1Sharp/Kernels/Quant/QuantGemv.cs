@@ -40,23 +40,42 @@ public static unsafe class QuantGemv
         var work = new List<(int target, int start, int end)>(chunks + targets.Length);
         for (int m = 0; m < targets.Length; m++)
             for (int s = 0; s < targets[m].Weight.Rows; s += per) work.Add((m, s, Math.Min(targets[m].Weight.Rows, s + per)));
+        // From 8 rows on, the formats with an 8-row kernel take the rows 8 at a time (QuantDot8), the rest 4 and 1.
+        int groups = isa != QuantIsa.Scalar && QuantKernels.EightRows ? rows / 8 : 0;
+        Q8Groups g256 = default, g32 = default;
+        if (groups > 0)
+        {
+            if (targets.Any(t => Has8(t.Weight.Type) && ActBlock(t.Weight.Type) == 256)) g256 = Q8Groups.From(a256, groups);
+            if (targets.Any(t => Has8(t.Weight.Type) && ActBlock(t.Weight.Type) == 32)) g32 = Q8Groups.From(a32, groups);
+        }
         nint xp = (nint)x;
         var q256 = a256; var q32 = a32;
         KernelThreads.For(work.Count, threads, c =>
         {
             var (m, start, end) = work[c];
             var t = targets[m];
-            Range(isa, t, (float*)xp, ActBlock(t.Weight.Type) == 256 ? q256 : q32, rows, start, end);
+            bool k256 = ActBlock(t.Weight.Type) == 256;
+            Range(isa, t, (float*)xp, k256 ? q256 : q32, k256 ? g256 : g32, rows, start, end);
         });
         GC.KeepAlive(targets);
     }
 
     internal static int ActBlock(GgmlType t) => t is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 ? 32 : 256;
 
-    static void Range(QuantIsa isa, in Target t, float* x, in Q8Rows a, int rows, int start, int end)
+    /// <summary>Formats with an 8-row kernel (<see cref="IQuantDot8"/>).</summary>
+    internal static bool Has8(GgmlType t) => t is GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.Q8_0;
+
+    static void Range(QuantIsa isa, in Target t, float* x, in Q8Rows a, in Q8Groups g, int rows, int start, int end)
     {
         if (isa == QuantIsa.Scalar) { ScalarRange(t, x, rows, start, end); return; }
         bool wide = isa == QuantIsa.Avx512;
+        if (g.Groups > 0)
+            switch (t.Weight.Type)
+            {
+                case GgmlType.Q4_K: if (wide) Range8<Q4KAvx2x8, Q4KAvx512>(t, a, g, rows, start, end); else Range8<Q4KAvx2x8, Q4KAvx2>(t, a, g, rows, start, end); return;
+                case GgmlType.Q6_K: Range8<Q6KAvx2x8, Q6KAvx2>(t, a, g, rows, start, end); return;
+                case GgmlType.Q8_0: Range8<Q8_0Avx2x8, Q8_0Avx2>(t, a, g, rows, start, end); return;
+            }
         switch (t.Weight.Type)
         {
             case GgmlType.Q4_K: if (wide) Range<Q4KAvx512>(t, a, rows, start, end); else Range<Q4KAvx2>(t, a, rows, start, end); break;
@@ -81,6 +100,32 @@ public static unsafe class QuantGemv
             byte* w = m.Row(j);
             float bj = bias != null ? bias[j] : 0f;
             int r = 0;
+            for (; r + 4 <= rows; r += 4)
+            {
+                TK.Dot4(w, nb, a, r, four);
+                for (int i = 0; i < 4; i++) y[(long)(r + i) * n + j] = four[i] + bj;
+            }
+            for (; r < rows; r++) y[(long)r * n + j] = TK.Dot1(w, nb, a, r) + bj;
+        }
+    }
+
+    /// <summary>Rows 0..8G−1 through the 8-row kernel, the rest as <see cref="Range{TK}"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Range8<T8, TK>(in Target t, in Q8Rows a, in Q8Groups g, int rows, int start, int end) where T8 : struct, IQuantDot8 where TK : struct, IQuantDot
+    {
+        var m = t.Weight;
+        int nb = m.Blocks, n = m.Rows;
+        float* y = (float*)t.Y, bias = (float*)t.Bias;
+        int grouped = 8 * g.Groups;
+        float* out8 = stackalloc float[grouped];
+        float* four = stackalloc float[4];
+        for (int j = start; j < end; j++)
+        {
+            byte* w = m.Row(j);
+            float bj = bias != null ? bias[j] : 0f;
+            T8.Dot8(w, nb, g, out8);
+            for (int i = 0; i < grouped; i++) y[(long)i * n + j] = out8[i] + bj;
+            int r = grouped;
             for (; r + 4 <= rows; r += 4)
             {
                 TK.Dot4(w, nb, a, r, four);

@@ -58,4 +58,15 @@ public static class QuantKernels
             chosen.Value = value;
         }
     }
+
+    static readonly AsyncLocal<bool?> eightRows = new();
+
+    /// <summary>Whether calls from this async flow with 8 rows or more take the 8-row kernels (<see cref="IQuantDot8"/>)
+    /// where the format has one (the default), or only the 4- and 1-row ones: an A/B for the bench and the tests.</summary>
+    public static bool EightRows
+    {
+        get => eightRows.Value ?? true;
+        set => eightRows.Value = value;
+    }
+
 }
