@@ -16,6 +16,7 @@ return args.FirstOrDefault() switch
     "profile" => DecodeProfile.Run(args[1..]),
     "tokenizer" => TokenizerBench.Run(args[1..]),
     "quant" => QuantKernelBench.Run(args[1..]),
+    "code" => CodeBench.Run(FindShared(), args[1..]),
     "quant-model" => QuantModelBench.Run(args[1..]),
     "quant-zero" => QuantZeroBench.Run(args[1..]),
     "deepseek" => DeepSeekBench.Run(args[1..]),
@@ -41,6 +42,7 @@ static int Usage()
     Console.Error.WriteLine("       R1Sharp.Bench profile [--dtype f32|bf16] [--size 0.5b] [--steps N]   (decode step: projections vs the rest)");
     Console.Error.WriteLine("       R1Sharp.Bench tokenizer [--tokenizer DIR] [--lengths 10000,100000,...]   (ns/char vs run length)");
     Console.Error.WriteLine("       R1Sharp.Bench quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5]   (quantized decode kernels vs bandwidth)");
+    Console.Error.WriteLine("       R1Sharp.Bench code [--rounds N] [--python python3]   (sandboxed HumanEval runs vs plain python3; C# compile+run with the harness cache on/off)");
     Console.Error.WriteLine("       R1Sharp.Bench quant-model [--types q4_k_m,q8_0] [--prefill 512] [--decode 32] [--threads N] [--dir DIR]   (1.5B shape GGUF files: R1Sharp vs llama.cpp)");
     Console.Error.WriteLine("       R1Sharp.Bench quant-zero [--model runs/zero/model] [--types q4_k_m,q8_0,q4_0] [--seed 1]   (held-out pass@1 of the quantized demo model)");
     Console.Error.WriteLine("       R1Sharp.Bench deepseek [--dtype bf16|f32] [--context 512] [--steps 16] [--layers 6] [--llamacpp [--rounds 3]]   (MLA cache, absorbed vs expanded decode, MoE grouping, vs llama.cpp)");

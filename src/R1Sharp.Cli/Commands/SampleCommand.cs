@@ -1,4 +1,5 @@
 using System.CommandLine;
+using R1Sharp.Code;
 using R1Sharp.Eval;
 using R1Sharp.Training.Sampling;
 
@@ -35,12 +36,14 @@ public static class SampleCommand
         var noThink = new Option<bool>("--no-think-prefix") { Description = "local backend: do not open the assistant turn with <think> when the template does not" };
         var maxBatch = new Option<int>("--max-batch") { Description = "local backend: sequences generated together", DefaultValueFactory = _ => 8 };
         var concurrency = new Option<int>("--concurrency") { Description = "endpoint backend: requests in flight", DefaultValueFactory = _ => 8 };
+        var sandbox = new SandboxArgs();
         var device = CliCommon.Device();
         var dtype = CliCommon.DType();
         var cmd = new Command("sample", "Rejection sampling: k completions per prompt, keep the correct and readable ones as an SFT dataset (messages format)")
         {
             prompts, model, endpoint, modelName, apiKeyEnv, k, keep, temperature, topP, maxTokens, seed, limit, instruction, language, minLanguage,
             maxRepetition, ngrams, maxLength, output, json, noThink, maxBatch, concurrency, device, dtype, requestTimeout };
+        sandbox.AddTo(cmd);
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             CliCommon.CheckFinite(p.GetValue(temperature), "--temperature");
@@ -49,6 +52,8 @@ public static class SampleCommand
             if (p.GetValue(limit) is { } n && n < 1) throw new R1SharpException($"--limit must be ≥ 1, got {n}");
             if (p.GetValue(keep) < 0) throw new R1SharpException($"--keep must be ≥ 0, got {p.GetValue(keep)}");
             var problems = p.GetValue(limit) is { } lim ? all.Take(lim).ToList() : all;
+            // Code prompts are graded by running their tests: only passing programs are kept.
+            using var code = problems.Any(x => x.Code is not null) ? sandbox.Create(p) : null;
             var filter = new ReadabilityFilter
             {
                 Language = p.GetValue(language)!, MinLanguageConsistency = p.GetValue(minLanguage), MaxRepetitionRate = p.GetValue(maxRepetition),
@@ -62,11 +67,14 @@ public static class SampleCommand
             var settings = new EvalSettings
             {
                 Model = backend.ModelName, Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), MaxTokens = p.GetValue(maxTokens),
-                Seed = p.GetValue(seed), ForceThink = !p.GetValue(noThink), Instruction = p.GetValue(instruction)!,
+                Seed = p.GetValue(seed), ForceThink = !p.GetValue(noThink),
+                // Code prompts ask for a fenced block unless an instruction is given.
+                Instruction = code is not null && p.GetResult(instruction) is null or { Implicit: true }
+                    ? EvalSettings.CodeInstruction(problems.First(x => x.Code is not null).Code!.Language) : p.GetValue(instruction)!,
             };
             settings.Sampling().Validate();
             string outDir = p.GetValue(output) ?? $"sample-{backend.ModelName}";
-            var summary = RunWithProgress(problems, p.GetValue(k), settings, backend, filter, p.GetValue(keep), outDir);
+            var summary = RunWithProgress(problems, p.GetValue(k), settings, backend, filter, p.GetValue(keep), outDir, code);
             if (summary is null) return 130;
             if (p.GetValue(json)) CliCommon.PrintJson(summary);
             else
@@ -84,7 +92,7 @@ public static class SampleCommand
     /// <summary>The sampling run under a progress bar, Ctrl-C stopping it cleanly (null then: the samples so far are kept
     /// and a rerun resumes). Shared by `r1 sample` and `r1 distill`.</summary>
     internal static SamplingSummary? RunWithProgress(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings, IEvalBackend backend,
-        ReadabilityFilter filter, int keep, string outDir)
+        ReadabilityFilter filter, int keep, string outDir, ICodeExecutor? code = null)
     {
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -92,7 +100,7 @@ public static class SampleCommand
         try
         {
             return EvalCommand.WithProgress("sample", backend is EndpointBackend eb ? eb.Waiting : null,
-                progress => RejectionSampling.RunAsync(problems, k, settings, backend, filter, keep, outDir, progress, cancel.Token));
+                progress => RejectionSampling.RunAsync(problems, k, settings, backend, filter, keep, outDir, progress, cancel.Token, code));
         }
         catch (OperationCanceledException)
         {

@@ -15,6 +15,7 @@ public static class ZeroCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => new ZeroOptions().Threads };
         var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "base model pre-training steps" };
         var grpoSteps = new Option<int?>("--grpo-steps") { Description = "GRPO steps" };
+        var task = new Option<string>("--task") { Description = "addition, or code: the answer is a Python expression, checked by a hidden test run in the sandbox", DefaultValueFactory = _ => "addition" };
         var digits = new Option<int?>("--digits") { Description = "digits per addend of the synthetic task" };
         var stepsFraction = new Option<double?>("--steps-fraction") { Description = "share of base-corpus solutions that show their steps" };
         var pretrainLr = new Option<double?>("--pretrain-lr") { Description = "peak learning rate of pre-training" };
@@ -26,11 +27,11 @@ public static class ZeroCommand
         var loraR = new Option<int?>("--lora-r") { Description = "GRPO with LoRA adapters of this rank on all linear layers (use_peft) instead of full fine-tuning" };
         var loraAlpha = new Option<int>("--lora-alpha") { Description = "lora_alpha with --lora-r", DefaultValueFactory = _ => 32 };
         var cmd = new Command("zero", "R1-Zero on this CPU: pre-train a tiny base model on a synthetic task, run GRPO, compare held-out pass@1")
-            { json, output, seed, threads, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch, directAnswers, arch, baseModel, grpoLr, loraR, loraAlpha };
+            { json, output, seed, threads, task, pretrainSteps, grpoSteps, digits, stepsFraction, pretrainLr, pretrainBatch, directAnswers, arch, baseModel, grpoLr, loraR, loraAlpha };
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             var d = new ZeroOptions();
-            var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads), Arch = p.GetValue(arch)! };
+            var o = d with { OutputDir = p.GetValue(output)!, Seed = p.GetValue(seed), Threads = p.GetValue(threads), Task = p.GetValue(task)!, Arch = p.GetValue(arch)! };
             if (p.GetValue(pretrainSteps) is { } ps) o = o with { Pretrain = o.Pretrain with { Steps = ps } };
             if (p.GetValue(grpoSteps) is { } gs) o.Grpo.MaxSteps = gs;
             if (p.GetValue(digits) is { } dg) o = o with { Digits = dg };
@@ -52,7 +53,7 @@ public static class ZeroCommand
             var err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             run.OnLog = m => err.MarkupLineInterpolated($"[grey]{m}[/]");
             run.OnGrpoStep = m => err.MarkupLineInterpolated(
-                $"[grey]GRPO step {m["step"]}: reward {m["reward"]:F3}, accuracy {m.GetValueOrDefault("accuracy"):F3}, length {m["completions/mean_length"]:F1}, zero-std {m["frac_reward_zero_std"]:F2}, rollout {m["rollout_seconds"]:F1}s, update {m["update_seconds"]:F1}s[/]");
+                $"[grey]GRPO step {m["step"]}: reward {m["reward"]:F3}, accuracy {m.GetValueOrDefault("accuracy", m.GetValueOrDefault("rewards/code_accuracy/mean")):F3}, length {m["completions/mean_length"]:F1}, zero-std {m["frac_reward_zero_std"]:F2}, rollout {m["rollout_seconds"]:F1}s, update {m["update_seconds"]:F1}s[/]");
             ZeroSummary s = null!;
             err.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())

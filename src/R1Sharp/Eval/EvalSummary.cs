@@ -26,6 +26,10 @@ public sealed record EvalSummary
     public required double MeanCompletionTokens { get; init; }
     /// <summary>Share of samples cut off by max_tokens (finish_reason "length"): their answers are usually missing.</summary>
     public required double TruncatedFraction { get; init; }
+    /// <summary>The problems are code: answers are programs, so there is no majority vote (cons@k is not computed).</summary>
+    public bool Code { get; init; }
+    /// <summary>Code: how many samples ended with each verdict (passed, failed, compile_error, timeout, …).</summary>
+    public IReadOnlyDictionary<string, int>? Verdicts { get; init; }
     public IReadOnlyDictionary<string, GroupScore>? BySubject { get; init; }
     public IReadOnlyDictionary<string, GroupScore>? ByLevel { get; init; }
 
@@ -40,7 +44,8 @@ public sealed record EvalSummary
         {
             if (!byProblem.TryGetValue(p.Id, out var rs) || rs.Count == 0) continue;
             var answers = rs.Select(r => r.Extracted).ToList();
-            var vote = Consensus.Majority(answers, (a, b) => MathVerifier.Verify(a, b).Equal);
+            // Programs are not voted on: cons@k is a math measure.
+            var vote = p.Code is null ? Consensus.Majority(answers, (a, b) => MathVerifier.Verify(a, b).Equal) : new Vote(null, 0, []);
             int c = rs.Count(r => r.Correct);
             results.Add(new ProblemResult(p.Id, p.Subject, p.Level, p.Answer, rs.Count, c, (double)c / rs.Count,
                 vote.Answer, vote.Votes, vote.Winner >= 0 && rs[vote.Winner].Correct, answers));
@@ -56,6 +61,10 @@ public sealed record EvalSummary
             ConsAtK = results.Count == 0 ? 0 : results.Average(r => r.ConsensusCorrect ? 1.0 : 0.0),
             MeanCompletionTokens = records.Count == 0 ? 0 : records.Average(r => (double)r.CompletionTokens),
             TruncatedFraction = records.Count == 0 ? 0 : records.Count(r => r.FinishReason == "length") / (double)records.Count,
+            Code = problems.Any(p => p.Code is not null),
+            Verdicts = problems.Any(p => p.Code is not null)
+                ? records.GroupBy(r => r.Reason.Split(':')[0]).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count())
+                : null,
             BySubject = GroupBy(results, r => r.Subject),
             ByLevel = GroupBy(results, r => r.Level?.ToString()),
         };

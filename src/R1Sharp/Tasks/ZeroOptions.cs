@@ -25,6 +25,8 @@ public sealed record ZeroOptions
 
     // Task and base corpus: only this fraction of the corpus solutions show their column steps; the others give the
     // answer alone, as a round estimate (DirectAnswers "estimate") or the exact sum ("exact").
+    /// <summary>addition (the default) or code (a function checked by hidden tests in the sandbox, <see cref="CodeTask"/>).</summary>
+    public string Task { get; init; } = "addition";
     public int Digits { get; init; } = 2;
     public double StepsFraction { get; init; } = 0.5;
     /// <summary>"estimate": the corpus's answer-only solutions are the sum rounded to the nearest ten, so only worked

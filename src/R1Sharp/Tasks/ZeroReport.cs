@@ -12,8 +12,8 @@ public static class ZeroReport
         var plots = RunPlots.TryWrite(dir, metrics);
         var sb = new StringBuilder();
         sb.AppendLine("# R1-Zero on a CPU: run report").AppendLine();
-        sb.AppendLine($"Task: {o.Digits}-digit addition; base corpus shows column steps in {o.StepsFraction:P0} of solutions, the others give " +
-                      (o.DirectAnswers == "estimate" ? "a round estimate (the sum to the nearest ten). " : "the exact answer alone. ") +
+        sb.AppendLine($"Task: {(o.Task == "code" ? CodeTask.Description(o.Digits, o.StepsFraction) + " " : $"{o.Digits}-digit addition; base corpus shows column steps in {o.StepsFraction:P0} of solutions, the others give " +
+                      (o.DirectAnswers == "estimate" ? "a round estimate (the sum to the nearest ten). " : "the exact answer alone. "))}" +
                       $"Model: Qwen2, hidden {o.HiddenSize}, {o.Layers} layers. GRPO: loss_type {o.Grpo.LossType}, G={o.Grpo.NumGenerations}, " +
                       $"{o.Grpo.PromptsPerStep} prompts/step, {o.Grpo.MaxSteps} steps, lr {o.Grpo.LearningRate}, beta {o.Grpo.Beta}.").AppendLine();
         sb.AppendLine("| | base | after GRPO |").AppendLine("|---|---|---|");
@@ -27,7 +27,7 @@ public static class ZeroReport
         sb.AppendLine("## Training curve (every 5th step)").AppendLine();
         sb.AppendLine("| step | reward | accuracy | mean length | zero-std groups | clip ratio | entropy |").AppendLine("|---|---|---|---|---|---|---|");
         foreach (var m in metrics.Where(m => (int)m["step"] % 5 == 0 || m == metrics[^1]))
-            sb.AppendLine($"| {m["step"]} | {m["reward"]:F3} | {m.GetValueOrDefault("accuracy"):F3} | {m["completions/mean_length"]:F1} | {m["frac_reward_zero_std"]:F2} | {m["clip_ratio"]:F3} | {m["entropy"]:F3} |");
+            sb.AppendLine($"| {m["step"]} | {m["reward"]:F3} | {m.GetValueOrDefault("accuracy", m.GetValueOrDefault("rewards/code_accuracy/mean")):F3} | {m["completions/mean_length"]:F1} | {m["frac_reward_zero_std"]:F2} | {m["clip_ratio"]:F3} | {m["entropy"]:F3} |");
         sb.AppendLine();
         Samples(sb, "Sample completions of the base model", before);
         Samples(sb, "Sample completions after GRPO", after);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using R1Sharp.Code;
 using R1Sharp.Generation;
 using R1Sharp.Models;
 using R1Sharp.Rewards;
@@ -34,14 +35,16 @@ public sealed class ZeroRun
         var total = Stopwatch.StartNew();
         set_num_threads(o.Threads);
         string outDir = Path.GetFullPath(o.OutputDir);
+        // The code task's programs run in the local sandbox (namespaces; refused where they are unavailable).
+        using var code = o.Task == "code" ? new LocalSandbox(new LocalSandboxOptions { Limits = new SandboxLimits { CpuSeconds = 2, WallSeconds = 10, MemoryBytes = 256L << 20 } }) : null;
+        var task = CreateTask(code);
         var pre = Stopwatch.StartNew();
-        var (model, tokenizer, tokDir) = PretrainBase(outDir);
+        var (model, tokenizer, tokDir) = PretrainBase(outDir, task);
         using var _ = model;
         double pretrainSeconds = pre.Elapsed.TotalSeconds;
-        var task = new AdditionTask(o.Digits);
 
         var heldOut = HeldOutProblems(task).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
-        var before = Evaluate(model, tokenizer, heldOut, "evaluate base");
+        var before = Evaluate(model, tokenizer, heldOut, "evaluate base", task);
 
         var config = o.Grpo;
         if (o.Arch == "deepseek_v3") { config.AuxLossAlpha = 1e-4; config.BiasUpdateSpeed = 1e-3; }
@@ -49,8 +52,9 @@ public sealed class ZeroRun
         config.Seed = o.Seed;
         config.NumThreads = o.Threads;
         var prompts = TrainProblems(task).Select(p => new PromptExample(p.Prompt, p.Answer)).ToList();
-        var rewards = new RewardSet(RewardRegistry.Build(config));
-        WritePrompts(outDir);
+        (config.RewardFuncs, config.RewardWeights) = task.Rewards;
+        var rewards = new RewardSet(RewardRegistry.Build(config, code: code));
+        WritePrompts(outDir, task);
         var rl = Stopwatch.StartNew();
         using (var trainer = new GrpoTrainer(config, model, tokenizer, rewards, prompts, R1ZeroTemplate.Format, tokDir))
         {
@@ -64,7 +68,7 @@ public sealed class ZeroRun
         }
         double grpoSeconds = rl.Elapsed.TotalSeconds;
 
-        var after = Evaluate(model, tokenizer, heldOut, "evaluate after RL");
+        var after = Evaluate(model, tokenizer, heldOut, "evaluate after RL", task);
         // With use_peft: the adapter in PEFT's layout, and the model folder with it merged in.
         if (model.Lora is { } lora)
         {
@@ -84,7 +88,7 @@ public sealed class ZeroRun
     /// <summary>The demo's base model from scratch: its tokenizer written to outDir/tokenizer, a tiny model of the
     /// options' size pre-trained on the addition corpus, saved to outDir/base. `r1 zero`'s first half, and the students
     /// of `r1 distill`, "pre-trained the same way".</summary>
-    public (CausalLM Model, HfTokenizer Tokenizer, string TokenizerDir) PretrainBase(string outDir)
+    public (CausalLM Model, HfTokenizer Tokenizer, string TokenizerDir) PretrainBase(string outDir, IZeroTask? task = null)
     {
         var o = Options;
         set_num_threads(o.Threads);
@@ -104,17 +108,17 @@ public sealed class ZeroRun
         // DeepSeek-V3's pre-training terms (§4.2: balance α 1e-4, bias speed γ 1e-3, MTP weight λ 0.3); a dense
         // family has none. GRPO takes its own from the recipe (the MTP module is not trained in RL).
         model.AuxiliaryTraining = new AuxiliaryTrainingOptions(AuxLossAlpha: 1e-4, BiasUpdateSpeed: 1e-3, MtpLossWeight: 0.3);
-        Pretrain(model, tokenizer, new AdditionTask(o.Digits), outDir, tokDir);
+        Pretrain(model, tokenizer, task ?? new AdditionTask(o.Digits), outDir, tokDir);
         ModelFolder.Save(model, Path.Combine(outDir, "base"), tokDir);
         return (model, tokenizer, tokDir);
     }
 
     /// <summary>The run's prompts as JSONL that `r1 train grpo`, `r1 sample` and `r1 eval` read (prompt and problem,
     /// answer, id): the GRPO prompts (train.jsonl) and the held-out problems (heldout.jsonl).</summary>
-    public (string Train, string HeldOut) WritePrompts(string outDir)
+    public (string Train, string HeldOut) WritePrompts(string outDir, IZeroTask? task = null)
     {
         var o = Options;
-        var task = new AdditionTask(o.Digits);
+        task ??= new AdditionTask(o.Digits);
         string Write(string name, IEnumerable<Problem> problems)
         {
             string path = Path.Combine(outDir, name);
@@ -126,8 +130,16 @@ public sealed class ZeroRun
         return (Write("train.jsonl", TrainProblems(task)), Write("heldout.jsonl", HeldOutProblems(task)));
     }
 
-    List<Problem> TrainProblems(AdditionTask task) => task.Sample(Options.RlPrompts, Options.Seed + 3, heldOut: false);
-    List<Problem> HeldOutProblems(AdditionTask task) => task.Sample(Options.EvalProblems, Options.Seed + 7, heldOut: true);
+    /// <summary>The task of the options: addition, or code (whose programs run in <paramref name="code"/>).</summary>
+    IZeroTask CreateTask(ICodeExecutor? code) => Options.Task switch
+    {
+        "addition" => new AdditionTask(Options.Digits),
+        "code" => new CodeTask(Options.Digits, code!),
+        _ => throw new R1SharpException($"--task \"{Options.Task}\" is unknown (expected addition or code)"),
+    };
+
+    List<Problem> TrainProblems(IZeroTask task) => task.Sample(Options.RlPrompts, Options.Seed + 3, heldOut: false);
+    List<Problem> HeldOutProblems(IZeroTask task) => task.Sample(Options.EvalProblems, Options.Seed + 7, heldOut: true);
 
     static double LoadAverage()
     {
@@ -159,7 +171,7 @@ public sealed class ZeroRun
         };
     }
 
-    void Pretrain(CausalLM model, HfTokenizer tokenizer, AdditionTask task, string outDir, string tokDir)
+    void Pretrain(CausalLM model, HfTokenizer tokenizer, IZeroTask task, string outDir, string tokDir)
     {
         var o = Options;
         // The corpus: fresh training-side problems every step; a problem shows its steps with probability StepsFraction.
@@ -168,7 +180,10 @@ public sealed class ZeroRun
             var rng = new Random(o.Seed * 7919 + step);
             var problems = task.Sample(o.Pretrain.BatchSize, o.Seed * 100_003 + step, heldOut: false);
             return problems.Select(p => (tokenizer.Encode(R1ZeroTemplate.Format(p.Prompt)).ToArray(),
-                tokenizer.Encode(task.Completion(p, rng.NextDouble() < o.StepsFraction, estimate: o.DirectAnswers == "estimate")).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
+                tokenizer.Encode(Completion(p, rng.NextDouble() < o.StepsFraction)).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
+            // Addition's answer-only solutions are round estimates or exact (DirectAnswers); other tasks have one form.
+            string Completion(Problem p, bool steps) =>
+                task is AdditionTask add ? add.Completion(p, steps, estimate: o.DirectAnswers == "estimate") : task.Completion(p, steps);
         }
         // With Resume, checkpoints every 100 steps: an interrupted pipeline stage continues (bit-identically).
         var trainer = new Pretrainer(model, o.Pretrain with { SaveSteps = o.Resume ? 100 : 0 }, Batch, Path.Combine(outDir, "pretrain"), tokDir);
@@ -181,7 +196,7 @@ public sealed class ZeroRun
         });
     }
 
-    EvalResult Evaluate(CausalLM model, HfTokenizer tokenizer, List<PromptExample> heldOut, string phase)
+    EvalResult Evaluate(CausalLM model, HfTokenizer tokenizer, List<PromptExample> heldOut, string phase, IZeroTask task)
     {
         OnProgress?.Invoke(phase, 0, 1);
         var sampling = new SamplingOptions
@@ -189,11 +204,11 @@ public sealed class ZeroRun
             Temperature = (float)Options.EvalTemperature, TopP = (float)Options.EvalTopP, MaxTokens = Options.Grpo.MaxCompletionLength,
             Seed = Options.Seed * 31L,
         };
-        var r = PassAtOne.Evaluate(model, tokenizer, heldOut, Options.EvalSamples, sampling, R1ZeroTemplate.Format, [tokenizer.EosTokenId!.Value]);
+        var r = PassAtOne.Evaluate(model, tokenizer, heldOut, Options.EvalSamples, sampling, R1ZeroTemplate.Format, [tokenizer.EosTokenId!.Value], task.Equal);
         OnProgress?.Invoke(phase, 1, 1);
         // The two ways to answer the base corpus taught: with column steps in <think>, or straight away.
-        var steps = r.Samples.Where(s => s.Completion.Contains('=')).ToList();
-        var direct = r.Samples.Where(s => !s.Completion.Contains('=')).ToList();
+        var steps = r.Samples.Where(s => task.ShowsSteps(s.Completion)).ToList();
+        var direct = r.Samples.Where(s => !task.ShowsSteps(s.Completion)).ToList();
         OnLog?.Invoke($"{phase}: pass@1 {r.PassAt1:P1}, mean length {r.MeanLength:F1} tokens, format {r.FormatRate:P0}; " +
             $"shows steps in {steps.Count / (double)r.Samples.Count:P0} (accuracy {(steps.Count == 0 ? 0 : steps.Average(s => s.Correct ? 1.0 : 0)):P0}), " +
             $"direct accuracy {(direct.Count == 0 ? 0 : direct.Average(s => s.Correct ? 1.0 : 0)):P0}");

@@ -71,6 +71,23 @@ public sealed class GrpoConfig : IRecipe, IPeftRecipe
     /// disabled for the rest of the run (RewardSet).</summary>
     public double RewardTimeoutSeconds { get; set; } = 5;
 
+    // Code rewards (code_accuracy, code_pass_rate, code_format): open-r1's names where it has them
+    /// <summary>Where programs run: local (this machine's sandbox), piston or sandbox_fusion (a service at sandbox_endpoint).</summary>
+    public string CodeProvider { get; set; } = "local";
+    /// <summary>The language code_format expects and a stdin/stdout problem runs in when its row does not say.</summary>
+    public string CodeLanguage { get; set; } = "python";
+    /// <summary>Programs run at once (0: the machine's cores for the local sandbox, 8 for a service).</summary>
+    public int ParallelCodeExecPerProc { get; set; }
+    public string SandboxEndpoint { get; set; } = "";
+    /// <summary>namespaces (bubblewrap; the default, refused where unavailable) or rlimits (limits only: trusted code).</summary>
+    public string SandboxIsolation { get; set; } = "namespaces";
+    public double SandboxCpuSeconds { get; set; } = 5;
+    public double SandboxTimeout { get; set; } = 10;
+    public int SandboxMemoryMb { get; set; } = 1024;
+    /// <summary>More languages as command lines ({ruby: "ruby {file}"}) for the local sandbox; the service's names for our
+    /// languages for Piston or SandboxFusion.</summary>
+    public Dictionary<string, string> CodeLanguages { get; set; } = [];
+
     // Optimisation
     public double LearningRate { get; set; } = 1e-6;
     public double WeightDecay { get; set; } = 0.0;
@@ -135,6 +152,9 @@ public sealed class GrpoConfig : IRecipe, IPeftRecipe
         Check(RolloutRequestTimeout > 0 && RolloutRequestTimeout <= 86400, $"rollout_request_timeout must be between 0 and 86400 seconds, got {RolloutRequestTimeout}");
         Check(double.IsFinite(Temperature) && Temperature >= 0, $"temperature must be a finite number ≥ 0, got {Temperature}");
         Check(TopP > 0 && TopP <= 1, $"top_p must be in (0, 1], got {TopP}");
+        Check(CodeProvider is "local" or "piston" or "sandbox_fusion", $"code_provider \"{CodeProvider}\" is unknown (expected local, piston or sandbox_fusion)");
+        Check(CodeProvider == "local" || SandboxEndpoint.Length > 0, $"code_provider {CodeProvider} needs sandbox_endpoint (the service's URL)");
+        Check(SandboxIsolation is "namespaces" or "rlimits", $"sandbox_isolation \"{SandboxIsolation}\" is unknown (expected namespaces or rlimits)");
         Check(RewardWeights is null || RewardWeights.Count == RewardFuncs.Count,
             $"reward_weights has {RewardWeights?.Count} entries for {RewardFuncs.Count} reward_funcs");
         Check(LoggingSteps >= 1, $"logging_steps must be ≥ 1, got {LoggingSteps}");

@@ -50,7 +50,9 @@ public static class PromptDataset
         {
             JsonValueKind.String => v.GetString()!,
             JsonValueKind.Number => v.GetRawText(),
-            _ => throw new R1SharpException($"{path}:{line}: \"{name}\" must be a string or a number, found {v.ValueKind}"),
+            // A code problem's tests (open-r1's verification_info) are an object: the code rewards read it as JSON.
+            JsonValueKind.Object or JsonValueKind.Array => v.GetRawText(),
+            _ => throw new R1SharpException($"{path}:{line}: \"{name}\" must be a string, a number or (code tests) an object, found {v.ValueKind}"),
         };
     }
 }

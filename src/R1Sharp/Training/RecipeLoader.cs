@@ -89,6 +89,11 @@ public static class RecipeLoader
             foreach (var item in items) list.Add(Convert(item, elem));
             return list;
         }
+        if (inner == typeof(Dictionary<string, string>))
+        {
+            if (node is not YamlMappingNode map) throw new InvalidCastException();
+            return map.Children.ToDictionary(kv => ((YamlScalarNode)kv.Key).Value ?? "", kv => kv.Value is YamlScalarNode v ? v.Value ?? "" : throw new InvalidCastException());
+        }
         if (node is not YamlScalarNode scalar) throw new InvalidCastException();
         string s = scalar.Value ?? "";
         if (type != inner && (s is "" or "null" or "~")) return null;
@@ -107,6 +112,7 @@ public static class RecipeLoader
         var x when x == typeof(double) => "a finite number",
         var x when x == typeof(bool) => "true or false",
         var x when x == typeof(string) => "a string",
+        var x when x == typeof(Dictionary<string, string>) => "a mapping of names to strings",
         _ => "a list",
     };
 

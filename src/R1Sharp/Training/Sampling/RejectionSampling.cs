@@ -1,3 +1,4 @@
+using R1Sharp.Code;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -34,14 +35,15 @@ public static class RejectionSampling
     /// they arrive (a rerun on the same folder pays only for the missing ones), judged, and written as outDir/sft.jsonl
     /// and summary.json. `r1 distill` and the pipeline's sample stage run exactly this.</summary>
     public static async Task<SamplingSummary> RunAsync(IReadOnlyList<BenchProblem> problems, int k, EvalSettings settings, IEvalBackend backend,
-        ReadabilityFilter filter, int keepPerPrompt, string outDir, Action<EvalProgress>? progress = null, CancellationToken cancel = default)
+        ReadabilityFilter filter, int keepPerPrompt, string outDir, Action<EvalProgress>? progress = null, CancellationToken cancel = default,
+        ICodeExecutor? code = null)
     {
         LanguageConsistencyReward.Create(filter.Language); // an unknown language fails before any sampling
         settings.Sampling().Validate();
         Directory.CreateDirectory(outDir);
         IReadOnlyList<SampleRecord> records;
         using (var log = new ResultsLog(Path.Combine(outDir, SamplesFile)))
-            records = await EvalRunner.RunAsync(problems, k, settings, backend, log, progress, cancel);
+            records = await EvalRunner.RunAsync(problems, k, settings, backend, log, progress, cancel, code);
         var (rows, summary) = Select(problems, k, settings, records, filter, keepPerPrompt);
         Write(outDir, rows, summary);
         return summary;
