@@ -87,12 +87,16 @@ public sealed class StubEndpoint : IDisposable
     /// <summary>A loopback URL on a port that was free a moment ago: nothing listens there.</summary>
     public static string ClosedPort()
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return $"http://127.0.0.1:{port}/v1";
+        // The port stays bound (never listening) for the life of the test process: a port merely probed and released
+        // can be taken by another test's server, or picked as the local port of a connection to itself, and then the
+        // "refused" endpoint answers (a CI run once saw exactly that). A bound socket without listen() refuses.
+        var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        lock (ClosedPorts) ClosedPorts.Add(holder);
+        return $"http://127.0.0.1:{((IPEndPoint)holder.LocalEndPoint!).Port}/v1";
     }
+
+    static readonly List<Socket> ClosedPorts = [];
 
     public void Dispose()
     {

@@ -28,7 +28,8 @@ public class SftKillResumeTests(ITestOutputHelper output)
         string straightDir = dir.File("straight"), killedDir = dir.File("killed");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var straight = CliRunner.Run("train", "sft", "--config", Recipe(dir, model, straightDir), "--json");
-        output.WriteLine($"uninterrupted run: {clock.Elapsed.TotalSeconds:F1} s");
+        var straightTime = clock.Elapsed;
+        output.WriteLine($"uninterrupted run: {straightTime.TotalSeconds:F1} s");
         Assert.True(straight.ExitCode == 0, straight.Stderr);
         Assert.Equal(MaxSteps, JsonDocument.Parse(straight.Stdout).RootElement.GetProperty("steps").GetInt32());
         Assert.True(File.Exists(Path.Combine(straightDir, "loss.png")), "no loss curve");
@@ -41,7 +42,7 @@ public class SftKillResumeTests(ITestOutputHelper output)
         {
             var before = new Attempt(Hidden(killedDir), ReadShared(Metrics(killedDir)), NewestCheckpoint(killedDir));
             using var run = CliRunner.Start("train", "sft", "--config", recipe, "--resume");
-            string? moment = kills < Moments.Length ? KillAt(run, killedDir, Moments[kills], rng, before) : null;
+            string? moment = kills < Moments.Length ? KillAt(run, killedDir, Moments[kills], rng, before, straightTime) : null;
             if (moment is null) { finished = run.WaitForExit(TimeSpan.FromMinutes(5)); Assert.NotNull(finished); break; }
             kills++;
             if (Hidden(killedDir).Except(before.Hidden).Any()) killsInsideACheckpoint++;

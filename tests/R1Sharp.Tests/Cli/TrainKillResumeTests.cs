@@ -33,7 +33,9 @@ public class TrainKillResumeTests(ITestOutputHelper output)
         ParquetFiles.WritePrompts(dir.File("train.parquet"), TinyGrpo.Data(16), groupSize: 5);
 
         string straightDir = dir.File("straight"), killedDir = dir.File("killed");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var straight = CliRunner.Run("train", "grpo", "--config", Recipe(dir, model, straightDir, peft));
+        var straightTime = clock.Elapsed;
         Assert.True(straight.ExitCode == 0, straight.Stderr);
 
         string recipe = Recipe(dir, model, killedDir, peft);
@@ -45,7 +47,7 @@ public class TrainKillResumeTests(ITestOutputHelper output)
             // What an earlier kill left behind is not evidence about this attempt.
             var before = new Attempt(Hidden(killedDir), ReadShared(Metrics(killedDir)), NewestCheckpoint(killedDir));
             using var run = CliRunner.Start("train", "grpo", "--config", recipe, "--resume");
-            string? moment = kills < moments.Length ? KillAt(run, killedDir, moments[kills], rng, before) : null;
+            string? moment = kills < moments.Length ? KillAt(run, killedDir, moments[kills], rng, before, straightTime) : null;
             if (moment is null) { finished = run.WaitForExit(TimeSpan.FromMinutes(5)); Assert.NotNull(finished); break; }
             kills++;
             bool inCheckpoint = Hidden(killedDir).Except(before.Hidden).Any();
@@ -92,7 +94,10 @@ public class TrainKillResumeTests(ITestOutputHelper output)
         ? Directory.GetDirectories(outDir, "checkpoint-*").Select(d => int.Parse(Path.GetFileName(d)["checkpoint-".Length..])).DefaultIfEmpty(0).Max()
         : 0;
 
-    internal static string? KillAt(CliRunner.Running run, string outDir, string moment, Random rng, Attempt before)
+    /// <paramref name="straight"/> is how long an uninterrupted run took: "anytime" falls within its first 40 %, which a
+    /// resumed attempt (start-up plus most of the steps still to go) always outlasts, on a fast machine too (a CI run
+    /// once finished before a fixed 0.2–3 s delay ran out).
+    internal static string? KillAt(CliRunner.Running run, string outDir, string moment, Random rng, Attempt before, TimeSpan straight)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
         bool WaitFor(Func<bool> condition)
@@ -129,7 +134,7 @@ public class TrainKillResumeTests(ITestOutputHelper output)
             }
             default:
             {
-                int delay = rng.Next(200, 3000);
+                int delay = (int)(straight.TotalMilliseconds * (0.05 + 0.35 * rng.NextDouble()));
                 Thread.Sleep(delay);
                 what = $"{delay} ms after start";
                 break;

@@ -48,7 +48,17 @@ public static class ServingTestKit
             Endpoint = new Uri(server.BaseAddress!, "v1"),
             RetryPolicy = new ClientRetryPolicy(0),
             NetworkTimeout = TimeSpan.FromSeconds(60),
+            Transport = HangUpTransport,
         });
+
+    /// <summary>A client that hangs up when it stops reading a response. The default handler instead drains up to
+    /// 1 MB of the rest for 2 s to reuse the connection, so a streaming client that breaks out of its loop stays
+    /// connected (a server test once saw 128 tokens pass after the "hang-up").</summary>
+    static readonly HttpClientPipelineTransport HangUpTransport = new(new HttpClient(new SocketsHttpHandler
+    {
+        MaxResponseDrainSize = 0,
+        ResponseDrainTimeout = TimeSpan.Zero,
+    }) { Timeout = Timeout.InfiniteTimeSpan });
 
     public static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(60) };
 
