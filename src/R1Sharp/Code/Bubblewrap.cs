@@ -39,11 +39,19 @@ public static class Bubblewrap
 
     /// <param name="files">host file → name inside the working directory</param>
     /// <param name="inner">the command run inside (prlimit …), already complete</param>
-    public static List<string> Arguments(IReadOnlyList<string> folders, IReadOnlyList<(string Host, string Name)> files, SandboxLimits limits, bool root, IReadOnlyList<string> inner)
+    /// <param name="capabilities">as root: the only capabilities the command keeps (the Python fork server's); null keeps
+    /// bubblewrap's default, which the per-run path's setpriv then drops entirely</param>
+    public static List<string> Arguments(IReadOnlyList<string> folders, IReadOnlyList<(string Host, string Name)> files, SandboxLimits limits, bool root, IReadOnlyList<string> inner,
+        IReadOnlyList<string>? capabilities = null)
     {
         var a = new List<string> { "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
             "--die-with-parent", "--new-session" };
         if (!root) a.AddRange(["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]);
+        else if (capabilities is not null)
+        {
+            a.AddRange(["--cap-drop", "ALL"]);
+            foreach (var cap in capabilities) a.AddRange(["--cap-add", cap]);
+        }
         a.AddRange(SystemMounts.Value);
         foreach (var f in folders) a.AddRange(["--ro-bind", f, f]);
         a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
