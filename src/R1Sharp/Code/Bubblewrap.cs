@@ -53,6 +53,13 @@ public static class Bubblewrap
             foreach (var cap in capabilities) a.AddRange(["--cap-add", cap]);
         }
         a.AddRange(SystemMounts.Value);
+        // bubblewrap creates the folders above a mount point with the host's modes: under /root (pyenv) that is 0700, which
+        // the run's uid cannot cross, and the interpreter then runs without its own standard library. Empty folders of
+        // 0755 in the sandbox's own root instead: nothing of the host's folder is visible either way.
+        var parents = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var f in folders)
+            for (var d = Path.GetDirectoryName(f); d is not null && d != "/"; d = Path.GetDirectoryName(d)) parents.Add(d);
+        foreach (var d in parents) a.AddRange(["--perms", "0755", "--dir", d]);
         foreach (var f in folders) a.AddRange(["--ro-bind", f, f]);
         a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
         string size = limits.WorkdirBytes.ToString(CultureInfo.InvariantCulture);

@@ -19,7 +19,7 @@ namespace R1Sharp.Code;
 /// (/sandbox, holding only main.py) and on /tmp, gone when the run ends; its own /proc, in which the server is not
 /// visible; no SysV IPC objects shared with other runs.</item>
 /// <item>The program runs as the slot's uid (not the server's), with no capabilities (bounding, inheritable, permitted
-/// and ambient sets empty), no_new_privs, in a session of its own, under its own rlimits (CPU, address space, data,
+/// and ambient sets empty), no_new_privs, in a session of the run's own (its init's), under its own rlimits (CPU, address space, data,
 /// processes, file size, open files, no core) and the host's wall clock and output cap.</item>
 /// <item>When the program's process exits, the PID namespace's init exits and the kernel kills everything the program
 /// left running; the server then kills whatever of the run is still alive in its own namespace (everything but

@@ -6,7 +6,7 @@ _BASELINE = frozenset(sys.modules)
 # a long-lived bubblewrap sandbox with few capabilities, and per program forks
 #   A (root):     new mount, PID and IPC namespaces; fresh tmpfs on /sandbox and /tmp; writes main.py
 #   B (pid 1):    the new PID namespace's init; mounts its /proc, drops to the run's uid, reaps; exits with C's status
-#   C (pid 2):    own session, the run's pipes, rlimits, the run's uid; becomes the program in a clean interpreter
+#   C (pid 2):    the run's pipes, rlimits, the run's uid; becomes the program in a clean interpreter
 # When B exits the kernel kills every process left in its namespace; the server then kills anything of the run still
 # alive in its own namespace (only bubblewrap's init and the server may remain). Frames to the host: type byte,
 # uint32 length, payload (little-endian). Host → server: a request (b"R1RQ" header, source, stdin), or b"K" (kill).
@@ -16,6 +16,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
 _MNT_DETACH = 2
+_MS_RDONLY, _MS_REMOUNT, _MS_BIND = 1, 32, 4096
 _PR_SET_DUMPABLE, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 4, 24, 38
 _HEADER = struct.Struct("<4sQI8QII")
 _WORKDIR = "/sandbox"
@@ -147,6 +148,9 @@ def _child_a(req, source, pipes):
         while view:
             view = view[os.write(fd, view):]
         os.close(fd)
+        # Read-only over itself, as the per-run path binds it: the program can neither change nor remove its source.
+        _mount(_MAIN, _MAIN, None, _MS_BIND, None)
+        _mount(None, _MAIN, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
         b = os.fork()
     except BaseException as e:
         _die("run set-up failed: %r" % (e,), 125)
@@ -167,6 +171,13 @@ def _child_b(req, pipes):
     try:
         _check(_libc.umount2(b"/proc", ctypes.c_int(_MNT_DETACH)), "umount /proc")
         _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+        # As bubblewrap's --proc does: the parts of /proc that configure the machine, read-only over themselves.
+        for sub in ("sys", "sysrq-trigger", "irq", "bus"):
+            path = "/proc/" + sub
+            if os.path.exists(path):
+                _mount(path, path, None, _MS_BIND | _MS_REC, None)
+                _mount(None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+        os.setsid()  # the run's session and process group are its init's (1), as bubblewrap's --new-session makes them
         _drop_privileges(req["uid"])
         _prctl(_PR_SET_DUMPABLE, 0)  # the run's init: the program (same uid) may not ptrace it or open its memory
         c = os.fork()
@@ -189,7 +200,6 @@ def _child_b(req, pipes):
 def _child_c(req, pipes):
     in_r, _, _, out_w, _, err_w, _, _ = pipes
     try:
-        os.setsid()
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
