@@ -116,12 +116,14 @@ public static class Ops
         // once (eager attention in HF repeats K/V instead).
         var qg = q.reshape(b, kvHeads, groups * t, d);
         bool viaFloat32 = q.dtype == ScalarType.BFloat16 && q.device_type == DeviceType.CPU && !is_grad_enabled();
-        var scores = Matmul(qg, k.transpose(2, 3), viaFloat32).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
+        var raw = Matmul(qg, k.transpose(2, 3), viaFloat32);
+        var scores = raw.view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
         Tensor probs;
         if (TrainingKernels.Applies(q) && TrainingKernels.AppliesToSoftmax(scores, mask))
             probs = TrainingKernels.MaskedSoftmax(scores, mask, scale).view(b, kvHeads, groups * t, keys);
         else
             probs = scores.mul_(scale).add_(mask).softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        if (!is_grad_enabled()) { scores.Dispose(); raw.Dispose(); } // inference: [B, H, T, L] float32, released before the output is made
         return Matmul(probs, v, viaFloat32).view(b, heads, t, dv).transpose(1, 2).reshape(b, t, heads * dv);
     }
 
