@@ -226,16 +226,6 @@ public static class QuantModelBench
         GenerationBench.DecodeTokensPerSecond(engine, [prompts[0]], decodeTokens);
         long afterDecode1 = ProcessMemory.PeakRss;
         Detail("after batch 1", gguf);
-        if (Environment.GetEnvironmentVariable("R1_MEMPROBE") is not null)
-        {
-            long p0 = ProcessMemory.PeakRss; ProcessMemory.ResetPeak();
-            engine.Generate(prompts, greedy with { MaxTokens = 1 }, []);
-            Detail("batch-16 prefill alone (peak of this phase)", gguf);
-            ProcessMemory.ResetPeak();
-            engine.Generate(prompts, greedy with { MaxTokens = 3 }, []);
-            Detail("batch-16 prefill + 2 steps (peak of this phase)", gguf);
-            ProcessMemory.ResetPeak();
-        }
         GenerationBench.DecodeTokensPerSecond(engine, prompts, decodeTokens);
         long peak = ProcessMemory.PeakRss;
         Detail("after batch 16", gguf);
