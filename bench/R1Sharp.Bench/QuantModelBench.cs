@@ -51,6 +51,20 @@ public static class QuantModelBench
         // Each file's peak is read in a process of its own (this program, started again with --memory-only for that
         // type): a process's peak RSS only rises, so in one process the second file's reading would start from what
         // the first left behind (freed blocks glibc and the GC keep, libtorch's caches).
+        if (args.Contains("--tokenizer-memory"))
+        {
+            // The tokenizer's own .NET objects, alone: live bytes after full collections, before and after building it.
+            long before = GC.GetTotalMemory(true);
+            var sw = Stopwatch.StartNew();
+            R1Sharp.Text.HfTokenizer tok;
+            using (var g = GgufFile.Open(files.Values.First())) tok = GgufVocab.ReadTokenizer(g).Tokenizer;
+            double seconds = sw.Elapsed.TotalSeconds;
+            long peakHeap = GC.GetGCMemoryInfo().TotalCommittedBytes;
+            long after = GC.GetTotalMemory(true);
+            Console.WriteLine($"tokenizer from {Path.GetFileName(files.Values.First())}: {(after - before) / 1e6:F1} MB live after a full collection, built in {seconds:F2} s (heap committed {peakHeap / 1e6:F0} MB before collecting); {tok.Encode("Hello, world!").Count} ids");
+            GC.KeepAlive(tok);
+            return 0;
+        }
         if (args.Contains("--memory-only"))
         {
             var measured = files.ToDictionary(f => f.Key, f => MeasureMemory(f.Value, prefillPrompt, prompts, decodeTokens));
@@ -199,21 +213,34 @@ public static class QuantModelBench
         NativeRuntime.ReleaseFreeMemory();
         ProcessMemory.ResetPeak();
         long baseline = ProcessMemory.Rss, modelLoaded;
-        using (var probe = GgufModel.Load(gguf)) modelLoaded = ProcessMemory.Rss;
+        Detail("start", gguf);
+        using (var probe = GgufModel.Load(gguf)) { modelLoaded = ProcessMemory.Rss; Detail("model alone", gguf); }
         using var lm = LocalModel.Load(gguf);
         long loaded = ProcessMemory.Rss;
+        Detail("model + tokenizer", gguf);
         var engine = new GenerationEngine(lm.Model);
         var greedy = new SamplingOptions { Temperature = 0 };
         engine.Generate([prefillPrompt], greedy with { MaxTokens = 1 }, []);
         long afterPrefill = ProcessMemory.PeakRss;
+        Detail("after prefill", gguf);
         GenerationBench.DecodeTokensPerSecond(engine, [prompts[0]], decodeTokens);
         long afterDecode1 = ProcessMemory.PeakRss;
+        Detail("after batch 1", gguf);
         GenerationBench.DecodeTokensPerSecond(engine, prompts, decodeTokens);
         long peak = ProcessMemory.PeakRss;
+        Detail("after batch 16", gguf);
         var c = (LlamaConfig)lm.Model.Config;
         long kvPerPosition = 2L * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * 4;
         long kvBytes = Math.Max(prefillPrompt.Length + 1, prompts.Length * (prompts[0].Length + decodeTokens + 1)) * kvPerPosition;
         return new Memory(baseline, modelLoaded, loaded, afterPrefill, afterDecode1, peak, ProcessMemory.FileRss, kvBytes);
+    }
+
+    /// <summary>One line of where resident memory is (stderr): anonymous pages, file pages, of which the GGUF's, and the
+    /// .NET heap's committed bytes.</summary>
+    static void Detail(string stage, string gguf)
+    {
+        var gc = GC.GetGCMemoryInfo();
+        Console.Error.WriteLine($"    [{stage}] RSS {ProcessMemory.Rss / 1e6:F0} MB (peak {ProcessMemory.PeakRss / 1e6:F0}): anonymous {ProcessMemory.AnonRss / 1e6:F0}, files {ProcessMemory.FileRss / 1e6:F0} of which the GGUF {ProcessMemory.MappedRss(gguf) / 1e6:F0}; .NET heap committed {gc.TotalCommittedBytes / 1e6:F0} MB, live {GC.GetTotalMemory(false) / 1e6:F0} MB");
     }
 
     /// <summary>R1Sharp and llama.cpp on the same file, taking turns for each workload, best of the rounds; and R1Sharp's

@@ -54,6 +54,23 @@ public static class ProcessMemory
     public static long PeakRss => Read("VmHWM:");
     /// <summary>Resident pages of mapped files (a memory-mapped GGUF's touched pages among them).</summary>
     public static long FileRss => Read("RssFile:");
+    public static long AnonRss => Read("RssAnon:");
+
+    /// <summary>Resident bytes of the mappings of one file (/proc/self/smaps).</summary>
+    public static long MappedRss(string path)
+    {
+        string full = Path.GetFullPath(path);
+        long kb = 0;
+        bool inside = false;
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            var f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 5 && f[0].Contains('-') && !f[0].EndsWith(':')) // a mapping's header: range perms offset dev inode [path]
+                inside = f.Length == 6 && f[5].Trim() == full;
+            else if (inside && line.StartsWith("Rss:")) kb += long.Parse(line[4..].Trim().Split(' ')[0]);
+        }
+        return kb * 1024;
+    }
 
     /// <summary>Resets the peak (VmHWM) to the current RSS (writing 5 to /proc/self/clear_refs).</summary>
     public static void ResetPeak()

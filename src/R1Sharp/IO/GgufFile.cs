@@ -40,7 +40,9 @@ public sealed class GgufFile : IDisposable
         Metadata = d;
     }
 
-    public static GgufFile Open(string path)
+    /// <param name="skipArrays">metadata arrays whose keys match are stepped over, not read (a model run from the file
+    /// needs none of its 151,936 token strings and merges: ~54 MB of .NET objects for a Qwen vocabulary)</param>
+    public static GgufFile Open(string path, Func<string, bool>? skipArrays = null)
     {
         SafeFileHandle file;
         try { file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
@@ -64,6 +66,7 @@ public sealed class GgufFile : IDisposable
             {
                 string key = r.Str(GgufReader.MaxNameBytes, "metadata key");
                 var type = (GgufValueType)r.U32();
+                if (type == GgufValueType.Array && skipArrays is not null && skipArrays(key)) { r.SkipArray(key); continue; }
                 kv.Add(new(key, r.Value(type, key)));
             }
             int alignment = DefaultAlignment;
@@ -152,16 +155,6 @@ public sealed class GgufFile : IDisposable
     R1SharpException WrongType(string key, string what) =>
         new($"{Path}: metadata key {Excerpt.Quote(key)} should be {what}, found {(Metadata.TryGetValue(key, out var v) ? v.Type.ToString() : "nothing")}");
 
-    /// <summary>Forgets the metadata arrays whose keys match (a model held with its mapping for hours needs no
-    /// 151,936 token strings and merges once its tokenizer is built: ~54 MB of .NET objects for a Qwen vocabulary).</summary>
-    public void DropArrays(Func<string, bool> key)
-    {
-        var list = (List<KeyValuePair<string, GgufValue>>)MetadataList;
-        var dict = (Dictionary<string, GgufValue>)Metadata;
-        list.RemoveAll(kv => kv.Value.Value is GgufArray && key(kv.Key));
-        foreach (var k in dict.Keys.Where(k => dict[k].Value is GgufArray && key(k)).ToList()) dict.Remove(k);
-    }
-
     public void Dispose() => _file.Dispose();
 }
 
@@ -199,6 +192,39 @@ internal sealed class GgufReader(Stream s, string path)
         var items = new object[n];
         for (ulong i = 0; i < n; i++) items[i] = Scalar(et, key);
         return new GgufValue(type, new GgufArray(et, items));
+    }
+
+    /// <summary>Steps over an array value (after its type), checking its strings' lengths as <see cref="Str"/> does.</summary>
+    public void SkipArray(string key)
+    {
+        var et = (GgufValueType)_r.ReadUInt32();
+        ulong n = _r.ReadUInt64();
+        if (et == GgufValueType.Array) throw new R1SharpException($"{path}: metadata {Excerpt.Quote(key)} is an array of arrays, which GGUF readers here do not support");
+        if (n > 100_000_000) throw new R1SharpException($"{path}: metadata {Excerpt.Quote(key)} claims {n} items; the file is corrupt");
+        int size = et switch
+        {
+            GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
+            GgufValueType.UInt16 or GgufValueType.Int16 => 2,
+            GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.Float32 => 4,
+            GgufValueType.UInt64 or GgufValueType.Int64 or GgufValueType.Float64 => 8,
+            GgufValueType.String => 0,
+            _ => throw new R1SharpException($"{path}: metadata {Excerpt.Quote(key)} has unknown value type {(uint)et}"),
+        };
+        if (size > 0)
+        {
+            long bytes = (long)n * size;
+            if (bytes > s.Length - s.Position) throw new EndOfStreamException();
+            s.Seek(bytes, SeekOrigin.Current);
+            return;
+        }
+        for (ulong i = 0; i < n; i++)
+        {
+            long at = s.Position;
+            ulong len = _r.ReadUInt64();
+            if (len > (ulong)(s.Length - s.Position))
+                throw new R1SharpException($"{path}: string at byte {at} claims {len:N0} bytes, past the end of the file ({s.Length - s.Position:N0} bytes left); the file is corrupt");
+            s.Seek((long)len, SeekOrigin.Current);
+        }
     }
 
     object Scalar(GgufValueType t, string key) => t switch

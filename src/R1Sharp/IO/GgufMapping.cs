@@ -23,9 +23,10 @@ public sealed unsafe class GgufMapping : IDisposable
         File = file; _map = map; _view = view; _base = start; _length = length;
     }
 
-    public static GgufMapping Open(string path)
+    /// <param name="skipArrays">metadata arrays not to read (<see cref="GgufFile.Open"/>)</param>
+    public static GgufMapping Open(string path, Func<string, bool>? skipArrays = null)
     {
-        var file = GgufFile.Open(path);
+        var file = GgufFile.Open(path, skipArrays);
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;
         try

@@ -36,7 +36,8 @@ public static class GgufModel
     /// </summary>
     public static CausalLM Load(string path, ScalarType? dtype = null)
     {
-        var mapping = GgufMapping.Open(path);
+        // The vocabulary's arrays are not read: the tokenizer is built from its own open of the file (GgufVocab).
+        var mapping = GgufMapping.Open(path, skipArrays: k => k.StartsWith("tokenizer.ggml.", StringComparison.Ordinal));
         CausalLM? model = null;
         try
         {
@@ -62,9 +63,14 @@ public static class GgufModel
             using (DeferredWeights.Begin()) model = ModelRegistry.Get(config.ModelType).Build(config, type);
             model.Own(mapping);
             AttachWeights(mapping, model, type);
-            // The mapping lives as long as the model; the vocabulary arrays in its header are read by the tokenizer,
-            // which is built from its own open of the file (GgufVocab), not from this one.
-            g.DropArrays(k => k.StartsWith("tokenizer.ggml.", StringComparison.Ordinal));
+            // An untied quantized embedding table is read one row per token: by positional reads of the file rather
+            // than through the map, so its pages stay out of the process (Embedding.AttachRowReader).
+            if (model.Embeddings.Quantized is { } table && !ReferenceEquals(model.OutputWeight.Quantized, table))
+            {
+                var info = g.Tensor(table.Name);
+                long rowBytes = table.RowBytes;
+                model.Embeddings.AttachRowReader((first, count, dst) => g.ReadData(info, first * rowBytes, dst[..checked((int)(count * rowBytes))]));
+            }
             return model;
         }
         catch

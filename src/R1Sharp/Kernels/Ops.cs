@@ -116,12 +116,14 @@ public static class Ops
         // once (eager attention in HF repeats K/V instead).
         var qg = q.reshape(b, kvHeads, groups * t, d);
         bool viaFloat32 = q.dtype == ScalarType.BFloat16 && q.device_type == DeviceType.CPU && !is_grad_enabled();
-        var scores = Matmul(qg, k.transpose(2, 3), viaFloat32).view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
+        var raw = Matmul(qg, k.transpose(2, 3), viaFloat32);
+        var scores = raw.view(b, kvHeads, groups, t, keys).to(ScalarType.Float32);
         Tensor probs;
         if (TrainingKernels.Applies(q) && TrainingKernels.AppliesToSoftmax(scores, mask))
             probs = TrainingKernels.MaskedSoftmax(scores, mask, scale).view(b, kvHeads, groups * t, keys);
         else
             probs = scores.mul_(scale).add_(mask).softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        if (!is_grad_enabled()) { scores.Dispose(); raw.Dispose(); } // inference: [B, H, T, L] float32, released before the output is made
         return Matmul(probs, v, viaFloat32).view(b, heads, t, dv).transpose(1, 2).reshape(b, t, heads * dv);
     }
 
@@ -138,6 +140,13 @@ public static class Ops
     {
         long b = qNope.size(0), heads = qNope.size(1), t = qNope.size(2), nope = qNope.size(3);
         long rank = latent.size(3) - qPe.size(3), dv = kvB.size(0) / heads - nope;
+        if (LatentProducts.Applies(qNope, kvB, rank))
+        {
+            // Decode: both products read kv_b's weight in place (no float32 copy of it per layer and step).
+            var qAbsorbed = LatentProducts.Absorb(qNope, kvB, (int)rank, (int)dv);
+            var attendedLatent = Attention(cat([qAbsorbed, qPe], dim: -1), latent, latent.narrow(3, 0, rank), mask, scale);
+            return LatentProducts.Expand(attendedLatent, kvB, (int)heads, (int)nope, (int)rank, (int)dv);
+        }
         bool viaFloat32 = qNope.dtype == ScalarType.BFloat16 && qNope.device_type == DeviceType.CPU && !is_grad_enabled();
         var w = kvB.view(heads, nope + dv, rank);
         var qLatent = Matmul(qNope, w.narrow(1, 0, nope), viaFloat32);               // [B, H, T, rank] = q_nope·W_UK

@@ -149,7 +149,9 @@ public sealed class DeepseekV3ForCausalLM : CausalLM
         foreach (var layer in MainLayers)
         {
             using var scope = NewDisposeScope();
-            h = layer.Forward(h, cos, sin, mask, mla, AttentionForm).MoveToOuterDisposeScope();
+            var next = layer.Forward(h, cos, sin, mask, mla, AttentionForm).MoveToOuterDisposeScope();
+            if (!is_grad_enabled()) h.Dispose(); // inference: the previous layer's output, released now (as LlamaForCausalLM.Hidden does)
+            h = next;
         }
         var final = model.norm.forward(h);
         if (cache is null) terms.ObserveHidden(final, inputIds, positions, mask);

@@ -46,6 +46,9 @@ public sealed class HfTokenizer
         new(TokenizerJson.Load(tokenizerJsonPath),
             tokenizerConfigPath == null ? TokenizerConfig.Empty : TokenizerConfig.Load(tokenizerConfigPath));
 
+    /// <summary>A tokenizer from parts already read (a GGUF file's metadata: <see cref="IO.GgufVocab.ReadTokenizer"/>).</summary>
+    internal static HfTokenizer FromParts(TokenizerJson json, TokenizerConfig config) => new(json, config);
+
     HfTokenizer(TokenizerJson json, TokenizerConfig config)
     {
         TokenizerJsonPath = json.Path;
