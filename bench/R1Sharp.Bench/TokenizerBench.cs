@@ -9,7 +9,8 @@ namespace R1Sharp.Bench;
 /// <summary>
 /// Encoding time per character against the length of the input, for runs without a space (letters, digits, CJK,
 /// emoji: one pre-token, or for digits one per digit group) and for spaced words, 10k to 1M characters. The byte-pair
-/// merge is heap-ordered (O(n log n) in a word's length), so time per character should stay flat across lengths, and
+/// merge is heap-ordered for ordinary words and rank by rank for very long ones (beside it: the heap for every word),
+/// so time per character should stay flat across lengths, and
 /// a run should cost about what spaced words of the same length cost. Beside it, in the same run, the merge loop
 /// R1Sharp used before (Microsoft.ML.Tokenizers' BpeTokenizer on the same pre-tokens and byte-level spelling),
 /// measured while a single encode stays under a few seconds; the ids of both are compared wherever both ran.
@@ -23,6 +24,10 @@ public static class TokenizerBench
         string dir = Arg(args, "--tokenizer") ?? Path.Combine(SharedDir(), "tokenizers", "qwen3");
         var lengths = Arg(args, "--lengths") is { } l ? l.Split(',').Select(int.Parse).ToArray() : Lengths;
         var tok = HfTokenizer.FromFolder(dir);
+        // The same tokenizer with every word merged through the heap, to show what the rank-by-rank merge of long
+        // words changes (both give the same ids).
+        var heapOnly = HfTokenizer.FromFolder(dir);
+        heapOnly.Model.RankOrderThreshold = int.MaxValue;
         var json = TokenizerJson.Load(Path.Combine(dir, "tokenizer.json"));
         var reference = BpeTokenizer.Create(new BpeOptions(json.Vocab)
         {
@@ -45,10 +50,15 @@ public static class TokenizerBench
         // Warm-up until the JIT's optimized tier is in: a long run calls the merge only a few times.
         var warm = Stopwatch.StartNew();
         while (warm.Elapsed < TimeSpan.FromSeconds(3))
-            foreach (var (_, make) in shapes) { string w = make(3000); tok.Encode(w); ReferenceEncode(json.PreTokenizer, reference, w); }
+            foreach (var (_, make) in shapes)
+            {
+                string w = make(3000), longer = make(20_000);
+                tok.Encode(w); tok.Encode(longer); heapOnly.Encode(longer); ReferenceEncode(json.PreTokenizer, reference, w);
+            }
 
         Console.WriteLine($"tokenizer {dir}; time per character (code point), best of up to 3 encodes; reference: the previous merge loop (Microsoft.ML.Tokenizers BPE)");
-        Console.WriteLine($"{"shape",-13} {"chars",9} {"ids",9} {"ns/char",9} {"ref ns/char",12} {"ref÷new",8}  ids equal");
+        Console.WriteLine($"words of {tok.Model.RankOrderThreshold:N0}+ byte symbols merge rank by rank; \"heap\" merges every word through the heap");
+        Console.WriteLine($"{"shape",-13} {"chars",9} {"ids",9} {"ns/char",9} {"heap",7} {"heap÷new",9} {"ref ns/char",12} {"ref÷new",8}  ids equal");
         var rows = new List<Row>();
         var flat = new Dictionary<string, double>();
         bool allEqual = true;
@@ -61,6 +71,9 @@ public static class TokenizerBench
                 string text = make(n);
                 var ids = tok.Encode(text); // warm-up and the ids to compare
                 double ns = Best(() => tok.Encode(text), n);
+                double heapNs = Best(() => heapOnly.Encode(text), n);
+                bool heapEqual = heapOnly.Encode(text).SequenceEqual(ids);
+                allEqual &= heapEqual;
                 lo = Math.Min(lo, ns); hi = Math.Max(hi, ns);
                 double? refNs = null;
                 bool? equal = null;
@@ -74,8 +87,8 @@ public static class TokenizerBench
                     // The old loop grows quadratically: past a few seconds a longer run would take minutes.
                     referenceTooSlow = sw.Elapsed > TimeSpan.FromSeconds(3);
                 }
-                Console.WriteLine($"{name,-13} {n,9:N0} {ids.Count,9:N0} {ns,9:F0} {(refNs is { } r ? r.ToString("F0") : "-"),12} {(refNs is { } r2 ? (r2 / ns).ToString("F1") : "-"),8}  {(equal is { } e ? (e ? "yes" : "NO") : "-")}");
-                rows.Add(new Row(name, n, ids.Count, ns, refNs, equal));
+                Console.WriteLine($"{name,-13} {n,9:N0} {ids.Count,9:N0} {ns,9:F0} {heapNs,7:F0} {heapNs / ns,9:F2} {(refNs is { } r ? r.ToString("F0") : "-"),12} {(refNs is { } r2 ? (r2 / ns).ToString("F1") : "-"),8}  {(equal is { } e ? (e ? "yes" : "NO") : "-")}{(heapEqual ? "" : " (heap: NO)")}");
+                rows.Add(new Row(name, n, ids.Count, ns, heapNs, refNs, equal, heapEqual));
             }
             flat[name] = hi / lo;
         }
@@ -93,7 +106,7 @@ public static class TokenizerBench
         return allEqual && flat.Where(f => f.Key != "spaced words").All(f => f.Value <= 2) ? 0 : 1;
     }
 
-    sealed record Row(string Shape, int Chars, int Ids, double NsPerChar, double? ReferenceNsPerChar, bool? IdsEqual);
+    sealed record Row(string Shape, int Chars, int Ids, double NsPerChar, double HeapNsPerChar, double? ReferenceNsPerChar, bool? IdsEqual, bool HeapIdsEqual);
 
     /// <summary>Nanoseconds per character, the best of up to three encodes (fewer when one takes over a second).</summary>
     static double Best(Action encode, int chars)

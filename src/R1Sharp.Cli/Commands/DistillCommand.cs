@@ -44,10 +44,24 @@ public static class DistillCommand
         cmd.SetAction(p => CliCommon.Run(p, () =>
         {
             if (p.GetValue(teacher) is null && p.GetValue(endpoint) is null && p.GetValue(student) is null && p.GetValue(prompts) is null)
+            {
+                // The embedded proof runs its own recipe: an option meant for a real job must not be silently dropped.
+                var ignored = cmd.Options.Where(o => o != output && o != json && p.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+                if (ignored.Count > 0)
+                    throw new R1SharpException($"{string.Join(", ", ignored)} {(ignored.Count == 1 ? "applies" : "apply")} to a distillation job (--student, --prompts and --teacher or --endpoint); the embedded proof takes only --out and --json");
                 return Embedded(p.GetValue(output), p.GetValue(json));
+            }
             string studentDir = p.GetValue(student) ?? throw new R1SharpException("r1 distill needs --student DIR (or no arguments at all for the embedded proof)");
             string promptsPath = p.GetValue(prompts) ?? throw new R1SharpException("r1 distill needs --prompts FILE (or no arguments at all for the embedded proof)");
             if ((p.GetValue(teacher) is null) == (p.GetValue(endpoint) is null)) throw new R1SharpException("give exactly one of --teacher DIR (local) or --endpoint URL (with --model-name)");
+            CliCommon.CheckFinite(p.GetValue(temperature), "--temperature");
+            CliCommon.CheckFinite(p.GetValue(topP), "--top-p");
+            if (p.GetValue(k) < 1) throw new R1SharpException($"--k must be ≥ 1, got {p.GetValue(k)}");
+            if (p.GetValue(keep) < 0) throw new R1SharpException($"--keep must be ≥ 0, got {p.GetValue(keep)}");
+            if (p.GetValue(limit) is { } lim && lim < 1) throw new R1SharpException($"--limit must be ≥ 1, got {lim}");
+            if (p.GetValue(maxBatch) < 1) throw new R1SharpException($"--max-batch must be ≥ 1, got {p.GetValue(maxBatch)}");
+            if (p.GetValue(concurrency) < 1) throw new R1SharpException($"--concurrency must be ≥ 1, got {p.GetValue(concurrency)}");
+            if (!File.Exists(promptsPath)) throw new R1SharpException($"{promptsPath}: prompts file not found");
             string outDir = p.GetValue(output) ?? Path.Combine("runs", "distill-" + Path.GetFileName(Path.GetFullPath(studentDir).TrimEnd('/')));
             return p.GetValue(mode) switch
             {
@@ -72,6 +86,7 @@ public static class DistillCommand
                         Instruction = p.GetValue(instruction)!, ForceThink = !p.GetValue(noThink),
                     },
                 };
+                job.Sampling.Sampling().Validate();
                 SamplingSummary? sampled;
                 using (var backend = EvalCommand.CreateBackend(p.GetValue(teacher), p.GetValue(endpoint), p.GetValue(modelName), p.GetValue(apiKeyEnv),
                     p.GetValue(maxBatch), p.GetValue(concurrency), null, null, new EndpointPolicy()))

@@ -15,6 +15,7 @@ public sealed class BytePairEncoder
 {
     // (left id, right id) → (rank, merged id); the key packs both ids in one long.
     readonly Dictionary<long, (int Rank, int Id)> _merges;
+    readonly int _maxRank;
     readonly int[] _byteIds; // id of each byte's character, -1 when the vocabulary lacks it
     readonly IReadOnlyDictionary<string, int>? _wholeWords; // set when the model has ignore_merges (Llama 3 style)
 
@@ -22,6 +23,7 @@ public sealed class BytePairEncoder
     // Bounded by clearing: simple, and a refill costs only the misses.
     readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    int _cacheCount;
     const int MaxCacheEntries = 250_000;
     const int MaxCachedLength = 128;
 
@@ -42,6 +44,7 @@ public sealed class BytePairEncoder
                 throw new R1SharpException($"{file}: merge #{rank} \"{left} {right}\" makes \"{left + right}\", which is not in the vocabulary");
             _merges[Key(l, r)] = (rank, merged); // a repeated pair keeps its last rank, as Hugging Face's map (built by collect) does
         }
+        _maxRank = merges.Count - 1;
         _lookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
@@ -63,8 +66,10 @@ public sealed class BytePairEncoder
         if (piece.Length > MaxCachedLength) { EncodeUncached(piece, ids); return; }
         int start = ids.Count;
         EncodeUncached(piece, ids);
-        if (_cache.Count >= MaxCacheEntries) _cache.Clear();
-        _lookup.TryAdd(piece, ids.GetRange(start, ids.Count - start).ToArray());
+        // ConcurrentDictionary.Count takes every one of its locks (up to 1024 once the table has grown): asked per new
+        // word it cost ~9 µs a word, 50× the merge itself. An approximate count of our own is enough for the bound.
+        if (Volatile.Read(ref _cacheCount) >= MaxCacheEntries) { _cache.Clear(); Volatile.Write(ref _cacheCount, 0); }
+        if (_lookup.TryAdd(piece, ids.GetRange(start, ids.Count - start).ToArray())) Interlocked.Increment(ref _cacheCount);
     }
 
     void EncodeUncached(ReadOnlySpan<char> piece, List<int> ids)
@@ -96,6 +101,45 @@ public sealed class BytePairEncoder
         if (n == 1) { ids.Add(sym[0].Id); return; }
         sym[n - 1].Next = -1;
 
+        if (n >= RankOrderThreshold) MergeByRank(sym, n);
+        else MergeByHeap(w, sym, n);
+        for (int i = 0; i >= 0; i = sym[i].Next) ids.Add(sym[i].Id);
+    }
+
+    /// <summary>Words at least this many byte symbols long merge rank by rank (<see cref="MergeByRank"/>), shorter
+    /// ones through the heap (cheaper set-up). Both give the same ids; settable so both can be run on the same words.</summary>
+    public int RankOrderThreshold { get; set; } = 16_384;
+
+    /// <summary>Merges the pair at <paramref name="pos"/> into <paramref name="mergedId"/> and reports the ranks of the
+    /// new pairs on either side, -1 where there is none.</summary>
+    void MergeAt(Symbol[] sym, int pos, int mergedId, out int leftRank, out int rightRank)
+    {
+        ref var s = ref sym[pos];
+        int right = s.Next;
+        s.Id = mergedId;
+        sym[right].Id = -1;
+        int after = sym[right].Next;
+        s.Next = after;
+        if (after >= 0) sym[after].Prev = pos;
+        int before = s.Prev;
+        leftRank = before >= 0 && _merges.TryGetValue(Key(sym[before].Id, s.Id), out var ml) ? ml.Rank : -1;
+        rightRank = after >= 0 && _merges.TryGetValue(Key(s.Id, sym[after].Id), out var mr) ? mr.Rank : -1;
+    }
+
+    /// <summary>The merge at <paramref name="pos"/> when the pair there still has rank <paramref name="rank"/>: a
+    /// queued entry is stale when one side has merged since it was queued.</summary>
+    bool Current(Symbol[] sym, int pos, int rank, out int mergedId)
+    {
+        mergedId = 0;
+        ref var s = ref sym[pos];
+        if (s.Id < 0 || s.Next < 0) return false; // merged into its left neighbour, or now the last symbol
+        if (!_merges.TryGetValue(Key(s.Id, sym[s.Next].Id), out var now) || now.Rank != rank) return false;
+        mergedId = now.Id;
+        return true;
+    }
+
+    void MergeByHeap(Word w, Symbol[] sym, int n)
+    {
         // Lowest rank first, then the leftmost position: the order of Hugging Face's (rank, pos) min-heap. A rank
         // names one pair, so an entry holds just (rank, pos) and is checked against the pair now at pos when popped.
         var heap = w.Heap;
@@ -107,21 +151,127 @@ public sealed class BytePairEncoder
         {
             long top = heap.Pop();
             int rank = (int)(top >> 32), pos = (int)(uint)top;
-            ref var s = ref sym[pos];
-            if (s.Id < 0 || s.Next < 0) continue; // merged into its left neighbour, or now the last symbol
-            int right = s.Next;
-            // A stale entry: one side has merged since it was pushed, so the pair here is not the one it names.
-            if (!_merges.TryGetValue(Key(s.Id, sym[right].Id), out var now) || now.Rank != rank) continue;
-            s.Id = now.Id;
-            sym[right].Id = -1;
-            int after = sym[right].Next;
-            s.Next = after;
-            if (after >= 0) sym[after].Prev = pos;
-            int before = s.Prev;
-            if (before >= 0 && _merges.TryGetValue(Key(sym[before].Id, s.Id), out var ml)) heap.Push(Priority(ml.Rank, before));
-            if (after >= 0 && _merges.TryGetValue(Key(s.Id, sym[after].Id), out var mr)) heap.Push(Priority(mr.Rank, pos));
+            if (!Current(sym, pos, rank, out int merged)) continue;
+            int before = sym[pos].Prev;
+            MergeAt(sym, pos, merged, out int leftRank, out int rightRank);
+            if (leftRank >= 0) heap.Push(Priority(leftRank, before));
+            if (rightRank >= 0) heap.Push(Priority(rightRank, pos));
         }
-        for (int i = 0; i >= 0; i = sym[i].Next) ids.Add(sym[i].Id);
+    }
+
+    /// <summary>
+    /// The same merges in the same order as <see cref="MergeByHeap"/>, for very long words: one bucket of positions
+    /// per rank, the ranks taken lowest first and each bucket's positions sorted, leftmost first. A merge never makes
+    /// a pair of its own rank (the merged token is longer than either side), so a bucket being worked through only
+    /// shrinks, and a new pair of a lower rank (possible only with merges that are not in training order) interrupts
+    /// it as the heap would: the rest of the bucket goes back and the lower rank is taken first. This does the heap's
+    /// work without its log n and, above all, without its random walk over millions of symbols: each rank's positions
+    /// are visited in increasing order, so a million-symbol word stays in cache-friendly strides.
+    /// </summary>
+    unsafe void MergeByRank(Symbol[] sym, int n)
+    {
+        // The word's own pairs, counting-sorted by rank: each rank's positions lie together and in increasing order.
+        int ranks = _maxRank + 1;
+        var pairRank = new int[n - 1];
+        var first = new int[ranks + 1];
+        for (int i = 0; i + 1 < n; i++)
+        {
+            pairRank[i] = _merges.TryGetValue(Key(sym[i].Id, sym[i + 1].Id), out var m) ? m.Rank : -1;
+            if (pairRank[i] >= 0) first[pairRank[i] + 1]++;
+        }
+        for (int r = 0; r < ranks; r++) first[r + 1] += first[r];
+        var initial = new int[first[ranks]];
+        var fill = first[..ranks];
+        for (int i = 0; i + 1 < n; i++)
+            if (pairRank[i] >= 0) initial[fill[pairRank[i]]++] = i;
+        var taken = new bool[ranks];
+        // Pairs made by merges (and the rest of an interrupted rank) wait in per-rank linked lists.
+        var queue = new RankQueue(ranks, n);
+
+        var bucket = new List<int>();
+        var made = new List<int>();
+        int rank = 0;
+        fixed (Symbol* symbols = sym)
+        {
+            while (rank < ranks)
+            {
+                bool any = !taken[rank] && first[rank + 1] > first[rank];
+                bool more = queue.Take(rank, made);
+                if (!any && !more) { rank++; continue; }
+                bucket.Clear();
+                if (!taken[rank]) { taken[rank] = true; bucket.AddRange(new ReadOnlySpan<int>(initial, first[rank], first[rank + 1] - first[rank])); }
+                if (more) { made.Sort(); MergeSorted(bucket, made); }
+                queue.Lowest = int.MaxValue;
+                for (int k = 0; k < bucket.Count; k++)
+                {
+                    // The positions ahead are known: fetch their symbols while this one merges (a million-symbol word
+                    // does not fit the caches, and each rank's positions are far apart).
+                    if (k + PrefetchDistance < bucket.Count && System.Runtime.Intrinsics.X86.Sse.IsSupported)
+                        System.Runtime.Intrinsics.X86.Sse.Prefetch0(symbols + bucket[k + PrefetchDistance]);
+                    int pos = bucket[k];
+                    if (k > 0 && pos == bucket[k - 1]) continue; // queued twice; the second is stale once the first merged
+                    if (!Current(sym, pos, rank, out int merged)) continue;
+                    int before = sym[pos].Prev;
+                    MergeAt(sym, pos, merged, out int leftRank, out int rightRank);
+                    if (leftRank >= 0) queue.Add(leftRank, before);
+                    if (rightRank >= 0) queue.Add(rightRank, pos);
+                    if (queue.Lowest < rank)
+                    {
+                        for (int rest = k + 1; rest < bucket.Count; rest++) queue.Add(rank, bucket[rest]);
+                        break;
+                    }
+                }
+                rank = Math.Min(rank + 1, queue.Lowest);
+            }
+        }
+    }
+
+    const int PrefetchDistance = 8;
+
+    /// <summary>Merges the sorted <paramref name="extra"/> into the sorted <paramref name="into"/>.</summary>
+    static void MergeSorted(List<int> into, List<int> extra)
+    {
+        int a = into.Count, b = extra.Count;
+        if (a == 0) { into.AddRange(extra); return; }
+        for (int i = 0; i < b; i++) into.Add(0);
+        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(into);
+        int w = a + b - 1, i1 = a - 1, i2 = b - 1;
+        while (i2 >= 0) span[w--] = i1 >= 0 && span[i1] > extra[i2] ? span[i1--] : extra[i2--];
+    }
+
+    /// <summary>Positions queued by rank: one singly linked list of entries per rank, in two flat arrays.</summary>
+    struct RankQueue(int ranks, int capacity)
+    {
+        readonly int[] head = NewHeads(ranks);
+        int[] pos = new int[capacity], next = new int[capacity];
+        int count;
+        public int Lowest = int.MaxValue;
+
+        static int[] NewHeads(int ranks)
+        {
+            var h = new int[ranks];
+            Array.Fill(h, -1);
+            return h;
+        }
+
+        public void Add(int rank, int position)
+        {
+            if (count == pos.Length) { Array.Resize(ref pos, 2 * count); Array.Resize(ref next, 2 * count); }
+            pos[count] = position;
+            next[count] = head[rank];
+            head[rank] = count++;
+            if (rank < Lowest) Lowest = rank;
+        }
+
+        /// <summary>Moves rank's positions into <paramref name="into"/>; false when there are none.</summary>
+        public bool Take(int rank, List<int> into)
+        {
+            into.Clear();
+            if (head[rank] < 0) return false;
+            for (int e = head[rank]; e >= 0; e = next[e]) into.Add(pos[e]);
+            head[rank] = -1;
+            return true;
+        }
     }
 
     static long Priority(int rank, int pos) => ((long)rank << 32) | (uint)pos;

@@ -12,6 +12,9 @@ public sealed class HfTokenizer
     readonly HfNormalizer _normalizer;
     readonly HfPreTokenizer _preTokenizer;
     readonly BytePairEncoder _bpe;
+
+    /// <summary>The byte-pair model (tokenizer.json's "model").</summary>
+    public BytePairEncoder Model => _bpe;
     readonly AddedTokenMatcher _rawMatcher;        // added tokens matched in the raw text
     readonly AddedTokenMatcher _normalizedMatcher; // added tokens with normalized=true, matched after normalization
     readonly Dictionary<string, int> _vocab;

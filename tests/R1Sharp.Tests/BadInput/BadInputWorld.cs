@@ -12,7 +12,7 @@ namespace R1Sharp.Tests.BadInput;
 /// body limit. Rows name these as {placeholders}; {recipe:KEY: VALUE;KEY: VALUE} writes a recipe that trains the tiny
 /// model on the dataset with those lines added ({sft-recipe:…} the same for `r1 train sft`);
 /// {model-with:KEY=JSON;KEY=JSON} is the tiny model's folder with those config.json values (KEY may be nested, a.b);
-/// {gen-with:KEY=JSON} the same with generation_config.json's values replaced;
+/// {gen-with:KEY=JSON} the same with generation_config.json's values replaced; {file:LINE;LINE} a YAML file of those lines;
 /// {gguf-with:KEY=TYPE:VALUE} is the tiny model's GGUF with that metadata value (TYPE u32, i32, u64, f32 or str).
 /// </summary>
 public sealed partial class BadInputWorld : IAsyncLifetime
@@ -128,6 +128,9 @@ public sealed partial class BadInputWorld : IAsyncLifetime
     [GeneratedRegex(@"\{sft-recipe:([^}]*)\}")]
     private static partial Regex SftRecipeLines();
 
+    [GeneratedRegex(@"\{file:([^}]*)\}")]
+    private static partial Regex FileLines();
+
     [GeneratedRegex(@"\{model-with:([^}]*)\}")]
     private static partial Regex ModelWith();
 
@@ -145,6 +148,7 @@ public sealed partial class BadInputWorld : IAsyncLifetime
         named = GenWith().Replace(named, m => Variant("gen", m.Groups[1].Value, (f, spec) => ModelFolderWith(f, spec, "generation_config.json")));
         named = GgufWith().Replace(named, m => Variant("gguf", m.Groups[1].Value, GgufFileWith));
         named = SftRecipeLines().Replace(named, m => SftRecipe(m.Groups[1].Value));
+        named = FileLines().Replace(named, m => Variant("file", m.Groups[1].Value, (f, spec) => { File.WriteAllText(f + ".yaml", spec.Replace(";", "\n") + "\n"); return f + ".yaml"; }));
         return RecipeLines().Replace(named, m => Recipe(m.Groups[1].Value));
     }
 

@@ -67,4 +67,49 @@ public class TokenizerLongRunTests
         Assert.Equal(expected[tokenizer], ids);
         Assert.Equal(text, tok.Decode(ids));
     }
+
+    /// <summary>The rank-by-rank merge that long words take gives the reference's ids too, on every case.</summary>
+    [Theory]
+    [MemberData(nameof(CaseIndices))]
+    public void RankOrderMerge_matches_reference(string tokenizer, int caseIndex)
+    {
+        var (text, expected) = Cases[caseIndex];
+        var tok = RankOrder(tokenizer);
+        Assert.Equal(expected[tokenizer], tok.Encode(text));
+    }
+
+    /// <summary>Random runs (few distinct characters, so pairs repeat and overlap; mixed scripts, digits, emoji) give
+    /// the same ids through the rank-by-rank merge as through the heap that the reference cases check.</summary>
+    [Theory]
+    [InlineData("qwen3", "ab", 5000)]
+    [InlineData("qwen3", "aaab ", 3000)]
+    [InlineData("deepseek_v3", "abcxyz", 20000)]
+    [InlineData("qwen3", "的一是不了人我在有他这为之大来以个中上们", 6000)]
+    [InlineData("deepseek_v3", "𝑥∑😀é\t{}", 4000)]
+    public void RankOrderMerge_equals_heap_merge_on_random_runs(string tokenizer, string alphabet, int length)
+    {
+        var rng = new Random(length);
+        var chars = alphabet.EnumerateRunes().Select(r => r.ToString()).ToArray();
+        string text = string.Concat(Enumerable.Range(0, length).Select(_ => chars[rng.Next(chars.Length)]));
+        Assert.Equal(WithThreshold(tokenizer, int.MaxValue).Encode(text), RankOrder(tokenizer).Encode(text));
+    }
+
+    static readonly Dictionary<(string, int), HfTokenizer> s_instances = [];
+
+    /// <summary>An instance of the tokenizer whose byte-pair model takes the rank-by-rank path for every word.</summary>
+    static HfTokenizer RankOrder(string name) => WithThreshold(name, 2);
+
+    static HfTokenizer WithThreshold(string name, int threshold)
+    {
+        lock (s_instances)
+        {
+            if (!s_instances.TryGetValue((name, threshold), out var tok))
+            {
+                tok = HfTokenizer.FromFolder(SharedData.Path("tokenizers", name));
+                tok.Model.RankOrderThreshold = threshold;
+                s_instances[(name, threshold)] = tok;
+            }
+            return tok;
+        }
+    }
 }
