@@ -41,15 +41,17 @@ public sealed class LoraAdapter : IDisposable
     }
 
     /// <summary>y + (α/r)·B·A·dropout(x) from x already in float32 (<paramref name="xf"/>, shared by the layers that
-    /// read the same input), summed in float32 and rounded once to y's dtype. Four operators where
-    /// <see cref="Delta"/> + add take six: decoding runs this once per adapted layer per token, where operator
-    /// dispatch, not arithmetic, is the cost (bench lora-rollout). Without autograd y is updated in place.</summary>
+    /// read the same input), summed in float32 and rounded once to y's dtype, as PEFT does (result + lora_B(lora_A(x))
+    /// · scaling promotes to float32, then is cast back). Four operators where <see cref="Delta"/> + add take six.
+    /// Without autograd y is updated in place.</summary>
     public Tensor AddTo(Tensor y, Tensor xf, bool training)
     {
         if (training && Dropout > 0) xf = F.dropout(xf, Dropout, training: true);
         var d = F.linear(F.linear(xf, A), B);
-        if (!is_grad_enabled()) return y.add_(d, Scaling);
-        var sum = y.add(d, Scaling); // float32 by type promotion
+        // The scaling as a Scalar held until the call returns: an implicit temporary can be finalized while libtorch reads it.
+        using var scaling = Scaling.ToScalar();
+        if (!is_grad_enabled()) return y.add_(d, scaling);
+        var sum = y.add(d, scaling); // float32 by type promotion
         return sum.dtype == y.dtype ? sum : sum.to(y.dtype);
     }
 
