@@ -159,14 +159,17 @@ public static class DeepSeekBench
 
         // 4. Against llama.cpp on the same weights (bf16 GGUF, deepseek2 in its MLA form), as the llamacpp benchmark runs
         // the dense models: prefill of one prompt, decode of one and of 16 sequences.
-        if (args.Contains("--llamacpp")) results["llamacpp"] = AgainstLlamaCpp(model, dtype, context, int.Parse(Arg(args, "--rounds") ?? "3"));
+        if (args.Contains("--llamacpp")) results["llamacpp"] = AgainstLlamaCpp(model, dtype, context, int.Parse(Arg(args, "--rounds") ?? "3"),
+            bandwidth, activeBytes, Mla(cfg) * elem);
         Directory.CreateDirectory("bench/results");
         File.WriteAllText($"bench/results/deepseek-{dtypeName}.json", JsonSerializer.Serialize(new { dtype = dtypeName, context, threads = get_num_threads(), load, bandwidth, results },
             new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 
-    static object AgainstLlamaCpp(CausalLM model, ScalarType dtype, int prefillTokens, int rounds)
+    /// <summary>Prefill, decode of one sequence after a short and after a long prompt, decode of 16 sequences; the
+    /// batch-1 rows also against the roofline of the bytes a step reads (the active weights and the row's cache).</summary>
+    static object AgainstLlamaCpp(CausalLM model, ScalarType dtype, int prefillTokens, int rounds, double bandwidth, long activeBytes, long cacheBytesPerToken)
     {
         Console.WriteLine("\n== against llama.cpp (same weights, same threads) ==");
         string dir = Path.Combine(Path.GetTempPath(), "r1sharp-deepseek-bench-" + Guid.NewGuid().ToString("N")[..8]);
@@ -187,19 +190,21 @@ public static class DeepSeekBench
             engine.Generate([prompts[0][..8]], greedy with { MaxTokens = 2 }, []); // warm-up
             using var llama = new LlamaCppRunner(gguf, get_num_threads(), prefill.Length, prompts.Length, prompts[0].Length + 17);
             llama.Prefill(prompts[0][..8]);
-            var workloads = new (string Name, Func<double> Ours, Func<double> Theirs)[]
+            const int decodeTokens = 16;
+            var workloads = new (string Name, Func<double> Ours, Func<double> Theirs, int? Context)[]
             {
                 ("prefill", () =>
                 {
                     var sw = Stopwatch.StartNew();
                     engine.Generate([prefill], greedy with { MaxTokens = 1 }, []);
                     return prefill.Length / sw.Elapsed.TotalSeconds;
-                }, () => llama.Prefill(prefill)),
-                ("decode batch 1", () => GenerationBench.DecodeTokensPerSecond(engine, [prompts[0]], 16), () => llama.Decode([prompts[0]], 16)),
-                ("decode 16 seqs", () => GenerationBench.DecodeTokensPerSecond(engine, prompts, 16), () => llama.Decode(prompts, 16)),
+                }, () => llama.Prefill(prefill), null),
+                ("decode batch 1", () => GenerationBench.DecodeTokensPerSecond(engine, [prompts[0]], decodeTokens), () => llama.Decode([prompts[0]], decodeTokens), prompts[0].Length),
+                ($"decode 1 @ {prefill.Length}", () => GenerationBench.DecodeTokensPerSecond(engine, [prefill], decodeTokens), () => llama.Decode([prefill], decodeTokens), prefill.Length),
+                ("decode 16 seqs", () => GenerationBench.DecodeTokensPerSecond(engine, prompts, decodeTokens), () => llama.Decode(prompts, decodeTokens), null),
             };
             var rows = new List<object>();
-            foreach (var (name, mine, theirs) in workloads)
+            foreach (var (name, mine, theirs, contextTokens) in workloads)
             {
                 double a = 0, b = 0;
                 var aRounds = new List<double>(); var bRounds = new List<double>();
@@ -210,7 +215,14 @@ public static class DeepSeekBench
                 a = aRounds.Max(); b = bRounds.Max();
                 Console.WriteLine($"{name,-16} R1Sharp {a,8:F1} tok/s   llama.cpp {b,8:F1} tok/s   R1Sharp ÷ llama.cpp {a / b,5:F2}   " +
                     $"(rounds {string.Join(", ", aRounds.Select(x => x.ToString("F1")))} / {string.Join(", ", bRounds.Select(x => x.ToString("F1")))})");
-                rows.Add(new { name, r1sharp_tokens_per_s = a, llamacpp_tokens_per_s = b, ratio = a / b, r1sharp_rounds = aRounds, llamacpp_rounds = bRounds });
+                double? roof = null;
+                if (contextTokens is int ctx)
+                {
+                    // A step reads the active weights and the row's cache (its average length over the decode).
+                    roof = bandwidth / (activeBytes + (ctx + decodeTokens / 2.0) * cacheBytesPerToken);
+                    Console.WriteLine($"{"",-16} roofline {roof,7:F1} tok/s at {bandwidth / 1e9:F1} GB/s: R1Sharp at {a / roof:P0}, llama.cpp at {b / roof:P0}");
+                }
+                rows.Add(new { name, r1sharp_tokens_per_s = a, llamacpp_tokens_per_s = b, ratio = a / b, r1sharp_rounds = aRounds, llamacpp_rounds = bRounds, roofline_tokens_per_s = roof });
             }
             return rows;
         }

@@ -138,6 +138,13 @@ public static class Ops
     {
         long b = qNope.size(0), heads = qNope.size(1), t = qNope.size(2), nope = qNope.size(3);
         long rank = latent.size(3) - qPe.size(3), dv = kvB.size(0) / heads - nope;
+        if (LatentProducts.Applies(qNope, kvB, rank))
+        {
+            // Decode: both products read kv_b's weight in place (no float32 copy of it per layer and step).
+            var qAbsorbed = LatentProducts.Absorb(qNope, kvB, (int)rank, (int)dv);
+            var attendedLatent = Attention(cat([qAbsorbed, qPe], dim: -1), latent, latent.narrow(3, 0, rank), mask, scale);
+            return LatentProducts.Expand(attendedLatent, kvB, (int)heads, (int)nope, (int)rank, (int)dv);
+        }
         bool viaFloat32 = qNope.dtype == ScalarType.BFloat16 && qNope.device_type == DeviceType.CPU && !is_grad_enabled();
         var w = kvB.view(heads, nope + dv, rank);
         var qLatent = Matmul(qNope, w.narrow(1, 0, nope), viaFloat32);               // [B, H, T, rank] = q_nope·W_UK
