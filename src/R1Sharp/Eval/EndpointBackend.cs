@@ -69,10 +69,12 @@ public sealed class EndpointBackend : IEvalBackend
         {
             await gate.WaitAsync(stop.Token);
             try { onCompletion(job, await CompleteAsync(job, settings, stop.Token)); }
-            catch (Exception e) when (!stop.IsCancellationRequested)
+            // Every failure is described here, where a timeout (an OperationCanceledException too) is still told from
+            // the stop another failure causes; only those stops pass through raw. (Two requests refused at once: the
+            // second used to escape undescribed when the first had already stopped the rest.)
+            catch (Exception e) when (!(e is OperationCanceledException && stop.IsCancellationRequested))
             {
                 stop.Cancel(); // one hard failure stops the rest; finished samples are kept
-                // Described here, where a timeout (an OperationCanceledException too) is still told from the stop it causes.
                 throw Describe(e);
             }
             finally { gate.Release(); }

@@ -10,7 +10,8 @@ namespace R1Sharp.Training.Memory;
 /// memory cost"; transformers' gradient_checkpointing per decoder layer) the layers run without autograd and keep only
 /// each layer's input; <see cref="Backward"/> then walks the layers from the last, recomputing each with autograd from
 /// its saved input and back-propagating the gradient of its output, so at most one layer's activations exist at a
-/// time. The result is the same gradients (the recomputation is the same arithmetic) for one extra forward pass.
+/// time. The result is the same gradients (the recomputation is the same arithmetic, and it replays the forward's
+/// random state, so dropout draws the same masks) for one extra forward pass.
 /// TorchSharp has no torch.utils.checkpoint, and this needs no re-entrant autograd: the layers are the segments.
 /// </summary>
 public sealed class TrainingForward
@@ -20,6 +21,7 @@ public sealed class TrainingForward
 
     readonly DecoderSegments? segments;
     readonly List<Tensor> inputs = [];
+    readonly List<Tensor> rngStates = [];
     readonly Tensor? last;
 
     TrainingForward(Tensor hidden) => Hidden = hidden;
@@ -33,6 +35,9 @@ public sealed class TrainingForward
             foreach (var layer in segments.Layers)
             {
                 inputs.Add(h);
+                // The random state each layer starts from, so that its recomputation draws the same dropout masks
+                // (torch.utils.checkpoint's preserve_rng_state).
+                rngStates.Add(torch.random.get_rng_state());
                 using var scope = NewDisposeScope();
                 h = layer(h).MoveToOuterDisposeScope();
             }
@@ -57,17 +62,24 @@ public sealed class TrainingForward
         if (segments is null) return;
         if (last!.grad is not { } g0) return;
         var g = g0.detach().clone();
-        for (int i = segments.Layers.Count - 1; i >= 0; i--)
+        // The recomputations replay the forward's random draws and leave the generator where the forward left it.
+        using var after = torch.random.get_rng_state();
+        try
         {
-            using var scope = NewDisposeScope();
-            var x = inputs[i].detach().requires_grad_(true);
-            var y = segments.Layers[i](x);
-            y.backward([g]);
-            var next = x.grad is { } gx ? gx.detach().clone().MoveToOuterDisposeScope() : null;
-            g.Dispose();
-            if (next is null) return; // nothing below this layer wants a gradient
-            g = next;
+            for (int i = segments.Layers.Count - 1; i >= 0; i--)
+            {
+                using var scope = NewDisposeScope();
+                var x = inputs[i].detach().requires_grad_(true);
+                torch.random.set_rng_state(rngStates[i]);
+                var y = segments.Layers[i](x);
+                y.backward([g]);
+                var next = x.grad is { } gx ? gx.detach().clone().MoveToOuterDisposeScope() : null;
+                g.Dispose();
+                if (next is null) return; // nothing below this layer wants a gradient
+                g = next;
+            }
         }
+        finally { torch.random.set_rng_state(after); }
         using (var scope = NewDisposeScope())
         {
             var e = segments.Embed();

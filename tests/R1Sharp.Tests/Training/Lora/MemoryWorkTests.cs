@@ -81,6 +81,41 @@ public class MemoryWorkTests
         AssertSame(plain, Run(m, trained, new TrainingMemory(true, 5)));
     }
 
+    /// <summary>With LoRA dropout on, the checkpointed backward recomputes each layer with the random state its forward
+    /// had, so the masks and the gradients are the plain backward's, and the generator ends where the plain run's does.</summary>
+    [Fact]
+    public void Checkpointing_WithDropout_ReplaysTheForwardsMasks()
+    {
+        var tok = TinyGrpo.Tokenizer();
+        using var m = LoraTestModels.Model(tok);
+        var l = LoraModel.Of(m);
+        l.AddFresh(new LoraConfig { R = 4, TargetModules = [LoraConfig.AllLinear], LoraDropout = 0.3 }, seed: 2);
+        LoraTestModels.RandomizeB(l);
+        l.FreezeBase();
+        var trained = l.NamedParameters().ToList();
+        l.Routing.Training = true;
+        try
+        {
+            (float[] LogProbs, float[] Entropy, Dictionary<string, float[]> Grads, float Next) Seeded(TrainingMemory memory)
+            {
+                manual_seed(123);
+                var r = Run(m, trained, memory);
+                return (r.LogProbs, r.Entropy, r.Grads, rand(1).item<float>());
+            }
+            var plain = Seeded(TrainingMemory.Default);
+            var other = Seeded(TrainingMemory.Default);
+            var checkpointed = Seeded(new TrainingMemory(GradientCheckpointing: true));
+            AssertSame((plain.LogProbs, plain.Entropy, plain.Grads), (checkpointed.LogProbs, checkpointed.Entropy, checkpointed.Grads));
+            Assert.Equal(plain.Next, checkpointed.Next);
+            // Dropout is on: another seed gives other gradients (so the equality above is about the masks).
+            manual_seed(124);
+            var reseeded = Run(m, trained, TrainingMemory.Default);
+            Assert.Contains(reseeded.Grads, kv => !kv.Value.SequenceEqual(plain.Grads[kv.Key]));
+            Assert.Equal(plain.Next, other.Next);
+        }
+        finally { l.Routing.Training = false; }
+    }
+
     [Fact]
     public void ReferenceLogProbs_WithAdaptersOff_EqualTheBaseModels()
     {
