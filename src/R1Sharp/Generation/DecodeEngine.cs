@@ -108,11 +108,17 @@ public sealed class DecodeEngine
         int[] next = [];
         using (NewDisposeScope())
         {
-            var logits = backend.Step(feeds);
-            if (ready.Count == busy.Count) next = Sample(logits, busy);
-            else if (ready.Count > 0)
-                next = Sample(logits.index_select(0, tensor(ready.Select(i => (long)i).ToArray(), device: logits.device)),
-                    ready.Select(i => busy[i]).ToList());
+            Tensor logits;
+            if (ready.Count == busy.Count) logits = backend.Step(feeds);
+            else
+            {
+                var sample = new bool[slots.Length];
+                foreach (int i in ready) sample[busy[i]] = true;
+                logits = backend.Step(feeds, sample);
+                if (ready.Count > 0 && logits.shape[0] != ready.Count) // a backend that returned every busy row's
+                    logits = logits.index_select(0, tensor(ready.Select(i => (long)i).ToArray(), device: logits.device));
+            }
+            if (ready.Count > 0) next = Sample(logits, ready.Select(i => busy[i]).ToList());
         }
         prefillSinceRelease += prefillTokens;
         bool midPrefill = false;
