@@ -18,7 +18,9 @@ namespace R1Sharp.Bench;
 /// micro-batches, forward, loss, backward, AdamW) is the trainer's own code. Full fine-tuning in float32 needs 16 bytes
 /// per parameter before any activation (weights, gradients, AdamW's two moments); it runs only when that fits in the
 /// memory available (--full to force).
-/// Usage: lora [--tokens 1024] [--completions 8] [--micro-batch 1] [--rank 16] [--layers 28] [--chunk 1024] [--configs qlora,lora-mem,lora,full] [--full]
+/// A configuration may be named more than once (--configs lora,qlora,lora,qlora): alternating runs put the same load
+/// drift on both, and each "× plain LoRA's time" is against the nearest earlier lora run.
+/// Usage: lora [--tokens 1024] [--completions 8] [--micro-batch 1] [--rank 16] [--layers 28] [--chunk 1024] [--configs qlora,lora-mem,lora,full] [--full] [--out FILE.json]
 /// </summary>
 public static class LoraBench
 {
@@ -114,7 +116,7 @@ public static class LoraBench
             foreach (var r in results.Select(r => (dynamic)r).Where(r => r.ran && r.config != "full"))
                 Console.WriteLine($"  {r.config,-9} peak / full FT's {(results.Any(x => ((dynamic)x).config == "full" && ((dynamic)x).ran) ? "peak" : "state alone")}: {r.peak_gb / f:P0} (target ≤ 25% for lora-mem)");
         Directory.CreateDirectory("bench/results");
-        File.WriteAllText("bench/results/lora-bench-1.5b.json", System.Text.Json.JsonSerializer.Serialize(new { tokens, completions, micro_batch = micro, rank, layers, parameters, logprob_chunk_size = chunk, runs = results },
+        File.WriteAllText(Arg(args, "--out") ?? "bench/results/lora-bench-1.5b.json", System.Text.Json.JsonSerializer.Serialize(new { tokens, completions, micro_batch = micro, rank, layers, parameters, logprob_chunk_size = chunk, runs = results },
             new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         try { Directory.Delete(dir, true); } catch (IOException) { }
         return 0;

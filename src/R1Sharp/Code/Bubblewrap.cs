@@ -39,12 +39,27 @@ public static class Bubblewrap
 
     /// <param name="files">host file → name inside the working directory</param>
     /// <param name="inner">the command run inside (prlimit …), already complete</param>
-    public static List<string> Arguments(IReadOnlyList<string> folders, IReadOnlyList<(string Host, string Name)> files, SandboxLimits limits, bool root, IReadOnlyList<string> inner)
+    /// <param name="capabilities">as root: the only capabilities the command keeps (the Python fork server's); null keeps
+    /// bubblewrap's default, which the per-run path's setpriv then drops entirely</param>
+    public static List<string> Arguments(IReadOnlyList<string> folders, IReadOnlyList<(string Host, string Name)> files, SandboxLimits limits, bool root, IReadOnlyList<string> inner,
+        IReadOnlyList<string>? capabilities = null)
     {
         var a = new List<string> { "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox",
             "--die-with-parent", "--new-session" };
         if (!root) a.AddRange(["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]);
+        else if (capabilities is not null)
+        {
+            a.AddRange(["--cap-drop", "ALL"]);
+            foreach (var cap in capabilities) a.AddRange(["--cap-add", cap]);
+        }
         a.AddRange(SystemMounts.Value);
+        // bubblewrap creates the folders above a mount point with the host's modes: under /root (pyenv) that is 0700, which
+        // the run's uid cannot cross, and the interpreter then runs without its own standard library. Empty folders of
+        // 0755 in the sandbox's own root instead: nothing of the host's folder is visible either way.
+        var parents = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var f in folders)
+            for (var d = Path.GetDirectoryName(f); d is not null && d != "/"; d = Path.GetDirectoryName(d)) parents.Add(d);
+        foreach (var d in parents) a.AddRange(["--perms", "0755", "--dir", d]);
         foreach (var f in folders) a.AddRange(["--ro-bind", f, f]);
         a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
         string size = limits.WorkdirBytes.ToString(CultureInfo.InvariantCulture);

@@ -103,7 +103,7 @@ public static class ChildProcess
     /// thread that then ended was killed mid-run (seen in the tests as a passing program reported "killed (SIGKILL)").
     /// .NET forks from the calling thread, so the thread that starts a sandbox must outlive it.
     /// </summary>
-    static class Spawner
+    internal static class Spawner
     {
         static readonly System.Collections.Concurrent.BlockingCollection<(Process Process, TaskCompletionSource Started)> queue = new();
 

@@ -26,6 +26,14 @@ public sealed class LocalSandbox : ICodeExecutor
     readonly string prlimit;
     readonly string? setpriv, setsid, bwrap;
     readonly ConcurrentDictionary<string, SandboxHost.Interpreter> interpreters = new();
+    /// <summary>Idle Python fork servers; at most <see cref="Concurrency"/> exist, each used by one run at a time.</summary>
+    readonly ConcurrentBag<PythonForkServer> servers = new();
+    readonly ConcurrentDictionary<PythonForkServer, byte> allServers = new();
+    volatile bool disposed;
+
+    /// <summary>Whether Python programs run through warm fork servers (<see cref="PythonForkServer"/>): asked for, namespace
+    /// isolation, root (each run gets a uid of its own, distinct from the server's) and the built-in Python.</summary>
+    public bool UsesPythonForkServer { get; }
 
     public LocalSandbox(LocalSandboxOptions? options = null)
     {
@@ -43,6 +51,7 @@ public sealed class LocalSandbox : ICodeExecutor
             bwrap = Bubblewrap.Find(Options.Bubblewrap)!;
         }
         else if (!root) setsid = SandboxHost.Tool("setsid");
+        UsesPythonForkServer = Options.PythonForkServer && bwrap is not null && root && Languages.Find(CodeLanguage.Python) is { Command: null };
         gate = new SemaphoreSlim(Options.Concurrency);
     }
 
@@ -78,19 +87,21 @@ public sealed class LocalSandbox : ICodeExecutor
         int slot;
         try { slot = await SandboxUids.TakeAsync(cancel).ConfigureAwait(false); }
         catch { gate.Release(); throw; }
+        if (UsesPythonForkServer && lang.Name == CodeLanguage.Python && lang.Command is null)
+        {
+            try { return await RunOnForkServerAsync(run, interp, limits, SandboxUids.For(slot), cancel).ConfigureAwait(false); }
+            finally
+            {
+                SandboxUids.Return(slot);
+                gate.Release();
+            }
+        }
         var dir = Directory.CreateTempSubdirectory("r1sharp-run-");
         try
         {
             var files = new List<(string Host, string Name)>();
             List<string> program;
-            var env = new Dictionary<string, string>
-            {
-                ["PATH"] = "/usr/local/bin:/usr/bin:/bin", ["LANG"] = "C.UTF-8", ["LC_ALL"] = "C.UTF-8", ["TMPDIR"] = "/tmp",
-                ["HOME"] = Options.Isolation == SandboxIsolation.Namespaces ? Bubblewrap.WorkDir : dir.FullName,
-                // Inherited by every process of the run: /proc/PID/environ names the R1Sharp process a run belongs to,
-                // whatever uid it runs under (tests look for survivors by it).
-                [RunMarker] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
-            };
+            var env = Environment(Options.Isolation == SandboxIsolation.Namespaces ? Bubblewrap.WorkDir : dir.FullName);
             if (lang.Name == CodeLanguage.CSharp)
             {
                 var compiled = await Task.Run(() => Compiler.Compile(run.Source, run.Harness, cancel), cancel).ConfigureAwait(false);
@@ -114,8 +125,7 @@ public sealed class LocalSandbox : ICodeExecutor
                 if (lang.Name == CodeLanguage.Python && lang.Command is null)
                 {
                     program = [interp.Executable, "-E", "-s", lang.FileName];
-                    env["PYTHONDONTWRITEBYTECODE"] = "1";
-                    env["PYTHONHASHSEED"] = "0"; // the same program gives the same verdict every time
+                    PythonEnvironment(env);
                 }
                 else program = [interp.Executable, .. lang.Command!.Skip(1)];
             }
@@ -172,6 +182,63 @@ public sealed class LocalSandbox : ICodeExecutor
         }
     }
 
+    /// <summary>The environment of every run: a fixed PATH and locale, and the marker.</summary>
+    static Dictionary<string, string> Environment(string home) => new()
+    {
+        ["PATH"] = "/usr/local/bin:/usr/bin:/bin", ["LANG"] = "C.UTF-8", ["LC_ALL"] = "C.UTF-8", ["TMPDIR"] = "/tmp", ["HOME"] = home,
+        // Inherited by every process of the run: /proc/PID/environ names the R1Sharp process a run belongs to,
+        // whatever uid it runs under (tests look for survivors by it).
+        [RunMarker] = System.Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+    };
+
+    static void PythonEnvironment(Dictionary<string, string> env)
+    {
+        // Both are ignored under -E, which the interpreter runs with; kept for a `python` command line that drops it.
+        env["PYTHONDONTWRITEBYTECODE"] = "1";
+        env["PYTHONHASHSEED"] = "0";
+    }
+
+    /// <summary>A Python run on a warm fork server: one from the idle pool (or a new one), the program sent, its output
+    /// and exit relayed (<see cref="PythonForkServer"/>). A server that failed is replaced; a run it had not started is
+    /// retried once on the new one.</summary>
+    async Task<RunResult> RunOnForkServerAsync(CodeRun run, SandboxHost.Interpreter interp, SandboxLimits limits, uint uid, CancellationToken cancel)
+    {
+        byte[] source = Encoding.UTF8.GetBytes(run.Harness is null ? run.Source : run.Source + "\n" + run.Harness);
+        for (int attempt = 0; ; attempt++)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (!servers.TryTake(out var server))
+            {
+                var env = Environment(Bubblewrap.WorkDir);
+                PythonEnvironment(env);
+                server = await PythonForkServer.StartAsync(bwrap!, interp, env, cancel).ConfigureAwait(false);
+                allServers[server] = 0;
+            }
+            PythonForkServer.Result result;
+            try { result = await server.RunAsync(source, run.Stdin, limits, uid, cancel).ConfigureAwait(false); }
+            catch
+            {
+                Retire(server);
+                throw;
+            }
+            if (server.Healthy && !disposed) servers.Add(server);
+            else Retire(server);
+            if (result.SetUpFailure is { } why) throw new R1SharpException($"local sandbox: the Python fork server could not set a run up: {Excerpt.Quote(why, 300)}");
+            if (result.Outcome is { } outcome) return RunClassifier.Classify(outcome, limits);
+            if (result.Started || attempt > 0)
+                return RunResult.Stopped(CodeVerdict.RuntimeError, result.Failure!) with { Stderr = server.Errors };
+        }
+    }
+
+    void Retire(PythonForkServer server)
+    {
+        allServers.TryRemove(server, out _);
+        server.Dispose();
+    }
+
+    /// <summary>Host pids of the live fork servers' own processes (tests exclude them when looking for survivors).</summary>
+    public IReadOnlyList<int> ForkServerProcesses() => allServers.Keys.SelectMany(s => s.ProcessIds()).ToList();
+
     SandboxHost.Interpreter Interpreter(CodeLanguage lang) => interpreters.GetOrAdd(lang.Name, _ => lang switch
     {
         { Name: CodeLanguage.CSharp } => SandboxHost.Dotnet(),
@@ -200,5 +267,10 @@ public sealed class LocalSandbox : ICodeExecutor
     /// <summary>Address space the .NET runtime reserves at start (GC regions, executable memory) beyond its data.</summary>
     public const long DotnetReserve = 4L << 30;
 
-    public void Dispose() => gate.Dispose();
+    public void Dispose()
+    {
+        disposed = true;
+        foreach (var s in allServers.Keys) Retire(s);
+        gate.Dispose();
+    }
 }

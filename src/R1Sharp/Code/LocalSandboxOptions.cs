@@ -13,6 +13,10 @@ public sealed record LocalSandboxOptions
     public string Python { get; init; } = "python3";
     /// <summary>More languages as command lines: {"ruby": "ruby {file}"}.</summary>
     public IReadOnlyDictionary<string, string>? Commands { get; init; }
+    /// <summary>Run Python through warm fork servers (<see cref="R1Sharp.Code.PythonForkServer"/>) instead of one bubblewrap sandbox and
+    /// interpreter per program. Takes effect with namespace isolation when R1Sharp runs as root and Python is the
+    /// built-in language; otherwise every program runs on the per-run path.</summary>
+    public bool PythonForkServer { get; init; } = true;
     /// <summary>Cache the compilation of a C# test harness across solutions (bench/ measures it off).</summary>
     public bool CacheCSharpHarness { get; init; } = true;
 

@@ -96,8 +96,13 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         var biases = new Tensor?[layers.Length];
         for (int i = 0; i < layers.Length; i++) { weights[i] = layers[i].Weight; biases[i] = layers[i].bias; }
         var outputs = Ops.Linears(x, weights, biases);
+        Tensor? xf = null; // x in float32 for the adapters, converted once for all the layers that read it
         for (int i = 0; i < layers.Length; i++)
-            if (layers[i].Lora is { } lora) outputs[i] = lora.Apply(x, outputs[i]);
+            if (layers[i].Lora is { } lora)
+            {
+                if (lora.AppliesOne) xf ??= LoraLayer.ToFloat32(x);
+                outputs[i] = lora.Apply(x, outputs[i], xf);
+            }
         return outputs;
     }
 }

@@ -32,9 +32,15 @@ public sealed class CodeTask(int digits, ICodeExecutor executor) : IZeroTask
         ["entry_point"] = "f",
     }.ToJsonString();
 
-    /// <summary>With "steps": the expression, which Python evaluates; without: the value, computed by the model.</summary>
-    public string Completion(Problem p, bool showSteps) =>
-        showSteps ? $" <think>python</think> <answer>{p.A}+{p.B}</answer>" : $" <think></think> <answer>{p.A + p.B}</answer>";
+    /// <summary>With "steps": the expression, which Python evaluates; without: the value as the model would give it
+    /// unaided, exact or (<paramref name="estimate"/>, `r1 zero`'s default) rounded to the ten as the addition task's
+    /// answer-only solutions are. With exact values a well pre-trained base already answered 99.9 % right by adding
+    /// in its head, and GRPO had nothing to learn; with estimates only the expression is reliably right.</summary>
+    public string Completion(Problem p, bool showSteps, bool estimate) =>
+        showSteps ? $" <think>python</think> <answer>{p.A}+{p.B}</answer>"
+            : $" <think></think> <answer>{(estimate ? AdditionTask.Estimate(p) : p.A + p.B)}</answer>";
+
+    public string Completion(Problem p, bool showSteps) => Completion(p, showSteps, estimate: false);
 
     /// <summary>Held-out grading: the answer run against the hidden test in the sandbox.</summary>
     public Func<string, string, bool>? Equal => (reference, answer) =>

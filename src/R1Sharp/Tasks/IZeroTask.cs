@@ -6,8 +6,11 @@ public interface IZeroTask
 {
     List<Problem> Sample(int count, int seed, bool heldOut);
 
-    /// <summary>A completion in the R1-Zero format; the reasoning is the steps or nothing.</summary>
-    string Completion(Problem p, bool showSteps);
+    /// <summary>A completion in the R1-Zero format; the reasoning is the steps or nothing. Without steps the answer is
+    /// exact, or with <paramref name="estimate"/> what someone who does not work it out writes (a round figure).</summary>
+    string Completion(Problem p, bool showSteps, bool estimate);
+
+    string Completion(Problem p, bool showSteps) => Completion(p, showSteps, estimate: false);
 
     /// <summary>Whether an extracted answer is right for a reference (the accuracy reward's comparison and held-out
     /// grading); null: the math verifier.</summary>

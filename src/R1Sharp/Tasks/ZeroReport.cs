@@ -12,7 +12,7 @@ public static class ZeroReport
         var plots = RunPlots.TryWrite(dir, metrics);
         var sb = new StringBuilder();
         sb.AppendLine("# R1-Zero on a CPU: run report").AppendLine();
-        sb.AppendLine($"Task: {(o.Task == "code" ? CodeTask.Description(o.Digits, o.StepsFraction) + " " : $"{o.Digits}-digit addition; base corpus shows column steps in {o.StepsFraction:P0} of solutions, the others give " +
+        sb.AppendLine($"Task: {(o.Task == "code" ? CodeTask.Description(o.Digits, o.StepsFraction) + (o.DirectAnswers == "estimate" ? " Values given without the expression are round estimates (the sum to the nearest ten). " : " ") : $"{o.Digits}-digit addition; base corpus shows column steps in {o.StepsFraction:P0} of solutions, the others give " +
                       (o.DirectAnswers == "estimate" ? "a round estimate (the sum to the nearest ten). " : "the exact answer alone. "))}" +
                       $"Model: Qwen2, hidden {o.HiddenSize}, {o.Layers} layers. GRPO: loss_type {o.Grpo.LossType}, G={o.Grpo.NumGenerations}, " +
                       $"{o.Grpo.PromptsPerStep} prompts/step, {o.Grpo.MaxSteps} steps, lr {o.Grpo.LearningRate}, beta {o.Grpo.Beta}.").AppendLine();

@@ -183,7 +183,7 @@ public sealed class ZeroRun
                 tokenizer.Encode(Completion(p, rng.NextDouble() < o.StepsFraction)).Append(tokenizer.EosTokenId!.Value).ToArray())).ToList();
             // Addition's answer-only solutions are round estimates or exact (DirectAnswers); other tasks have one form.
             string Completion(Problem p, bool steps) =>
-                task is AdditionTask add ? add.Completion(p, steps, estimate: o.DirectAnswers == "estimate") : task.Completion(p, steps);
+                task.Completion(p, steps, estimate: o.DirectAnswers == "estimate");
         }
         // With Resume, checkpoints every 100 steps: an interrupted pipeline stage continues (bit-identically).
         var trainer = new Pretrainer(model, o.Pretrain with { SaveSteps = o.Resume ? 100 : 0 }, Batch, Path.Combine(outDir, "pretrain"), tokDir);

@@ -6,9 +6,11 @@ namespace R1Sharp.Tasks;
 /// The embedded task's pipeline stages as recipe keys: <c>zero</c> (the whole `r1 zero` run: a base pre-trained from
 /// scratch, then GRPO; its model, its prompts train.jsonl and heldout.jsonl) and <c>pretrain</c> (only the base, "pre-
 /// trained the same way", e.g. a smaller student). Unset keys keep <see cref="ZeroOptions"/>' defaults. Names follow
-/// config.json (hidden_size, num_hidden_layers, …) and `r1 zero`'s options.
+/// config.json (hidden_size, num_hidden_layers, …) and `r1 zero`'s options; the GRPO run of a zero stage takes TRL's
+/// adapter keys (use_peft, lora_r, …: <see cref="PeftOptions"/>), as `r1 zero --lora-r` does.
 /// </summary>
-public sealed class ZeroStageOptions : IRecipe
+/// <param name="pretrainOnly">a pretrain stage: a model trained from scratch, with no GRPO for adapters to apply to</param>
+public sealed class ZeroStageOptions(bool pretrainOnly = false) : IRecipe
 {
     string IRecipe.DatasetPath { get => ""; set { } }
 
@@ -29,6 +31,21 @@ public sealed class ZeroStageOptions : IRecipe
     public int? GrpoSteps { get; set; }
     public int? EvalProblems { get; set; }
 
+    // The GRPO run's adapters and memory work (GrpoConfig's keys of the same names; unset: its defaults)
+    public bool? UsePeft { get; set; }
+    public int? LoraR { get; set; }
+    public int? LoraAlpha { get; set; }
+    public double? LoraDropout { get; set; }
+    public List<string>? LoraTargetModules { get; set; }
+    public bool? UseRslora { get; set; }
+    public bool? LoadIn_4bit { get; set; }
+    public bool? LoadIn_8bit { get; set; }
+    public bool? GradientCheckpointing { get; set; }
+    public int? LogprobChunkSize { get; set; }
+
+    bool AnyPeftKey => UsePeft is not null || LoraR is not null || LoraAlpha is not null || LoraDropout is not null || LoraTargetModules is not null
+        || UseRslora is not null || LoadIn_4bit is not null || LoadIn_8bit is not null || GradientCheckpointing is not null || LogprobChunkSize is not null;
+
     public void Validate(string source)
     {
         var o = ToOptions("x");
@@ -41,6 +58,8 @@ public sealed class ZeroStageOptions : IRecipe
         Check(o.Layers >= 1 && o.IntermediateSize >= 1, "num_hidden_layers and intermediate_size must be ≥ 1");
         Check(o.Pretrain.Steps >= 1 && o.Pretrain.BatchSize >= 1 && o.Pretrain.LearningRate > 0, "pretrain_steps, pretrain_batch_size and pretrain_learning_rate must be positive");
         Check(o.Grpo.MaxSteps >= 1 && o.RlPrompts >= 1 && o.EvalProblems >= 1, "grpo_steps, rl_prompts and eval_problems must be ≥ 1");
+        Check(!(pretrainOnly && AnyPeftKey), "a pretrain stage trains a model from scratch, all of it: use_peft, lora_* and the memory keys apply to zero and grpo stages");
+        PeftOptions.Validate(o.Grpo, source);
     }
 
     /// <summary>The `r1 zero` options these keys describe, writing into <paramref name="outputDir"/>.</summary>
@@ -61,6 +80,11 @@ public sealed class ZeroStageOptions : IRecipe
             },
         };
         if (GrpoSteps is { } g) o.Grpo.MaxSteps = g;
+        var grpo = o.Grpo;
+        grpo.UsePeft = UsePeft ?? grpo.UsePeft; grpo.LoraR = LoraR ?? grpo.LoraR; grpo.LoraAlpha = LoraAlpha ?? grpo.LoraAlpha;
+        grpo.LoraDropout = LoraDropout ?? grpo.LoraDropout; grpo.LoraTargetModules = LoraTargetModules ?? grpo.LoraTargetModules;
+        grpo.UseRslora = UseRslora ?? grpo.UseRslora; grpo.LoadIn_4bit = LoadIn_4bit ?? grpo.LoadIn_4bit; grpo.LoadIn_8bit = LoadIn_8bit ?? grpo.LoadIn_8bit;
+        grpo.GradientCheckpointing = GradientCheckpointing ?? grpo.GradientCheckpointing; grpo.LogprobChunkSize = LogprobChunkSize ?? grpo.LogprobChunkSize;
         return o;
     }
 }

@@ -66,7 +66,7 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         // The frozen reference π_ref of the KL term is the policy as it was at the start (DeepSeekMath eq. 3). With
         // adapters that is the base with the adapters switched off, as TRL does with PEFT: no second copy.
         if (config.Beta > 0 && _lora is null) _reference = policy.FrozenCopy();
-        _optimizer = new AdamW(_lora?.NamedParameters() ?? policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
+        _optimizer = new AdamW(PeftOptions.Trainable(policy, _lora))
         {
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
         };
@@ -191,11 +191,10 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
             double lr = _schedule.At(State.OptimizerStep);
             _optimizer.ZeroGrad();
             bool finite = true;
-            if (_lora is not null && Config.LoraDropout > 0) manual_seed(RolloutSeed(Config.Seed, State.OptimizerStep, 15)); // dropout masks a function of the step: resume is exact
+            using (PeftOptions.DropoutScope(_lora, Config, State.OptimizerStep)) // LoRA dropout, its masks a function of the step
             foreach (var mb in batches.Items)
             {
                 using var scope = NewDisposeScope();
-                using var training = Training();
                 var (logp, entropy, pass) = mb.Batch.Score(Policy, _memory);
                 var old = mb.OldLogProbs ?? logp.detach();
                 var adv = tensor(mb.Rows.Select(i => (float)advantages[i]).ToArray(), device: Policy.Device);
@@ -231,16 +230,6 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         stats.Seconds = clock.Elapsed.TotalSeconds;
         return stats;
     }
-
-    /// <summary>LoRA dropout on for the policy's training forward passes (rollouts and π_θold/π_ref scoring run without).</summary>
-    IDisposable? Training()
-    {
-        if (_lora is null) return null;
-        _lora.Routing.Training = true;
-        return new Scope(() => _lora.Routing.Training = false);
-    }
-
-    sealed class Scope(Action end) : IDisposable { public void Dispose() => end(); }
 
     /// <summary>The adapters being trained (use_peft), or null for full fine-tuning.</summary>
     public LoraModel? Adapters => _lora;

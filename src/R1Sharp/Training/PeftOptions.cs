@@ -74,6 +74,26 @@ public static class PeftOptions
         return lora;
     }
 
+    /// <summary>What the optimizer trains: the adapters after <see cref="Apply"/> (the base is frozen and gets no
+    /// optimizer state), every parameter of the model without use_peft.</summary>
+    public static IEnumerable<(string Name, Tensor Param)> Trainable(CausalLM model, LoraModel? lora) =>
+        lora?.NamedParameters() ?? model.named_parameters().Select(p => (p.name, (Tensor)p.parameter));
+
+    /// <summary>
+    /// LoRA dropout on for the policy's training forward and backward passes of one optimizer step, until disposed;
+    /// rollouts and the scoring of fixed policies run outside it, without dropout. The masks come from the global
+    /// generator seeded from (seed, optimizer step), so a resumed run draws the same masks. Null without adapters.
+    /// </summary>
+    public static IDisposable? DropoutScope(LoraModel? lora, IPeftRecipe r, long optimizerStep)
+    {
+        if (lora is null) return null;
+        if (r.LoraDropout > 0) manual_seed(GrpoTrainer.RolloutSeed(r.Seed, optimizerStep, 15));
+        lora.Routing.Training = true;
+        return new EndOfScope(() => lora.Routing.Training = false);
+    }
+
+    sealed class EndOfScope(Action end) : IDisposable { public void Dispose() => end(); }
+
     /// <summary>
     /// A trainer's result in output_dir: the model folder (output_dir/model) and, after use_peft, the adapter in PEFT's
     /// layout (output_dir/adapter, as TRL saves it) with the model folder holding it merged, so the next stage of a

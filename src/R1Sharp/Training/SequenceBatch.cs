@@ -70,6 +70,17 @@ public sealed class SequenceBatch : IDisposable
         return (logp, logits);
     }
 
+    /// <summary>As <see cref="TokenLogProbs(CausalLM)"/>, through a training forward pass with a trainer's activation
+    /// checkpointing (<see cref="TrainingForward"/>): back-propagate a loss built from them with the pass's
+    /// <see cref="TrainingForward.Backward"/>. The logits are whole (a loss over the full next-token distribution).</summary>
+    public (Tensor LogProbs, Tensor Logits, TrainingForward Pass) TokenLogProbs(CausalLM model, TrainingMemory memory)
+    {
+        var pass = TrainingForward.Run(model, Ids, Positions, Mask, memory);
+        var logits = model.Logits(pass.Hidden.narrow(1, Start, Length - 1 - Start));
+        var logp = logits.log_softmax(-1).gather(-1, Targets.unsqueeze(-1)).squeeze(-1);
+        return (logp, logits, pass);
+    }
+
     /// <summary>
     /// Per-token log-probabilities [B, T-1-Start] of the targets with the memory settings of a trainer, their entropies
     /// (no gradient) and the forward pass whose <see cref="TrainingForward.Backward"/> back-propagates a loss built from

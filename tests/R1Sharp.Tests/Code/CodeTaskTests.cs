@@ -32,4 +32,19 @@ public sealed class CodeTaskTests(SandboxFixture fx) : IClassFixture<SandboxFixt
         Assert.Contains("x", task.Completion(problems[0], true) + "x"); // the prompt is the addition task's
         Assert.Equal(new AdditionTask(2).Sample(3, 5, true).Select(p => p.Prompt), problems.Select(p => p.Prompt));
     }
+
+    /// <summary>`r1 zero`'s default corpus gives values without the expression as round estimates, as the addition
+    /// task does: they pass only when the sum is a multiple of ten, so only the expression is reliably right.</summary>
+    [Fact]
+    public void EstimatedValuesPassOnlyWhenTheSumIsRound()
+    {
+        var task = new CodeTask(2, fx.Sandbox);
+        var problems = task.Sample(40, seed: 9, heldOut: false);
+        var round = problems.First(p => (p.A + p.B) % 10 == 0);
+        var other = problems.First(p => (p.A + p.B) % 10 != 0);
+        Assert.Equal($" <think></think> <answer>{AdditionTask.Estimate(other)}</answer>", task.Completion(other, showSteps: false, estimate: true));
+        Assert.True(task.Equal!(round.Answer, AdditionTask.Estimate(round).ToString()));
+        Assert.False(task.Equal!(other.Answer, AdditionTask.Estimate(other).ToString()));
+        Assert.Equal(task.Completion(other, showSteps: true), task.Completion(other, showSteps: true, estimate: true));
+    }
 }

@@ -10,12 +10,14 @@ namespace R1Sharp.Tests.Code;
 /// the run left, no file written outside, no connection made, nothing of the project read. Where this machine has no
 /// namespace isolation the fixture falls back to rlimits: the resource cases still run (the rlimits and the parent's
 /// kill are what stop them), the isolation cases are skipped with the reason.
+/// Every case runs on both paths Python takes: the per-run sandbox and the warm fork server.
 /// </summary>
-[Collection(SandboxCollection.Name)]
-public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<SandboxFixture>
+public abstract class HostileProgramTests(SandboxFixture fx)
 {
+    protected SandboxFixture Fx => fx;
+
     /// <summary>Nothing of a run outlives it: killed processes may take a moment to be reaped, not longer.</summary>
-    static void NoSurvivors()
+    internal static void NoSurvivors()
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (SandboxFixture.SandboxProcesses().Count > 0 && DateTime.UtcNow < deadline) Thread.Sleep(50);
@@ -171,12 +173,21 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         NoSurvivors();
     }
 
+    internal static string Py(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+}
+
+[Collection(SandboxCollection.Name)]
+public sealed class HostileProgramsPerRunTests(PerRunSandboxFixture fixture) : HostileProgramTests(fixture), IClassFixture<PerRunSandboxFixture>
+{
+    [Fact]
+    public void PythonTakesThePerRunPath() => Assert.False(Fx.Sandbox.UsesPythonForkServer);
+
     [Fact]
     public void CSharpInfiniteLoopAndAllocationAreStopped()
     {
-        var loop = fx.Run("csharp", "class P { static void Main() { long i = 0; while (true) i++; } }");
+        var loop = Fx.Run("csharp", "class P { static void Main() { long i = 0; while (true) i++; } }");
         Assert.Equal(CodeVerdict.Timeout, loop.Verdict);
-        var alloc = fx.Run("csharp", "using System.Collections.Generic; class P { static void Main() { var l = new List<byte[]>(); while (true) l.Add(new byte[1 << 24]); } }");
+        var alloc = Fx.Run("csharp", "using System.Collections.Generic; class P { static void Main() { var l = new List<byte[]>(); while (true) l.Add(new byte[1 << 24]); } }");
         Assert.True(alloc.Verdict == CodeVerdict.MemoryLimit, $"{alloc.Verdict}: {alloc.Detail} {alloc.Stderr}");
         NoSurvivors();
     }
@@ -202,5 +213,11 @@ public sealed class HostileProgramTests(SandboxFixture fx) : IClassFixture<Sandb
         Assert.Equal(CodeVerdict.Passed, (await limited.RunAsync(new CodeRun("python", "print(1)"))).Verdict);
     }
 
-    static string Py(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+}
+
+[Collection(SandboxCollection.Name)]
+public sealed class HostileProgramsForkServerTests(SandboxFixture fixture) : HostileProgramTests(fixture), IClassFixture<SandboxFixture>
+{
+    [ForkServerFact]
+    public void PythonTakesTheForkServerPath() => Assert.True(Fx.Sandbox.UsesPythonForkServer);
 }

@@ -10,19 +10,24 @@ namespace R1Sharp.Tests.Code;
 /// which bounds them by its slots.
 /// </summary>
 [Collection(SandboxCollection.Name)]
-public sealed class HumanEvalTests(SandboxFixture fx) : IClassFixture<SandboxFixture>
+public sealed class HumanEvalTests(SandboxFixture fx, PerRunSandboxFixture perRun) : IClassFixture<SandboxFixture>, IClassFixture<PerRunSandboxFixture>
 {
     static List<(CodeRow Row, JsonObject Json)> Load(string file) =>
         File.ReadLines(SharedData.Path("benchmarks", file)).Select((l, i) => (JsonNode.Parse(l)!.AsObject(), i))
             .Select(x => (CodeRows.Parse(x.Item1, $"{file}:{x.i + 1}")!, x.Item1)).ToList();
 
-    [Fact]
-    public async Task All164CanonicalSolutionsPassAndAWrongBodyFailsEach()
+    /// <summary>On the default sandbox (Python through the fork server where it is used) and on the per-run path.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task All164CanonicalSolutionsPassAndAWrongBodyFailsEach(bool forkServer)
     {
+        var sandbox = (forkServer ? fx : perRun).Sandbox;
+        Assert.False(!forkServer && sandbox.UsesPythonForkServer);
         var problems = Load("humaneval.jsonl");
         Assert.Equal(164, problems.Count);
-        var canonical = problems.Select(p => CodeJudge.JudgeAsync(fx.Sandbox, p.Row.Spec, p.Json["canonical_solution"]!.GetValue<string>(), chat: false)).ToArray();
-        var wrong = problems.Select(p => CodeJudge.JudgeAsync(fx.Sandbox, p.Row.Spec, "    return None\n", chat: false)).ToArray();
+        var canonical = problems.Select(p => CodeJudge.JudgeAsync(sandbox, p.Row.Spec, p.Json["canonical_solution"]!.GetValue<string>(), chat: false)).ToArray();
+        var wrong = problems.Select(p => CodeJudge.JudgeAsync(sandbox, p.Row.Spec, "    return None\n", chat: false)).ToArray();
         var good = await Task.WhenAll(canonical);
         var bad = await Task.WhenAll(wrong);
         var notPassed = good.Select((j, i) => (j, id: problems[i].Row.Id)).Where(x => !x.j.AllPassed).Select(x => $"{x.id}: {x.j.Reason}").ToList();

@@ -65,13 +65,16 @@ public static unsafe class QuantPrefill
         int es = dtype == ScalarType.BFloat16 ? 2 : 4;
         int tile = (int)Math.Clamp(TileBytes / ((long)k * es) / 16 * 16, 16, n);
         var buffer = empty(tile, k, dtype: dtype);
+        // add_(t) makes its alpha a temporary Scalar that nothing references while libtorch reads it: the finalizer
+        // can free it mid-call (a QLoRA step at 28 layers died in here with a Scalar of no known type). Held to the end.
+        using var one = 1.ToScalar();
         for (int n0 = 0; n0 < n; n0 += tile)
         {
             int tn = Math.Min(tile, n - n0);
             using var part = DequantizeTile(w, buffer, n0, tn, threads);
             using var gpart = g2.narrow(1, n0, tn);
             using var prod = mm(gpart, part);
-            gx.add_(prod);
+            gx.add_(prod, one);
         }
         GC.KeepAlive(w);
         var outShape = grad.shape.ToArray();

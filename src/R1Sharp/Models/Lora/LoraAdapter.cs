@@ -40,6 +40,21 @@ public sealed class LoraAdapter : IDisposable
         return d.dtype == x.dtype ? d : d.to(x.dtype);
     }
 
+    /// <summary>y + (α/r)·B·A·dropout(x) from x already in float32 (<paramref name="xf"/>, shared by the layers that
+    /// read the same input), summed in float32 and rounded once to y's dtype, as PEFT does (result + lora_B(lora_A(x))
+    /// · scaling promotes to float32, then is cast back). Four operators where <see cref="Delta"/> + add take six.
+    /// Without autograd y is updated in place.</summary>
+    public Tensor AddTo(Tensor y, Tensor xf, bool training)
+    {
+        if (training && Dropout > 0) xf = F.dropout(xf, Dropout, training: true);
+        var d = F.linear(F.linear(xf, A), B);
+        // The scaling as a Scalar held until the call returns: an implicit temporary can be finalized while libtorch reads it.
+        using var scaling = Scaling.ToScalar();
+        if (!is_grad_enabled()) return y.add_(d, scaling);
+        var sum = y.add(d, scaling); // float32 by type promotion
+        return sum.dtype == y.dtype ? sum : sum.to(y.dtype);
+    }
+
     /// <summary>ΔW = scaling·B·A [out, in] in float32.</summary>
     public Tensor DeltaWeight()
     {
@@ -61,11 +76,13 @@ public sealed class LoraLayer(string moduleName, LoraRouting routing)
     public List<LoraAdapter> Adapters { get; } = [];
     public LoraRouting Routing { get; } = routing;
 
-    /// <summary>y + the routed adapters' updates of x (x [rows, ..., in], y [rows, ..., out]).</summary>
-    public Tensor Apply(Tensor x, Tensor y)
+    /// <summary>y + the routed adapters' updates of x (x [rows, ..., in], y [rows, ..., out]); <paramref name="xf"/>: x
+    /// in float32 when the caller has it (layers that share an input convert it once).</summary>
+    public Tensor Apply(Tensor x, Tensor y, Tensor? xf = null)
     {
         var r = Routing;
-        if (r.PerRow is not { } rows) return r.Active is int a && a >= 0 && a < Adapters.Count && Adapters[a] is { } one ? y.add(one.Delta(x, r.Training)) : y;
+        if (r.PerRow is not { } rows)
+            return r.Active is int a && a >= 0 && a < Adapters.Count && Adapters[a] is { } one ? one.AddTo(y, xf ?? ToFloat32(x), r.Training) : y;
         if (rows.Length != x.size(0)) throw new InvalidOperationException($"{ModuleName}: adapter routing for {rows.Length} rows, the batch has {x.size(0)}");
         Tensor? outp = null;
         foreach (int a in rows.Distinct())
@@ -77,6 +94,11 @@ public sealed class LoraLayer(string moduleName, LoraRouting routing)
         }
         return outp ?? y;
     }
+
+    /// <summary>Whether the layer applies an adapter to every row (the common case: one adapter, training or rollouts).</summary>
+    public bool AppliesOne => Routing.PerRow is null && Routing.Active is int a && a >= 0 && a < Adapters.Count && Adapters[a] is not null;
+
+    public static Tensor ToFloat32(Tensor x) => x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
 }
 
 /// <summary>Which adapter the layers of one model apply: shared by all of its <see cref="LoraLayer"/>s.</summary>

@@ -4,9 +4,10 @@ namespace R1Sharp.Training.Distill;
 /// On-policy distillation options. model_name_or_path (the student), dataset_path and output_dir mean what they mean
 /// for `r1 train grpo`; the rest are TRL's GKDConfig names (teacher_model_name_or_path, max_new_tokens, temperature,
 /// beta) and TrainingArguments' (learning_rate, max_steps, …), so a TRL GKD recipe reads the same here. The student
-/// always samples its own completions (GKD's lmbda = 1, fully on-policy).
+/// always samples its own completions (GKD's lmbda = 1, fully on-policy). With use_peft the student trains LoRA
+/// adapters over its frozen base (TRL's ModelConfig names, as in `r1 train sft|grpo`; <see cref="PeftOptions"/>).
 /// </summary>
-public sealed class DistillConfig : IRecipe
+public sealed class DistillConfig : IRecipe, IPeftRecipe
 {
     public string ModelNameOrPath { get; set; } = "";
     /// <summary>A local model folder with the student's tokenizer: it scores every token of the student's samples.</summary>
@@ -39,6 +40,19 @@ public sealed class DistillConfig : IRecipe
     public double AdamEpsilon { get; set; } = 1e-8;
     public double MaxGradNorm { get; set; } = 1.0;
 
+    // Parameter-efficient training and memory (TRL's ModelConfig / TrainingArguments names; PeftOptions)
+    public bool UsePeft { get; set; }
+    public int LoraR { get; set; } = 16;
+    public int LoraAlpha { get; set; } = 32;
+    public double LoraDropout { get; set; } = 0.05;
+    public List<string> LoraTargetModules { get; set; } = [];
+    public bool UseRslora { get; set; }
+    public bool LoadIn_4bit { get; set; }
+    public bool LoadIn_8bit { get; set; }
+    public bool GradientCheckpointing { get; set; }
+    /// <summary>Not for distillation: its loss compares whole next-token distributions, so the logits are needed whole.</summary>
+    public int LogprobChunkSize { get; set; }
+
     public int Seed { get; set; } = 42;
     /// <summary>Checkpoint every this many steps (0: only at the end).</summary>
     public int SaveSteps { get; set; } = 50;
@@ -63,5 +77,8 @@ public sealed class DistillConfig : IRecipe
             $"lr_scheduler_type \"{LrSchedulerType}\" is unknown (expected constant, constant_with_warmup, linear or cosine)");
         Check(WarmupRatio is >= 0 and <= 1, $"warmup_ratio must be in [0, 1], got {WarmupRatio}");
         Check(SaveSteps >= 0, "save_steps must be ≥ 0");
+        PeftOptions.Validate(this, source);
+        Check(LogprobChunkSize == 0, $"logprob_chunk_size ({LogprobChunkSize}) does not apply to distillation: its loss compares the student's and the " +
+            "teacher's whole next-token distributions, not the sampled tokens' log-probs (use gradient_checkpointing to save memory)");
     }
 }

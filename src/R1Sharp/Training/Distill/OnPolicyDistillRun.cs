@@ -7,7 +7,8 @@ namespace R1Sharp.Training.Distill;
 /// <summary>
 /// `r1 distill --mode on-policy` and the pipeline's distill stage as a function: loads the student and the teacher
 /// (which must share the student's tokenizer), reads the prompts, trains with <see cref="OnPolicyDistillTrainer"/>
-/// (resuming from output_dir's newest checkpoint when asked) and writes the curves and the student to output_dir/model.
+/// (resuming from output_dir's newest checkpoint when asked) and writes the curves and the student to output_dir/model
+/// (with use_peft also the adapter to output_dir/adapter, as `r1 train sft|grpo`: <see cref="PeftOptions.SaveResult"/>).
 /// </summary>
 public static class OnPolicyDistillRun
 {
@@ -29,12 +30,11 @@ public static class OnPolicyDistillRun
         using var student = LocalModel.Load(cfg.ModelNameOrPath);
         using var teacher = LocalModel.Load(cfg.TeacherModelNameOrPath);
         var trainer = new OnPolicyDistillTrainer(cfg, student.Model, teacher.Model, student.Tokenizer, data,
-            GrpoRun.Template(cfg.PromptTemplate, student), cfg.ModelNameOrPath) { OnLog = hooks.Log };
+            GrpoRun.Template(cfg.PromptTemplate, student), cfg.ModelNameOrPath, source) { OnLog = hooks.Log };
         if (resume && trainer.Resume()) hooks.Log?.Invoke($"resumed at step {trainer.State.Step}");
         hooks.Train(trainer);
         RunPlots.TryWrite(cfg.OutputDir, trainer.Metrics.Rows, Curves, "distillation step", hooks.Log);
-        string modelDir = Path.Combine(cfg.OutputDir, "model");
-        ModelFolder.Save(student.Model, modelDir, cfg.ModelNameOrPath);
+        string modelDir = PeftOptions.SaveResult(student.Model, cfg.OutputDir, cfg.ModelNameOrPath); // with use_peft: adapter/ too
         return new TrainingResult(cfg.OutputDir, modelDir, trainer.State.Step, trainer.Metrics.Rows.ToList());
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using R1Sharp.Generation;
 using R1Sharp.Models;
+using R1Sharp.Models.Lora;
 using R1Sharp.Rewards;
 using R1Sharp.Text;
 using static TorchSharp.torch;
@@ -15,6 +16,8 @@ namespace R1Sharp.Training.Distill;
 /// of the step. Dense supervision on the student's own mistakes, unlike SFT (the teacher's samples) or RL (one reward
 /// per sequence). An <see cref="ITrainer"/>: <see cref="TrainingLoop"/> drives it, checkpoints are
 /// <see cref="TrainerCheckpoint"/>'s, and samples are a function of (seed, step), so a resumed run is bit-identical.
+/// With use_peft only LoRA adapters over the student's frozen base train (<see cref="PeftOptions"/>, as SFT and GRPO):
+/// the student samples through base + adapter unmerged, checkpoints hold the adapter in PEFT's layout.
 /// </summary>
 public sealed class OnPolicyDistillTrainer : ITrainer
 {
@@ -31,31 +34,40 @@ public sealed class OnPolicyDistillTrainer : ITrainer
     readonly int[] _eos;
     readonly GenerationEngine _engine;
     readonly AdamW _optimizer;
+    readonly LoraModel? _lora;
+    readonly TrainingMemory _memory;
     readonly LrSchedule _schedule;
     readonly RewardFunction _accuracy = AccuracyReward.Create();
     readonly string? _tokenizerDir;
 
     public OnPolicyDistillTrainer(DistillConfig config, CausalLM student, CausalLM teacher, HfTokenizer tokenizer,
-        IReadOnlyList<PromptExample> data, Func<string, string> template, string? tokenizerDir = null)
+        IReadOnlyList<PromptExample> data, Func<string, string> template, string? tokenizerDir = null, string source = "config")
     {
-        config.Validate();
+        config.Validate(source);
         if (data.Count == 0) throw new R1SharpException("the distillation prompts are empty");
         Config = config; Policy = student; Teacher = teacher; _tokenizer = tokenizer; _data = data; _template = template;
         _tokenizerDir = tokenizerDir;
         if (config.NumThreads > 0) set_num_threads(config.NumThreads);
         foreach (var p in teacher.parameters()) p.requires_grad = false;
+        // use_peft: adapters on the student, its base frozen (QLoRA: quantized first); only the adapters train (a
+        // target the student lacks is an error before anything is written).
+        _lora = PeftOptions.Apply(student, config, source);
+        _memory = PeftOptions.Memory(config);
         Directory.CreateDirectory(config.OutputDir);
         Metrics = new MetricsLog(Path.Combine(config.OutputDir, "metrics.jsonl"));
         File.WriteAllText(Metrics.Path, "");
         _eos = TextGenerator.CollectEosIds(student.Config, tokenizer, generationConfig: null).ToArray();
         if (_eos.Length == 0) throw new R1SharpException("the student has no end-of-sequence token: completions could never stop");
         _engine = new GenerationEngine(student) { ReleaseMemoryAfterPrefill = false };
-        _optimizer = new AdamW(student.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
+        _optimizer = new AdamW(PeftOptions.Trainable(student, _lora))
         {
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
         };
         _schedule = new LrSchedule(config.LearningRate, config.TotalWarmup, config.MaxSteps, config.LrSchedulerType);
     }
+
+    /// <summary>The adapters being trained (use_peft), or null for full fine-tuning.</summary>
+    public LoraModel? Adapters => _lora;
 
     public bool Done => State.Step >= Config.MaxSteps;
     public int MaxSteps => Config.MaxSteps;
@@ -73,6 +85,7 @@ public sealed class OnPolicyDistillTrainer : ITrainer
         _optimizer.ZeroGrad();
         double loss = 0, teacherLogp = 0, studentLogp = 0;
         bool finite = true;
+        using (PeftOptions.DropoutScope(_lora, Config, State.OptimizerStep)) // LoRA dropout, its masks a function of the step
         for (int start = 0; start < prompts.Count && finite; start += Config.PerDeviceTrainBatchSize)
         {
             int n = Math.Min(Config.PerDeviceTrainBatchSize, prompts.Count - start);
@@ -80,13 +93,13 @@ public sealed class OnPolicyDistillTrainer : ITrainer
             using var batch = new SequenceBatch(promptIds.GetRange(start, n), completions.GetRange(start, n).Select(c => (IReadOnlyList<int>)c).ToList(), Policy.Device);
             Tensor teacherLogits, teacherTokenLogp;
             using (no_grad()) (teacherTokenLogp, teacherLogits) = batch.TokenLogProbs(Teacher);            // teacher scores
-            var (logp, logits) = batch.TokenLogProbs(Policy);
+            var (logp, logits, pass) = batch.TokenLogProbs(Policy, _memory);
             var perToken = DistillLoss.PerToken(logits, teacherLogits, Config.Beta, Config.Temperature);  // divergence
             // The mean over every completion token of the step, not of the micro-batch: accumulation equals one big batch.
             var part = (perToken * batch.CompletionMask).sum() / Math.Max(1, tokens);
             double value = part.item<float>();
             if (!double.IsFinite(value)) { finite = false; break; }
-            part.backward();                                                                               // update
+            pass.Backward(part);                                                                           // update
             loss += value;
             teacherLogp += (teacherTokenLogp * batch.CompletionMask).sum().item<float>();
             studentLogp += (logp.detach() * batch.CompletionMask).sum().item<float>();

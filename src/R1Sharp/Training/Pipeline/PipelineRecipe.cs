@@ -73,7 +73,7 @@ public sealed partial record PipelineRecipe
             ["sample"] = (() => new SampleOptions(), false, true, ["model_name_or_path"], ["dataset_path"]),
             ["distill"] = (() => new DistillConfig(), true, false, ["model_name_or_path", "teacher_model_name_or_path"], ["dataset_path"]),
             ["zero"] = (() => new ZeroStageOptions(), true, true, [], []),
-            ["pretrain"] = (() => new ZeroStageOptions(), true, false, [], []),
+            ["pretrain"] = (() => new ZeroStageOptions(pretrainOnly: true), true, false, [], []),
         };
 
     static readonly string[] TopLevelKeys = ["output_dir", "base_model", "eval", "stages", "compare", "expected_winner", "expectation"];

@@ -55,7 +55,7 @@ public sealed class SftTrainer : ITrainer
         File.WriteAllText(Metrics.Path, "");
         _lora = PeftOptions.Apply(policy, config, "config"); // use_peft: adapters train, the base is frozen
         _memory = PeftOptions.Memory(config);
-        _optimizer = new AdamW(_lora?.NamedParameters() ?? policy.named_parameters().Select(p => (p.name, (Tensor)p.parameter)))
+        _optimizer = new AdamW(PeftOptions.Trainable(policy, _lora))
         {
             Beta1 = config.AdamBeta1, Beta2 = config.AdamBeta2, Eps = config.AdamEpsilon, WeightDecay = config.WeightDecay,
         };
@@ -94,11 +94,7 @@ public sealed class SftTrainer : ITrainer
         double loss = 0;
         long correct = 0, tokens = 0;
         bool finite = true;
-        if (_lora is not null)
-        {
-            _lora.Routing.Training = true; // LoRA dropout, its masks a function of the step (resume is exact)
-            if (Config.LoraDropout > 0) manual_seed(GrpoTrainer.RolloutSeed(Config.Seed, State.OptimizerStep, 15));
-        }
+        using (PeftOptions.DropoutScope(_lora, Config, State.OptimizerStep)) // LoRA dropout, its masks a function of the step
         foreach (var micro in rows.Chunk(Config.PerDeviceTrainBatchSize))
         {
             using var scope = NewDisposeScope();
@@ -114,7 +110,6 @@ public sealed class SftTrainer : ITrainer
             pass.Backward(part);
             loss += value; correct += right;
         }
-        if (_lora is not null) _lora.Routing.Training = false;
         double norm = finite ? _optimizer.GradNorm() : double.NaN;
         bool skipped = !double.IsFinite(norm);
         if (skipped)
