@@ -26,6 +26,8 @@ public static class QuantModelBench
     {
         int threads = int.Parse(Arg(args, "--threads") ?? get_num_threads().ToString());
         int prefillTokens = int.Parse(Arg(args, "--prefill") ?? "512");
+        // --prefill-chunk N: positions per forward pass (GenerationEngine.PrefillChunkTokens; default the engine's).
+        PrefillChunk = int.Parse(Arg(args, "--prefill-chunk") ?? DecodeEngine.DefaultPrefillChunkTokens.ToString());
         int decodeTokens = int.Parse(Arg(args, "--decode") ?? "32");
         var types = (Arg(args, "--types") ?? "q4_k_m,q8_0").Split(',');
         string dir = Arg(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "r1sharp-quant-model-bench");
@@ -35,7 +37,7 @@ public static class QuantModelBench
         const int promptTokens = 32, parallel = 16;
         set_num_threads(threads);
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
-        Console.WriteLine($"threads {threads}, qwen2 1.5b shape (vocab 151936), random weights, {(BenchClock.Cpu ? "CPU clock" : "wall clock")}, load average {load}");
+        Console.WriteLine($"threads {threads}, qwen2 1.5b shape (vocab 151936), random weights, {(BenchClock.Cpu ? "CPU clock" : "wall clock")}, load average {load}, prefill chunk {PrefillChunk} positions");
         Directory.CreateDirectory(dir);
 
         var files = PrepareFiles(dir, types, threads);
@@ -189,13 +191,16 @@ public static class QuantModelBench
 
     /// <summary><see cref="MeasureMemory"/> for one type in a fresh process of this program (same prompts: the same
     /// seeded generator).</summary>
+    static int PrefillChunk = DecodeEngine.DefaultPrefillChunkTokens;
+
     static Memory MeasureMemoryInChild(string type, string dir, int threads, int prefillTokens, int decodeTokens)
     {
         string json = Path.Combine(dir, $"memory-{type}-{Environment.ProcessId}.json");
         var psi = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(QuantModelBench).Assembly.Location);
         foreach (var a in new[] { "quant-model", "--memory-only", "--types", type, "--dir", dir, "--threads", threads.ToString(),
-                     "--prefill", prefillTokens.ToString(), "--decode", decodeTokens.ToString(), "--memory-json", json })
+                     "--prefill", prefillTokens.ToString(), "--decode", decodeTokens.ToString(), "--memory-json", json,
+                     "--prefill-chunk", PrefillChunk.ToString() })
             psi.ArgumentList.Add(a);
         using var child = System.Diagnostics.Process.Start(psi)!;
         if (!child.WaitForExit(TimeSpan.FromMinutes(20))) { child.Kill(true); throw new TimeoutException($"memory phase for {type} took over 20 minutes"); }
@@ -218,7 +223,7 @@ public static class QuantModelBench
         using var lm = LocalModel.Load(gguf);
         long loaded = ProcessMemory.Rss;
         Detail("model + tokenizer", gguf);
-        var engine = new GenerationEngine(lm.Model);
+        var engine = new GenerationEngine(lm.Model) { PrefillChunkTokens = PrefillChunk };
         var greedy = new SamplingOptions { Temperature = 0 };
         engine.Generate([prefillPrompt], greedy with { MaxTokens = 1 }, []);
         long afterPrefill = ProcessMemory.PeakRss;
@@ -250,7 +255,7 @@ public static class QuantModelBench
     {
         using var lm = LocalModel.Load(gguf);
         using var llama = new LlamaCppRunner(gguf, threads, prefillPrompt.Length, prompts.Length, prompts[0].Length + decodeTokens + 1);
-        var engine = new GenerationEngine(lm.Model);
+        var engine = new GenerationEngine(lm.Model) { PrefillChunkTokens = PrefillChunk };
         var greedy = new SamplingOptions { Temperature = 0 };
         engine.Generate([prompts[0][..8]], greedy with { MaxTokens = 2 }, []); // warm-up
         llama.Prefill(prompts[0][..8]);

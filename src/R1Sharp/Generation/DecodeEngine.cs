@@ -14,15 +14,31 @@ public sealed class DecodeEngine
     readonly IDecodeBackend backend;
     readonly Queue<Sequence> waiting = new();
     readonly Sequence?[] slots;
-    readonly bool[] prefilled;
+    readonly int[] fed;        // per slot: prompt tokens already in the backend's cache (= the prompt's length once prefilled)
     int running;
+    int prefillSinceRelease;   // prompt tokens fed since freed memory was last handed back
 
     public DecodeEngine(IDecodeBackend backend)
     {
         this.backend = backend;
         slots = new Sequence?[backend.Slots];
-        prefilled = new bool[backend.Slots];
+        fed = new int[backend.Slots];
     }
+
+    /// <summary>At most this many positions (rows × tokens) go through one forward pass: llama.cpp's n_ubatch. Chosen
+    /// by measurement (bench/README.md, quantized models): 128 cut the 1.5B Q4_K_M file's peak by ~90 MB but its
+    /// 512-token prefill ran 20 % slower (each quantized tile is dequantised once per chunk), so the default stays.</summary>
+    public const int DefaultPrefillChunkTokens = 512;
+
+    /// <summary>
+    /// Chunked prefill: a step's forward pass covers at most this many positions (busy rows × T, T the longest feed),
+    /// so a prompt longer than the budget ÷ busy rows is fed over several steps, a time chunk of it each step, appended
+    /// to the cache (as llama.cpp's n_ubatch, vLLM's chunked prefill). The sequences decoding meanwhile go on taking a
+    /// token each step; a prompt's first token is sampled only after its last chunk. This bounds a step's working set
+    /// (the MLP's [rows·T, intermediate] activations, attention's [heads, T, cache] scores) whatever the prompts' length.
+    /// </summary>
+    public int PrefillChunkTokens { get; init; } = DefaultPrefillChunkTokens;
+
 
     public IDecodeBackend Backend => backend;
     public int Slots => slots.Length;
@@ -60,31 +76,63 @@ public sealed class DecodeEngine
         DropCancelled();
         Admit();
         var busy = new List<int>(slots.Length);
-        var feeds = new int[]?[slots.Length];
-        int prefillTokens = 0;
+        int room = int.MaxValue, longestRest = 1;
         for (int r = 0; r < slots.Length; r++)
         {
             if (slots[r] is not { } s) continue;
-            if (prefilled[r] && backend.RowLength(r) >= backend.Capacity) { s.EndForLength(); Free(r); continue; } // context full
-            feeds[r] = prefilled[r] ? [s.LastToken] : s.Prompt.ToArray();
-            if (!prefilled[r]) prefillTokens += feeds[r]!.Length;
+            bool decoding = fed[r] == s.Prompt.Count;
+            if (decoding && backend.RowLength(r) >= backend.Capacity) { s.EndForLength(); Free(r); continue; } // context full
+            room = Math.Min(room, backend.Capacity - backend.RowLength(r));
+            if (!decoding) longestRest = Math.Max(longestRest, s.Prompt.Count - fed[r]);
             busy.Add(r);
         }
         if (busy.Count == 0) return 0;
-        int[] next;
-        using (NewDisposeScope())
-        {
-            var logits = backend.Step(feeds);
-            next = Sample(logits, busy);
-        }
-        if (ReleaseMemoryAfterPrefill && prefillTokens >= 256) NativeRuntime.ReleaseFreeMemory();
+        // T: the longest remaining prompt, cut to the budget; every row gets T positions (filler after its real
+        // tokens), so every row must have room for T. Admit sees to that for the step a prompt joins in; rows that
+        // joined in different steps reach their last chunks at different times, hence the cut to the least room.
+        int chunk = Math.Min(longestRest, Math.Min(room, Math.Max(1, PrefillChunkTokens / busy.Count)));
+        var feeds = new int[]?[slots.Length];
+        var ready = new List<int>(busy.Count); // indices into busy of the rows whose next token is sampled this step
+        int prefillTokens = 0;
         for (int i = 0; i < busy.Count; i++)
         {
             int r = busy[i];
-            prefilled[r] = true;
-            if (slots[r]!.Accept(next[i])) Free(r);
+            var s = slots[r]!;
+            if (fed[r] == s.Prompt.Count) { feeds[r] = [s.LastToken]; ready.Add(i); continue; }
+            int n = Math.Min(chunk, s.Prompt.Count - fed[r]);
+            var part = new int[n];
+            for (int j = 0; j < n; j++) part[j] = s.Prompt[fed[r] + j];
+            feeds[r] = part;
+            fed[r] += n;
+            prefillTokens += n;
+            if (fed[r] == s.Prompt.Count) ready.Add(i);
         }
-        return busy.Count;
+        int[] next = [];
+        using (NewDisposeScope())
+        {
+            Tensor logits;
+            if (ready.Count == busy.Count) logits = backend.Step(feeds);
+            else
+            {
+                var sample = new bool[slots.Length];
+                foreach (int i in ready) sample[busy[i]] = true;
+                logits = backend.Step(feeds, sample);
+                if (ready.Count > 0 && logits.shape[0] != ready.Count) // a backend that returned every busy row's
+                    logits = logits.index_select(0, tensor(ready.Select(i => (long)i).ToArray(), device: logits.device));
+            }
+            if (ready.Count > 0) next = Sample(logits, ready.Select(i => busy[i]).ToList());
+        }
+        prefillSinceRelease += prefillTokens;
+        bool midPrefill = false;
+        for (int r = 0; r < slots.Length; r++) if (slots[r] is { } s && fed[r] < s.Prompt.Count) midPrefill = true;
+        // chunk by chunk too: a small chunk's blocks are below the mmap threshold and would otherwise stay in the heap
+        if (ReleaseMemoryAfterPrefill && (midPrefill ? prefillTokens >= 64 : prefillSinceRelease >= 256)) { NativeRuntime.ReleaseFreeMemory(); prefillSinceRelease = 0; }
+        for (int k = 0; k < ready.Count; k++)
+        {
+            int r = busy[ready[k]];
+            if (slots[r]!.Accept(next[k])) Free(r);
+        }
+        return ready.Count;
     }
 
     /// <summary>Next tokens for the busy slots' logits [busy, V]: rows that share their options object are sampled in
@@ -126,7 +174,7 @@ public sealed class DecodeEngine
             if (longestBusy + need > backend.Capacity) break;
             waiting.Dequeue();
             slots[r] = next;
-            prefilled[r] = false;
+            fed[r] = 0;
             backend.Release(r);
             if (backend is ModelBackend mb) mb.SetSlotAdapter(r, next.Adapter);
             Interlocked.Increment(ref running);

@@ -21,6 +21,10 @@ public sealed class GenerationEngine
     /// forward then took twice as long, page-faulting it back in.</summary>
     public bool ReleaseMemoryAfterPrefill { get; init; } = true;
 
+    /// <summary>Positions (rows × tokens) one forward pass takes at most: longer prefills go in time chunks
+    /// (<see cref="DecodeEngine.PrefillChunkTokens"/>).</summary>
+    public int PrefillChunkTokens { get; init; } = DecodeEngine.DefaultPrefillChunkTokens;
+
     /// <param name="onToken">called with (row, token) for each new token; returning true stops that row (stop strings).</param>
     /// <param name="useCache">false recomputes the whole sequence each step (the reference the cache is tested against).</param>
     public IReadOnlyList<TokenCompletion> Generate(IReadOnlyList<IReadOnlyList<int>> prompts, SamplingOptions options,
@@ -47,7 +51,7 @@ public sealed class GenerationEngine
             throw new R1SharpException($"prompt ({promptLen} tokens) + max_tokens ({options.MaxTokens}) exceeds the model's context of {model.Config.MaxPositionEmbeddings}");
         using var noGrad = TorchSharp.torch.no_grad();
         using var backend = new ModelBackend(model, sequences.Count, total, ownsModel: false, useCache);
-        var engine = new DecodeEngine(backend) { ReleaseMemoryAfterPrefill = ReleaseMemoryAfterPrefill };
+        var engine = new DecodeEngine(backend) { ReleaseMemoryAfterPrefill = ReleaseMemoryAfterPrefill, PrefillChunkTokens = PrefillChunkTokens };
         engine.Submit(sequences);
         engine.RunUntilIdle();
     }

@@ -20,6 +20,11 @@ public interface IDecodeBackend : IDisposable
     /// Called only from the batching loop's thread, inside its dispose scope.</summary>
     Tensor Step(IReadOnlyList<int[]?> feeds);
 
+    /// <summary>A step in which only the slots with sample[slot] need logits (the others are fed a prompt chunk that
+    /// is not their last): returns [sampled slots, vocab] in slot order, or, from a backend that does not skip them,
+    /// [busy slots, vocab] as <see cref="Step(IReadOnlyList{int[]})"/>.</summary>
+    Tensor Step(IReadOnlyList<int[]?> feeds, IReadOnlyList<bool> sample) => Step(feeds);
+
     /// <summary>Forgets a slot's cache so a new sequence can start in it.</summary>
     void Release(int slot);
 

@@ -66,7 +66,10 @@ public sealed class ModelBackend : IDecodeBackend
     public int Capacity { get; }
     public int RowLength(int slot) => cache is null ? history![slot]?.Count ?? 0 : rowOf[slot] < 0 ? 0 : cache.RowLength(rowOf[slot]);
 
-    public Tensor Step(IReadOnlyList<int[]?> feeds)
+    public Tensor Step(IReadOnlyList<int[]?> feeds) => Step(feeds, null);
+
+    /// <summary>With chunked prefill, rows fed a chunk that is not their prompt's last skip the vocabulary projection.</summary>
+    public Tensor Step(IReadOnlyList<int[]?> feeds, IReadOnlyList<bool>? sample)
     {
         var busy = new List<int>();
         for (int s = 0; s < Slots; s++)
@@ -76,10 +79,11 @@ public sealed class ModelBackend : IDecodeBackend
             if (cache != null && rowOf[s] < 0) { rowOf[s] = busyRows; slotOf[busyRows] = s; cache.SetRowLength(busyRows++, 0); }
         }
         if (busy.Count == 0) throw new ArgumentException("a step needs at least one busy slot");
-        return cache is null ? StepWithoutCache(busy, feeds) : StepWithCache(busy, feeds, cache);
+        var logitSlots = sample is null ? busy : busy.Where(s => sample[s]).ToList();
+        return cache is null ? StepWithoutCache(busy, feeds, logitSlots) : StepWithCache(busy, feeds, cache, logitSlots);
     }
 
-    Tensor StepWithCache(List<int> busy, IReadOnlyList<int[]?> feeds, ModelCache c)
+    Tensor StepWithCache(List<int> busy, IReadOnlyList<int[]?> feeds, ModelCache c, List<int> logitSlots)
     {
         if (busy.Count != busyRows) throw new InvalidOperationException("every busy slot must be fed in each step");
         int b = busyRows;
@@ -97,10 +101,10 @@ public sealed class ModelBackend : IDecodeBackend
         var hidden = model.Hidden(tensor(ids, [b, t], device: device), AttentionMask.Positions(pad, starts, t, device),
             AttentionMask.Build(pad, starts, t, starts.Max() + t, device), c);
         for (int r = 0; r < b; r++) c.SetRowLength(r, starts[r] + feeds[slotOf[r]]!.Length); // drop the filler
-        return LastLogits(hidden, busy.Select(s => (long)rowOf[s]).ToArray(), busy.Select(s => (long)feeds[s]!.Length - 1).ToArray());
+        return LastLogits(hidden, logitSlots.Select(s => (long)rowOf[s]).ToArray(), logitSlots.Select(s => (long)feeds[s]!.Length - 1).ToArray());
     }
 
-    Tensor StepWithoutCache(List<int> busy, IReadOnlyList<int[]?> feeds)
+    Tensor StepWithoutCache(List<int> busy, IReadOnlyList<int[]?> feeds, List<int> logitSlots)
     {
         foreach (int s in busy) (history![s] ??= []).AddRange(feeds[s]!);
         int b = busy.Count, t = busy.Max(s => history![s]!.Count);
@@ -114,11 +118,12 @@ public sealed class ModelBackend : IDecodeBackend
         using var routing = RouteRows(b, i => busy[i]);
         var hidden = model.Hidden(tensor(ids, [b, t], device: device), AttentionMask.Positions(pad, 0, t, device),
             AttentionMask.Build(pad, 0, t, t, device), cache: null);
-        return LastLogits(hidden, Enumerable.Range(0, b).Select(i => (long)i).ToArray(), busy.Select(s => (long)history![s]!.Count - 1).ToArray());
+        return LastLogits(hidden, logitSlots.Select(s => (long)busy.IndexOf(s)).ToArray(), logitSlots.Select(s => (long)history![s]!.Count - 1).ToArray());
     }
 
     Tensor LastLogits(Tensor hidden, long[] rows, long[] columns)
     {
+        if (rows.Length == 0) return empty([0, model.Config.VocabSize], dtype: ScalarType.Float32, device: device); // every row mid-prefill
         var last = hidden.index(tensor(rows, device: device), tensor(columns, device: device));
         return model.Logits(last);
     }
