@@ -69,25 +69,27 @@ public sealed class EndpointBackend : IEvalBackend
         {
             await gate.WaitAsync(stop.Token);
             try { onCompletion(job, await CompleteAsync(job, settings, stop.Token)); }
-            // Every failure is described here, where a timeout (an OperationCanceledException too) is still told from
-            // the stop another failure causes; only those stops pass through raw. (Two requests refused at once: the
-            // second used to escape undescribed when the first had already stopped the rest.)
-            catch (Exception e) when (!(e is OperationCanceledException && stop.IsCancellationRequested))
+            catch (Exception e) when (!stop.IsCancellationRequested)
             {
                 stop.Cancel(); // one hard failure stops the rest; finished samples are kept
+                // Described here, where a timeout (an OperationCanceledException too) is still told from the stop it causes.
                 throw Describe(e);
             }
             finally { gate.Release(); }
         }).ToArray();
         try { await Task.WhenAll(tasks); }
-        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        catch (Exception e) when (!cancel.IsCancellationRequested)
         {
-            // Report the failure that caused the cancellation, not the cancellations it caused.
-            var first = tasks.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).FirstOrDefault(e => e is not OperationCanceledException);
-            if (first != null) throw Describe(first);
-            throw;
+            // Report the failure that stopped the rest, described where it happened, not what the stop did to the
+            // others: a request stopped mid-retry fails with its tries' exceptions, the last a cancellation, which
+            // alone would read as a timeout (seen under load: "no answer within 600 s" after one second).
+            var faults = tasks.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).ToList();
+            if (faults.OfType<R1SharpException>().FirstOrDefault() is { } cause)
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
+            if (faults.FirstOrDefault(f => f is not OperationCanceledException) is { } first) throw Describe(first);
+            if (e is OperationCanceledException) throw;
+            throw Describe(e);
         }
-        catch (Exception e) when (e is not R1SharpException && !cancel.IsCancellationRequested) { throw Describe(e); }
     }
 
     async Task<BackendCompletion> CompleteAsync(SampleJob job, EvalSettings settings, CancellationToken cancel)

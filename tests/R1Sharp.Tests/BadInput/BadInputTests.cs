@@ -27,7 +27,7 @@ public class BadInputTests(BadInputWorld world) : IClassFixture<BadInputWorld>
         Assert.True(result.ExitCode is > 0 and < 128, context);
         var errorLines = err.Split('\n').Where(l => l.StartsWith("error: ", StringComparison.Ordinal)).ToArray();
         Assert.True(errorLines.Length == 1, context);
-        Assert.Contains(world.Expand(r.Names), errorLines[0]);
+        Assert.True(errorLines[0].Contains(world.Expand(r.Names), StringComparison.Ordinal), $"the error does not name \"{world.Expand(r.Names)}\"\n{context}");
         Assert.DoesNotMatch(@"(?m)^\s+at |Exception:|--- End of", err);
         Assert.True(Encoding.UTF8.GetByteCount(err) <= MaxErrorBytes, $"{Encoding.UTF8.GetByteCount(err)} bytes on stderr\n{context}");
         Assert.DoesNotContain(err, c => char.IsControl(c) && c is not '\n' and not '\r');

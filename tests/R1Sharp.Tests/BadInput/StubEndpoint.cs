@@ -90,7 +90,10 @@ public sealed class StubEndpoint : IDisposable
         // The port stays bound (never listening) for the life of the test process: a port merely probed and released
         // can be taken by another test's server, or picked as the local port of a connection to itself, and then the
         // "refused" endpoint answers (a CI run once saw exactly that). A bound socket without listen() refuses.
+        // SO_REUSEADDR off: with it (as .NET may set on Unix), Linux lets another reusing socket bind the same port
+        // while nobody listens on it, and a stub server of a concurrent test class once did just that.
         var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, false);
         holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         lock (ClosedPorts) ClosedPorts.Add(holder);
         return $"http://127.0.0.1:{((IPEndPoint)holder.LocalEndPoint!).Port}/v1";
