@@ -144,16 +144,7 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
         _started = true;
     }
 
-    List<PromptExample> NextPrompts(int count)
-    {
-        var list = new List<PromptExample>(count);
-        for (int i = 0; i < count; i++)
-        {
-            if (State.Cursor >= _data.Count) { State.Epoch++; State.Cursor = 0; }
-            list.Add(_data[DataOrder.Index(Config.Seed, State.Epoch, State.Cursor++, _data.Count)]);
-        }
-        return list;
-    }
+    List<PromptExample> NextPrompts(int count) => DataOrder.Take(_data, Config.Seed, State, count);
 
     Rollout Generate(List<PromptExample> prompts, int round)
     {
@@ -284,5 +275,18 @@ public static class DataOrder
             }
             return perm[position];
         }
+    }
+
+    /// <summary>The next <paramref name="count"/> items in this order from the state's (epoch, cursor), advancing it
+    /// (a new epoch, with its own permutation, when the data runs out).</summary>
+    public static List<T> Take<T>(IReadOnlyList<T> data, int seed, TrainerState state, int count)
+    {
+        var list = new List<T>(count);
+        for (int i = 0; i < count; i++)
+        {
+            if (state.Cursor >= data.Count) { state.Epoch++; state.Cursor = 0; }
+            list.Add(data[Index(seed, state.Epoch, state.Cursor++, data.Count)]);
+        }
+        return list;
     }
 }

@@ -150,16 +150,7 @@ public sealed class OnPolicyDistillTrainer : ITrainer
         return (ids, outs.Select(o => o.TokenIds).ToList());
     }
 
-    List<PromptExample> NextPrompts(int count)
-    {
-        var list = new List<PromptExample>(count);
-        for (int i = 0; i < count; i++)
-        {
-            if (State.Cursor >= _data.Count) { State.Epoch++; State.Cursor = 0; }
-            list.Add(_data[DataOrder.Index(Config.Seed, State.Epoch, State.Cursor++, _data.Count)]);
-        }
-        return list;
-    }
+    List<PromptExample> NextPrompts(int count) => DataOrder.Take(_data, Config.Seed, State, count);
 
     public void SaveCheckpoint()
     {

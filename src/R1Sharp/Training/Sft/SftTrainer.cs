@@ -171,16 +171,7 @@ public sealed class SftTrainer : ITrainer
         return count == 0 ? (double.NaN, double.NaN) : (sum / count, (double)correct / count);
     }
 
-    List<IReadOnlyList<TokenizedSample>> NextRows(int count)
-    {
-        var list = new List<IReadOnlyList<TokenizedSample>>(count);
-        for (int i = 0; i < count; i++)
-        {
-            if (State.Cursor >= Rows.Count) { State.Epoch++; State.Cursor = 0; }
-            list.Add(Rows[DataOrder.Index(Config.Seed, State.Epoch, State.Cursor++, Rows.Count)]);
-        }
-        return list;
-    }
+    List<IReadOnlyList<TokenizedSample>> NextRows(int count) => DataOrder.Take(Rows, Config.Seed, State, count);
 
     public void SaveCheckpoint()
     {
