@@ -73,10 +73,10 @@ public static unsafe class DecodeAttention
     }
 
     /// <summary>Head sizes and position strides (in elements) of the keys and values.</summary>
-    readonly record struct Layout(int KeyDim, int ValueDim, long KeyStride, long ValueStride);
+    internal readonly record struct Layout(int KeyDim, int ValueDim, long KeyStride, long ValueStride);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void One<TW>(nint q, nint k, nint v, float* mask, nint o, int length, Layout layout, float scale) where TW : struct, IWeights
+    internal static void One<TW>(nint q, nint k, nint v, float* mask, nint o, int length, Layout layout, float scale) where TW : struct, IWeights
     {
         int hd = layout.KeyDim, dv = layout.ValueDim;
         nint keyBytes = (nint)(layout.KeyStride * TW.ElementSize), valueBytes = (nint)(layout.ValueStride * TW.ElementSize);

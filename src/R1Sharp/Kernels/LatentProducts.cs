@@ -83,7 +83,7 @@ public static unsafe class LatentProducts
 
     /// <summary>out[0..rank) = Σ_n q[n]·W[n, 0..rank): the rows of W_UK scaled and summed, read once, in order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void AbsorbOne<TW>(nint q, nint w, nint o, int nope, int rank) where TW : struct, IWeights
+    internal static void AbsorbOne<TW>(nint q, nint w, nint o, int nope, int rank) where TW : struct, IWeights
     {
         float* acc = stackalloc float[rank];
         new Span<float>(acc, rank).Clear();
@@ -99,7 +99,7 @@ public static unsafe class LatentProducts
 
     /// <summary>out[j] = a·W[j, 0..rank) for j &lt; v: one dot product per row of W_UV.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void ExpandOne<TW>(nint a, nint w, nint o, int rank, int dv) where TW : struct, IWeights
+    internal static void ExpandOne<TW>(nint a, nint w, nint o, int rank, int dv) where TW : struct, IWeights
     {
         float* x = stackalloc float[rank];
         for (int r = 0; r < rank; r += 8) Avx.Store(x + r, TW.Load(a, r));

@@ -50,13 +50,24 @@ public sealed class DeepseekV3Attention : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, MlaCache? cache, MlaForm form = MlaForm.Auto)
     {
         long b = x.size(0), t = x.size(1);
-        var q = (q_proj?.forward(x) ?? q_b_proj!.forward(q_a_layernorm!.forward(q_a_proj!.forward(x)))).view(b, t, heads, nope + rope);
+        // q (or q-LoRA's first projection) and kv_a both read x: one dispatch on the decode path.
+        var projected = Linear.ApplyMany(x, q_proj ?? q_a_proj!, kv_a_proj_with_mqa);
+        var qFlat = q_proj is not null ? projected[0] : q_b_proj!.forward(q_a_layernorm!.forward(projected[0]));
+        var compressed = projected[1];                                            // [B, T, rank + rope]
+        if (form == MlaForm.Auto) form = cache != null && t == 1 ? MlaForm.Absorbed : MlaForm.Expanded;
+        if (form == MlaForm.Absorbed && cache != null && t == 1
+            && MlaDecode.Applies(qFlat, compressed, cos, sin, kv_a_layernorm.weight, kv_b_proj.weight!, cache.Latents[layer], mask, nope, rope, rank))
+        {
+            // A decode step in one kernel: norm, RoPE and cache write of the new latent, then absorbed attention.
+            var latents = cache.Reserve(layer, 1, out var positions, out int length);
+            return o_proj.forward(MlaDecode.Run(qFlat, compressed, cos, sin, kv_a_layernorm.weight, kv_a_layernorm.Eps, latents, positions, length,
+                kv_b_proj.weight!, mask, heads, nope, rope, vDim, interleaved, scale));
+        }
+        var q = qFlat.view(b, t, heads, nope + rope);
         var qNope = q.narrow(3, 0, nope).transpose(1, 2);                         // [B, H, T, nope]
         var qPe = ApplyRope(q.narrow(3, nope, rope), cos, sin);                   // [B, H, T, rope]
-        var compressed = kv_a_proj_with_mqa.forward(x);                           // [B, T, rank + rope]
         var latent = kv_a_layernorm.forward(compressed.narrow(2, 0, rank));       // c_KV [B, T, rank]
         var kPe = ApplyRope(compressed.narrow(2, rank, rope).unsqueeze(2), cos, sin); // [B, 1, T, rope]
-        if (form == MlaForm.Auto) form = cache != null && t == 1 ? MlaForm.Absorbed : MlaForm.Expanded;
 
         Tensor rows; // [B, 1, L, rank + rope]: every position attended, this step's included
         var entries = cat([latent, kPe.squeeze(1)], dim: -1);

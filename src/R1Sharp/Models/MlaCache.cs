@@ -44,6 +44,16 @@ public sealed class MlaCache : ModelCache
         return cache.narrow(0, 0, b).narrow(2, 0, max + t);
     }
 
+    /// <summary>For a decode kernel that writes a step's entries itself (<see cref="Kernels.MlaDecode"/>): checks that t
+    /// new tokens fit, and returns layer l's tensor [maxBatch, 1, capacity, rank + rope], where each row in use writes
+    /// (its length) and how many positions the step attends (the longest row's, the step's included).</summary>
+    public Tensor Reserve(int layer, int t, out int[] positions, out int length)
+    {
+        length = CheckRoom(t) + t;
+        positions = RowLengths();
+        return Latents[layer];
+    }
+
     /// <summary>For each (row, j) of a [Batch, t] step, its row in the cache viewed as [rows·capacity, width].</summary>
     Tensor WriteIndex(int t, Device device)
     {

@@ -17,5 +17,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         register_parameter("weight", weight);
     }
 
+    public double Eps => eps;
+
     public override Tensor forward(Tensor x) => Ops.RmsNorm(x, weight, eps);
 }
