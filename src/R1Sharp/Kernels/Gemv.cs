@@ -27,7 +27,9 @@ public static unsafe class Gemv
     /// libtorch's addmm does, so a caller needs no tensor operations around the kernel.</summary>
     /// <remarks>X and Rows, when X is set, give the target its own float32 input [Rows, K] instead of the call's: the
     /// experts of a MoE layer, each over the few tokens routed to it, in one dispatch.</remarks>
-    public readonly record struct Target(nint Weight, nint Y, int N, nint Bias = 0, nint X = 0, int Rows = 0);
+    /// <remarks>K, when set, gives the target its own inner size (the shared experts' down product, wider than the
+    /// routed experts', in the same dispatch); 0: the call's.</remarks>
+    public readonly record struct Target(nint Weight, nint Y, int N, nint Bias = 0, nint X = 0, int Rows = 0, int K = 0);
 
     /// <summary>Several weights that read the same x in one parallel pass (q/k/v, gate/up): one dispatch instead of
     /// one per matrix, and the threads' shares balanced over all of them together.</summary>
@@ -39,7 +41,7 @@ public static unsafe class Gemv
 
     static void Run<TW>(Target[] targets, float* x, int rows, int k, int threads) where TW : struct, IWeights
     {
-        bool wide = WideEnabled && k % 16 == 0;
+        bool wideEnabled = WideEnabled, wide = wideEnabled && k % 16 == 0;
         long total = 0;
         foreach (var t in targets) total += t.N;
         if (total == 0) return;
@@ -48,7 +50,8 @@ public static unsafe class Gemv
         int per = (int)((total + chunks - 1) / chunks + 3) & ~3;
         if (threads <= 1 || chunks == 1)
         {
-            foreach (var t in targets) Range<TW>(t, t.X != 0 ? (float*)t.X : x, t.X != 0 ? t.Rows : rows, k, 0, t.N, wide);
+            foreach (var t in targets)
+                Range<TW>(t, t.X != 0 ? (float*)t.X : x, t.X != 0 ? t.Rows : rows, t.K != 0 ? t.K : k, 0, t.N, t.K != 0 ? wideEnabled && t.K % 16 == 0 : wide);
             return;
         }
         var work = new List<(int target, int start, int end)>(chunks + targets.Length);
@@ -59,7 +62,8 @@ public static unsafe class Gemv
         {
             var (m, start, end) = work[c];
             var t = targets[m];
-            Range<TW>(t, t.X != 0 ? (float*)t.X : (float*)xp, t.X != 0 ? t.Rows : rows, k, start, end, wide);
+            Range<TW>(t, t.X != 0 ? (float*)t.X : (float*)xp, t.X != 0 ? t.Rows : rows, t.K != 0 ? t.K : k, start, end,
+                t.K != 0 ? wideEnabled && t.K % 16 == 0 : wide);
         });
     }
 

@@ -58,7 +58,7 @@ public sealed record MoeRoutingRecord(int Layer, Tensor Indices, Tensor Scores, 
 /// experts each token is sent to (<see cref="MoeRouting"/>). The tokens of a batch are grouped by expert, so each
 /// expert runs one product over all its tokens rather than one per token.
 /// </summary>
-public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
+public sealed partial class DeepseekV3MoE : nn.Module<Tensor, Tensor>
 {
     readonly DeepseekV3Config config;
     readonly int layer;
@@ -78,7 +78,8 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
 
     public int Layer => layer;
 
-    /// <summary>Told where each forward pass routed its tokens (the model's <see cref="DeepseekTrainingTerms"/>).</summary>
+    /// <summary>Told where each forward pass that records gradients routed its tokens (the model's
+    /// <see cref="DeepseekTrainingTerms"/>: balancing and its loss are about training passes only).</summary>
     public Action<MoeRoutingRecord>? Observer { get; set; }
 
     /// <summary>Per-token loops instead of grouping by expert: the reference the grouping is tested and benchmarked against.</summary>
@@ -88,10 +89,11 @@ public sealed class DeepseekV3MoE : nn.Module<Tensor, Tensor>
     {
         long b = x.size(0), t = x.size(1), h = x.size(2);
         var flat = x.reshape(-1, h);
+        if (!PerToken && DecodeApplies(flat) && RunDecodeToken(flat) is { } decoded) return decoded.view(b, t, h);
         // The router runs in float32 whatever the model's dtype (DeepseekV3TopkRouter).
         var logits = F.linear(flat.to(ScalarType.Float32), gate.weight.to(ScalarType.Float32));
         var (indices, weights, scores) = MoeRouting.Route(logits, config, gate.e_score_correction_bias);
-        Observer?.Invoke(new MoeRoutingRecord(layer, indices, scores, b, t));
+        if (is_grad_enabled()) Observer?.Invoke(new MoeRoutingRecord(layer, indices, scores, b, t));
         var routed = PerToken ? RunPerToken(flat, indices, weights)
             : flat.size(0) == 1 && !weights.requires_grad && flat.device_type == DeviceType.CPU ? RunOneToken(flat, indices, weights)
             : RunGrouped(flat, indices, weights);

@@ -1,5 +1,6 @@
 using static TorchSharp.torch;
 
+
 namespace R1Sharp.Models;
 
 /// <summary>
@@ -52,5 +53,75 @@ public static class MoeRouting
         var chosen = groupScores.topk(keep, dim: -1).indexes;
         var allowed = zeros([n, groups], dtype: ScalarType.Bool, device: choice.device).scatter_(1, chosen, ones_like(chosen, dtype: ScalarType.Bool));
         return grouped.masked_fill(allowed.logical_not().unsqueeze(-1), float.NegativeInfinity).view(n, experts);
+    }
+    /// <summary>
+    /// <see cref="Route"/> for one token on the CPU without tensors: a batch-1 decode step, where the dozen libtorch
+    /// operators of <see cref="Route"/> cost more than the arithmetic. Same steps, float32 throughout: scores, biased
+    /// choice, groups, top-k, then the chosen experts' unbiased scores normalised (summed in top-k order) and scaled.
+    /// </summary>
+    /// <param name="logits">router logits of the token [experts]</param>
+    /// <param name="bias">e_score_correction_bias [experts] (used by noaux_tc only), or empty</param>
+    /// <returns>the k chosen experts, best first, and their weights</returns>
+    public static (int[] Experts, float[] Weights) RouteOne(ReadOnlySpan<float> logits, DeepseekV3Config c, ReadOnlySpan<float> bias)
+    {
+        int n = logits.Length, k = c.NumExpertsPerTok!.Value;
+        var scores = new float[n];
+        if (c.ScoringFunc == "sigmoid")
+            for (int i = 0; i < n; i++) scores[i] = 1f / (1f + MathF.Exp(-logits[i]));
+        else
+        {
+            float max = float.NegativeInfinity, sum = 0;
+            for (int i = 0; i < n; i++) max = Math.Max(max, logits[i]);
+            for (int i = 0; i < n; i++) sum += scores[i] = MathF.Exp(logits[i] - max);
+            for (int i = 0; i < n; i++) scores[i] /= sum;
+        }
+        var choice = (float[])scores.Clone();
+        if (c.UsesScoreCorrectionBias && bias.Length == n)
+            for (int i = 0; i < n; i++) choice[i] += bias[i];
+        if (c.TopkMethod != "greedy" && c.NGroup is > 1 && c.TopkGroup < c.NGroup)
+        {
+            int groups = c.NGroup.Value, size = n / groups;
+            var groupScores = new float[groups];
+            for (int g = 0; g < groups; g++)
+            {
+                var members = choice.AsSpan(g * size, size);
+                if (c.TopkMethod == "noaux_tc") { var two = TopK(members, 2); groupScores[g] = members[two[0]] + members[two[1]]; }
+                else groupScores[g] = members[TopK(members, 1)[0]];
+            }
+            var allowed = new bool[groups];
+            foreach (int g in TopK(groupScores, c.TopkGroup!.Value)) allowed[g] = true;
+            for (int g = 0; g < groups; g++)
+                if (!allowed[g]) choice.AsSpan(g * size, size).Fill(float.NegativeInfinity);
+        }
+        var experts = TopK(choice, k);
+        var weights = new float[k];
+        for (int j = 0; j < k; j++) weights[j] = scores[experts[j]];
+        bool normalise = k > 1 && c.NormTopkProb;
+        if (normalise)
+        {
+            float sum = 0;
+            foreach (var w in weights) sum += w;
+            sum += 1e-20f;
+            for (int j = 0; j < k; j++) weights[j] /= sum;
+        }
+        if (!normalise || c.ScalesNormalizedWeights)
+            for (int j = 0; j < k; j++) weights[j] *= (float)c.RoutedScalingFactor;
+        return (experts, weights);
+    }
+
+    /// <summary>Indices of the k largest values, largest first (the lower index first among equals).</summary>
+    static int[] TopK(ReadOnlySpan<float> values, int k)
+    {
+        var best = new int[k];
+        int count = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            float v = values[i];
+            if (count == k && !(v > values[best[k - 1]])) continue;
+            int j = count < k ? count++ : k - 1;
+            while (j > 0 && v > values[best[j - 1]]) { best[j] = best[j - 1]; j--; }
+            best[j] = i;
+        }
+        return best;
     }
 }
