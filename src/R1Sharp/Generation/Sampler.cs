@@ -22,6 +22,12 @@ public static class Sampler
         var result = new int[b];
         if (o.Greedy)
         {
+            if (Kernels.ArgMax.Applies(logits))
+            {
+                bool done = true;
+                for (int i = 0; i < b && done; i++) done = Kernels.ArgMax.Row(logits, i, out result[i]);
+                if (done) return result;
+            }
             var arg = logits.argmax(-1).cpu();
             for (int i = 0; i < b; i++) result[i] = (int)arg[i].item<long>();
             return result;

@@ -16,6 +16,10 @@ namespace R1Sharp.Kernels;
 /// </summary>
 public static unsafe class MlaDecode
 {
+    /// <summary>Multiply-adds of a step from which its (row, head) tasks are shared with the kernel threads: below it
+    /// waking them costs more than it saves (bench/README.md, issue 16).</summary>
+    public static long MinParallelWork { get; set; } = 1 << 16;
+
     static readonly AsyncLocal<bool> disabled = new();
 
     /// <summary>Off: the unfused path, for A/B in tests and the bench. Per async flow, so turning it off changes
@@ -73,7 +77,7 @@ public static unsafe class MlaDecode
             if (bf16) HeadOne<Bf16>(bh, p, shape); else HeadOne<F32>(bh, p, shape);
         }
         long work = (long)b * heads * ((long)length * (width + rank) + (long)(nope + dv) * rank);
-        if (work >= 1 << 18 && get_num_threads() > 1) KernelThreads.For(b * heads, get_num_threads(), Head);
+        if (work >= MinParallelWork && get_num_threads() > 1) KernelThreads.For(b * heads, get_num_threads(), Head);
         else for (int bh = 0; bh < b * heads; bh++) Head(bh);
         GC.KeepAlive(q); GC.KeepAlive(compressed); GC.KeepAlive(cos); GC.KeepAlive(sin); GC.KeepAlive(kvNorm);
         GC.KeepAlive(cacheLayer); GC.KeepAlive(kvB); GC.KeepAlive(mask); // read only through their addresses above

@@ -54,9 +54,10 @@ public static unsafe class MoeDecode
         }
     }
 
-    /// <summary>output = round(round(Σⱼ weights[j]·down[j]) + shared): the routed experts' down outputs [k, hidden]
-    /// weighted in float32 and rounded once, then the shared experts' output [hidden] (0: none) added and rounded.</summary>
-    public static void Combine(bool bf16, nint down, ReadOnlySpan<float> weights, nint shared, nint output, int hidden)
+    /// <summary>output = round(round(Σⱼ weights[j]·down[j]) + shared), then + residual and rounded again: the routed
+    /// experts' down outputs [k, hidden] weighted in float32 and rounded once, the shared experts' output [hidden] (0:
+    /// none) added, then the decoder layer's residual [hidden] (0: none), each add rounded as libtorch's.</summary>
+    public static void Combine(bool bf16, nint down, ReadOnlySpan<float> weights, nint shared, nint residual, nint output, int hidden)
     {
         int es = bf16 ? 2 : 4;
         for (int i = 0; i < hidden; i++)
@@ -64,6 +65,7 @@ public static unsafe class MoeDecode
             float sum = 0;
             for (int j = 0; j < weights.Length; j++) sum += weights[j] * SmallInference.Load(down + (nint)((long)j * hidden * es), i, bf16);
             if (shared != 0) sum = SmallInference.Round(sum, bf16) + SmallInference.Load(shared, i, bf16);
+            if (residual != 0) sum = SmallInference.Round(sum, bf16) + SmallInference.Load(residual, i, bf16);
             SmallInference.Store(output, i, sum, bf16);
         }
     }

@@ -88,6 +88,15 @@ public static class Ops
         return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>A pre-norm layer's residual add and the norm after it: h = x + y and <see cref="RmsNorm"/>(h), in one
+    /// pass on a decode step's few rows (<see cref="SmallOps.AddRmsNorm"/>), else the two operations.</summary>
+    public static (Tensor Sum, Tensor Normed) AddRmsNorm(Tensor x, Tensor y, Tensor weight, double eps)
+    {
+        if (SmallInference.Applies(x, y, weight) && x.shape.SequenceEqual(y.shape)) return SmallOps.AddRmsNorm(x, y, weight, eps);
+        var h = x + y;
+        return (h, RmsNorm(h, weight, eps));
+    }
+
     /// <summary>Rotary position embedding (Su et al. 2021) in Hugging Face's rotate_half layout, x·cos +
     /// rotate_half(x)·sin with rotate_half(x) = (−x₂, x₁), of x [B, T, H, D] (a projection viewed per head); returns
     /// [B, H, T, D], the layout attention reads. cos and sin are [B, 1, T, D] (<see cref="Models.Rope"/>).</summary>

@@ -69,6 +69,38 @@ internal static unsafe class SmallOps
         return output;
     }
 
+    /// <summary>h = x + y rounded to the dtype (libtorch's add), and <see cref="RmsNorm"/> of h: a pre-norm layer's
+    /// residual add and its next norm in one pass.</summary>
+    public static (Tensor Sum, Tensor Normed) AddRmsNorm(Tensor x, Tensor y, Tensor weight, double eps)
+    {
+        int d = (int)x.size(-1);
+        long rows = x.numel() / d;
+        var sum = empty_like(x);
+        var output = empty_like(x);
+        bool bf16 = x.dtype == ScalarType.BFloat16;
+        long rowBytes = (long)d * (bf16 ? 2 : 4);
+        nint xp = TensorMemory.Address(x), yp = TensorMemory.Address(y), sp = TensorMemory.Address(sum), dst = TensorMemory.Address(output), w = TensorMemory.Address(weight);
+        for (long r = 0; r < rows; r++)
+        {
+            nint xr = xp + (nint)(r * rowBytes), yr = yp + (nint)(r * rowBytes), sr = sp + (nint)(r * rowBytes), or = dst + (nint)(r * rowBytes);
+            float squares = 0;
+            for (int i = 0; i < d; i++)
+            {
+                float v = SmallInference.Round(SmallInference.Load(xr, i, bf16) + SmallInference.Load(yr, i, bf16), bf16);
+                SmallInference.Store(sr, i, v, bf16);
+                squares += v * v;
+            }
+            float inv = 1f / MathF.Sqrt(squares / d + (float)eps);
+            for (int i = 0; i < d; i++)
+            {
+                float h = SmallInference.Round(SmallInference.Load(sr, i, bf16) * inv, bf16);
+                SmallInference.Store(or, i, SmallInference.Load(w, i, bf16) * h, bf16);
+            }
+        }
+        GC.KeepAlive(x); GC.KeepAlive(y); GC.KeepAlive(weight); // read only through their addresses above
+        return (sum, output);
+    }
+
     /// <summary>Whether <see cref="Rope"/> applies: x [B, H, T, D] contiguous, cos and sin [B, 1, T, D].</summary>
     public static bool AppliesToRope(Tensor x, Tensor cos, Tensor sin) =>
         SmallInference.Applies(x, cos, sin) && cos.dim() == 4 && x.dim() == 4 && cos.size(1) == 1

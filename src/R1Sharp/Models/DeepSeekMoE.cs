@@ -85,11 +85,24 @@ public sealed partial class DeepseekV3MoE : nn.Module<Tensor, Tensor>
     /// <summary>Per-token loops instead of grouping by expert: the reference the grouping is tested and benchmarked against.</summary>
     public bool PerToken { get; set; }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    /// <summary>residual + forward(x): the decoder layer's residual add, folded into the decode path's last pass.</summary>
+    public Tensor ForwardPlus(Tensor x, Tensor residual) => Forward(x, residual);
+
+    Tensor Forward(Tensor x, Tensor? residual)
     {
         long b = x.size(0), t = x.size(1), h = x.size(2);
         var flat = x.reshape(-1, h);
-        if (!PerToken && DecodeApplies(flat) && RunDecodeToken(flat) is { } decoded) return decoded.view(b, t, h);
+        if (!PerToken && DecodeApplies(flat, residual) && RunDecodeToken(flat, residual) is { } decoded) return decoded.view(b, t, h);
+        var output = Mixture(x, flat, b, t, h);
+        return residual is null ? output : residual + output;
+    }
+
+    /// <summary>The tensor path: router, routing, the routed experts (grouped, token by token, or one token's
+    /// products in one kernel dispatch), then the shared experts.</summary>
+    Tensor Mixture(Tensor x, Tensor flat, long b, long t, long h)
+    {
         // The router runs in float32 whatever the model's dtype (DeepseekV3TopkRouter).
         var logits = F.linear(flat.to(ScalarType.Float32), gate.weight.to(ScalarType.Float32));
         var (indices, weights, scores) = MoeRouting.Route(logits, config, gate.e_score_correction_bias);

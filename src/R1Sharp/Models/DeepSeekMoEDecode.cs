@@ -10,6 +10,10 @@ public sealed partial class DeepseekV3MoE
 {
     /// <summary>One token, no gradient, dense float32/bfloat16 router and shared experts on a CPU with the decode
     /// kernel. (Whether the chosen routed experts are dense too is known only after routing.)</summary>
+    bool DecodeApplies(Tensor flat, Tensor? residual) =>
+        (residual is null || (residual.dtype == flat.dtype && residual.device_type == DeviceType.CPU && residual.is_contiguous() && residual.numel() == flat.numel()))
+        && DecodeApplies(flat);
+
     bool DecodeApplies(Tensor flat) =>
         MoeDecode.Enabled && MoeDecode.Supported && Gemv.Supported && !is_grad_enabled() && flat.size(0) == 1
         && flat.device_type == DeviceType.CPU && (flat.dtype is ScalarType.Float32 or ScalarType.BFloat16)
@@ -26,10 +30,10 @@ public sealed partial class DeepseekV3MoE
     /// The token's whole MoE in two dispatches of the decode kernel and no libtorch operator but its output: router
     /// logits and routing in C# (<see cref="MoeRouting.RouteOne"/>), then the gate and up products of the k chosen experts
     /// and the shared experts in one <see cref="Gemv"/> call, SwiGLU, their down products in a second call, and the
-    /// weighted sum (<see cref="MoeDecode"/>). The tensor path costs about forty operators per layer at this size.
+    /// weighted sum, plus the residual when given (<see cref="MoeDecode"/>). The tensor path costs about forty operators per layer at this size.
     /// Null when a chosen expert is quantized or has adapters: the caller then takes the tensor path.
     /// </summary>
-    unsafe Tensor? RunDecodeToken(Tensor flat)
+    unsafe Tensor? RunDecodeToken(Tensor flat, Tensor? residual)
     {
         int hidden = (int)flat.size(1), inter = config.MoeIntermediateSize, routed = experts.Count;
         var dtype = flat.dtype;
@@ -80,9 +84,10 @@ public sealed partial class DeepseekV3MoE
                 Gemv.Run(bf16, first, xp, 1, hidden, threads);
                 MoeDecode.SwiGlu(bf16, gates, ups, ap, width);
                 Gemv.Run(bf16, second, ap, 1, inter, threads);
-                MoeDecode.Combine(bf16, downs, weights, shared_experts is null ? 0 : downs + (nint)((long)k * hidden * es), TensorMemory.Address(output), hidden);
+                MoeDecode.Combine(bf16, downs, weights, shared_experts is null ? 0 : downs + (nint)((long)k * hidden * es),
+                    residual is null ? 0 : TensorMemory.Address(residual), TensorMemory.Address(output), hidden);
             }
-            GC.KeepAlive(experts); GC.KeepAlive(shared_experts); // weights read only through their addresses above
+            GC.KeepAlive(experts); GC.KeepAlive(shared_experts); GC.KeepAlive(residual); // weights read only through their addresses above
             return output;
         }
         finally

@@ -31,8 +31,10 @@ public class DeepseekV3DecoderLayer : nn.Module
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, MlaCache? cache, MlaForm form)
     {
-        var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache, form);
-        return h + mlp.forward(post_attention_layernorm.forward(h));
+        var attended = self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache, form);
+        // h = x + attention, normed; then h + FFN. At a decode step both residual adds fold into the kernels around them.
+        var (h, normed) = Ops.AddRmsNorm(x, attended, post_attention_layernorm.weight, post_attention_layernorm.Eps);
+        return mlp is DeepseekV3MoE moe ? moe.ForwardPlus(normed, h) : h + mlp.forward(normed);
     }
 }
 

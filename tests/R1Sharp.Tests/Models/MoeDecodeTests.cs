@@ -80,6 +80,10 @@ public class MoeDecodeTests
                 double err = (fused - want).abs().max().item<double>();
                 Assert.True(err <= tolerance * Math.Max(1, size), $"token {token}, {name}: max error {err} against max |y| {size}");
             }
+            // The decoder layer's residual folded into the last pass: the same values as adding it afterwards.
+            var residual = randn([1, 1, c.HiddenSize], generator: g).to(dtype);
+            var plus = moe.ForwardPlus(x, residual);
+            Assert.True((residual + moe.forward(x)).equal(plus).all().item<bool>(), $"token {token}: ForwardPlus differs from residual + forward");
             var flat = x.reshape(1, -1).to(ScalarType.Float32);
             var (idx, _, _) = MoeRouting.Route(flat.matmul(moe.gate.weight.to(ScalarType.Float32).t()), c, moe.gate.e_score_correction_bias);
             foreach (var e in idx.data<long>().ToArray()) used.Add((int)e);
