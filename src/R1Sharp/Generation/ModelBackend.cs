@@ -124,7 +124,11 @@ public sealed class ModelBackend : IDecodeBackend
     Tensor LastLogits(Tensor hidden, long[] rows, long[] columns)
     {
         if (rows.Length == 0) return empty([0, model.Config.VocabSize], dtype: ScalarType.Float32, device: device); // every row mid-prefill
-        var last = hidden.index(tensor(rows, device: device), tensor(columns, device: device));
+        // A decode step's usual case, every row in order at its one position: a view, no gather (two index tensors and
+        // an indexing operator a step otherwise).
+        bool inOrder = rows.Length == hidden.size(0) && hidden.size(1) == 1;
+        for (int i = 0; i < rows.Length && inOrder; i++) inOrder = rows[i] == i && columns[i] == 0;
+        var last = inOrder ? hidden.select(1, 0) : hidden.index(tensor(rows, device: device), tensor(columns, device: device));
         return model.Logits(last);
     }
 

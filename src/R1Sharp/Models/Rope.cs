@@ -210,6 +210,9 @@ public sealed class Rope : IDisposable
     /// <summary>cos and sin for the given positions [B, T], shaped [B, 1, T, headDim] in the given dtype and device.</summary>
     public (Tensor cos, Tensor sin) Gather(Tensor positions, ScalarType dtype, Device device)
     {
+        if (positions.numel() <= SmallGather && positions.device_type == DeviceType.CPU && device.type == DeviceType.CPU && (cos is null || cos.device_type == DeviceType.CPU)
+            && positions.dtype == ScalarType.Int64 && (dtype == ScalarType.Float32 || dtype == ScalarType.BFloat16))
+            return GatherFew(positions, dtype);
         int maxPos = (int)positions.max().item<long>() + 1;
         EnsureCapacity(maxPos);
         if (cos!.device_type != device.type || cos.device_index != device.index)
@@ -222,6 +225,38 @@ public sealed class Rope : IDisposable
         long b = positions.size(0), t = positions.size(1);
         var c = cos.index_select(0, flat).view(b, 1, t, -1).to(dtype);
         var s = sin!.index_select(0, flat).view(b, 1, t, -1).to(dtype);
+        return (c, s);
+    }
+
+    /// <summary>Up to this many positions (a decode step's rows) the rows of the tables are copied in C#: the max,
+    /// two index_selects, views and casts of <see cref="Gather"/> cost more than the copy.</summary>
+    const int SmallGather = 64;
+
+    /// <summary><see cref="Gather"/> for a few positions on the CPU: the same values (float32 rows, rounded to bfloat16
+    /// to nearest even as .to() does).</summary>
+    unsafe (Tensor cos, Tensor sin) GatherFew(Tensor positions, ScalarType dtype)
+    {
+        long b = positions.size(0), t = positions.size(1);
+        var pos = positions.contiguous().data<long>().ToArray();
+        EnsureCapacity((int)pos.Max() + 1);
+        int d = (int)cos!.size(1);
+        var c = empty([b, 1, t, d], dtype: dtype);
+        var s = empty([b, 1, t, d], dtype: dtype);
+        bool bf16 = dtype == ScalarType.BFloat16;
+        nint cp = Kernels.TensorMemory.Address(cos), sp = Kernels.TensorMemory.Address(sin!);
+        nint co = Kernels.TensorMemory.Address(c), so = Kernels.TensorMemory.Address(s);
+        for (int i = 0; i < pos.Length; i++)
+        {
+            if (pos[i] < 0) throw new ArgumentOutOfRangeException(nameof(positions), $"position {pos[i]} is negative");
+            float* cr = (float*)cp + pos[i] * d, sr = (float*)sp + pos[i] * d;
+            for (int j = 0; j < d; j++)
+            {
+                long o = (long)i * d + j;
+                if (bf16) { ((ushort*)co)[o] = Kernels.Bf16.FromFloat(cr[j]); ((ushort*)so)[o] = Kernels.Bf16.FromFloat(sr[j]); }
+                else { ((float*)co)[o] = cr[j]; ((float*)so)[o] = sr[j]; }
+            }
+        }
+        GC.KeepAlive(cos); GC.KeepAlive(sin);
         return (c, s);
     }
 
