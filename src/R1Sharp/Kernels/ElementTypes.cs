@@ -14,6 +14,8 @@ internal interface IWeights
     static abstract float Scalar(nint row, int i);
     /// <summary>Writes a float32 value as this element type (bfloat16: rounded to nearest even, as libtorch does).</summary>
     static abstract void Store(nint row, long i, float value);
+    /// <summary>value rounded to this element type and widened back (what Store then Scalar give).</summary>
+    static abstract float Round(float value);
 }
 
 internal readonly unsafe struct Bf16 : IWeights
@@ -28,6 +30,8 @@ internal readonly unsafe struct Bf16 : IWeights
     public static float Scalar(nint row, int i) => BitConverter.Int32BitsToSingle(((ushort*)row)[i] << 16);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(nint row, long i, float value) => ((ushort*)row)[i] = FromFloat(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Round(float value) => BitConverter.Int32BitsToSingle(FromFloat(value) << 16);
 
     /// <summary>float32 → bfloat16 with round-to-nearest-even, as libtorch's conversion (NaN kept a NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -49,4 +53,5 @@ internal readonly unsafe struct F32 : IWeights
     public static float Scalar(nint row, int i) => ((float*)row)[i];
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(nint row, long i, float value) => ((float*)row)[i] = value;
+    public static float Round(float value) => value;
 }

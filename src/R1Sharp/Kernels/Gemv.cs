@@ -29,7 +29,9 @@ public static unsafe class Gemv
     /// experts of a MoE layer, each over the few tokens routed to it, in one dispatch.</remarks>
     /// <remarks>K, when set, gives the target its own inner size (the shared experts' down product, wider than the
     /// routed experts', in the same dispatch); 0: the call's.</remarks>
-    public readonly record struct Target(nint Weight, nint Y, int N, nint Bias = 0, nint X = 0, int Rows = 0, int K = 0);
+    /// <remarks>Float32Output: y is float32 whatever the weight's type, holding the value rounded to the weight's type
+    /// (what a cast of the usual output gives): the output head's logits without a cast afterwards.</remarks>
+    public readonly record struct Target(nint Weight, nint Y, int N, nint Bias = 0, nint X = 0, int Rows = 0, int K = 0, bool Float32Output = false);
 
     /// <summary>Several weights that read the same x in one parallel pass (q/k/v, gate/up): one dispatch instead of
     /// one per matrix, and the threads' shares balanced over all of them together.</summary>
@@ -142,7 +144,8 @@ public static unsafe class Gemv
     static void Put<TW>(in Target t, long index, int column, float dot) where TW : struct, IWeights
     {
         if (t.Bias != 0) dot += TW.Scalar(t.Bias, column);
-        TW.Store(t.Y, index, dot);
+        if (t.Float32Output) ((float*)t.Y)[index] = TW.Round(dot);
+        else TW.Store(t.Y, index, dot);
     }
 
     static readonly AsyncLocal<bool> narrowOnly = new();

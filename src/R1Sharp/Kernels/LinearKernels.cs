@@ -53,7 +53,9 @@ public static class LinearKernels
     /// into a pooled buffer), and the kernel writes the outputs, bias included, straight into them, so no libtorch
     /// operator surrounds it.
     /// </summary>
-    public static unsafe Tensor[] DecodeProducts(Tensor x, Tensor[] weights, Tensor?[] biases, long rows)
+    /// <param name="float32Output">outputs in float32 (values rounded to the weight's type first, as a cast of the
+    /// usual outputs would give): the output head's logits</param>
+    public static unsafe Tensor[] DecodeProducts(Tensor x, Tensor[] weights, Tensor?[] biases, long rows, bool float32Output = false)
     {
         int k = (int)x.size(-1);
         bool bf16 = weights[0].dtype == ScalarType.BFloat16;
@@ -69,7 +71,7 @@ public static class LinearKernels
             for (int i = 0; i < weights.Length; i++)
             {
                 shape[^1] = weights[i].size(0);
-                outputs[i] = empty(shape, dtype: x.dtype);
+                outputs[i] = empty(shape, dtype: float32Output ? ScalarType.Float32 : x.dtype);
             }
             nint xp = TensorMemory.Address(xc);
             int threads = get_num_threads();
@@ -81,8 +83,8 @@ public static class LinearKernels
                     for (int i = 0; i < weights.Length; i++)
                     {
                         long outFeatures = weights[i].size(0);
-                        targets[i] = new Gemv.Target(TensorMemory.Address(weights[i]), TensorMemory.Address(outputs[i]) + (nint)(r * outFeatures * es),
-                            (int)outFeatures, biases[i] is { } b ? TensorMemory.Address(b) : 0);
+                        targets[i] = new Gemv.Target(TensorMemory.Address(weights[i]), TensorMemory.Address(outputs[i]) + (nint)(r * outFeatures * (float32Output ? 4 : es)),
+                            (int)outFeatures, biases[i] is { } b ? TensorMemory.Address(b) : 0, Float32Output: float32Output);
                     }
                     Gemv.Run(bf16, targets, xf, n, k, threads);
                 }

@@ -24,6 +24,16 @@ public static class Ops
         return F.linear(x, weight, bias);
     }
 
+    /// <summary>Linear(x, weight) cast to float32: the output head's logits. On the decode path the kernel writes the
+    /// float32 values itself (each rounded to the weight's type first, as the cast of the usual output gives).</summary>
+    public static Tensor LinearToFloat32(Tensor x, LinearWeight weight)
+    {
+        long rows = LinearKernels.Rows(x);
+        if (weight.Quantized is null && LinearKernels.UsesGemv(x, weight.Dense!, null, rows))
+            return LinearKernels.DecodeProducts(x, [weight.Dense!], [null], rows, float32Output: true)[0];
+        return Linear(x, weight).to(ScalarType.Float32);
+    }
+
     /// <summary>x · weightᵀ + bias for a dense or quantized weight: a quantized one goes through
     /// <see cref="QuantLinear"/> (int8 kernels for a few rows, dequantised tiles into the GEMM beyond). The quantized
     /// weight is frozen, but when x needs a gradient (QLoRA: adapters below this layer) the product passes it on:

@@ -78,7 +78,7 @@ public abstract class CausalLM : nn.Module
     }
 
     /// <summary>Logits in float32 for hidden states [B, T, hidden].</summary>
-    public virtual Tensor Logits(Tensor hidden) => Ops.Linear(hidden, OutputWeight).to(ScalarType.Float32);
+    public virtual Tensor Logits(Tensor hidden) => Ops.LinearToFloat32(hidden, OutputWeight);
 
     /// <summary>Logits [B, T, V] (float32) for every position.</summary>
     public Tensor Forward(Tensor inputIds, Tensor positions, Tensor mask, ModelCache? cache = null) =>
