@@ -14,6 +14,20 @@ namespace R1Sharp.Kernels;
 /// </summary>
 public static class Ops
 {
+    /// <summary>
+    /// a + b, with the alpha (1) held for the whole call. TorchSharp's a + b and add_(b) make alpha a temporary
+    /// Scalar that nothing references once its handle is read, and Scalar has a finalizer that frees the native
+    /// value: a collection triggered by another thread while libtorch runs the add can free alpha before libtorch
+    /// reads it ("Expected false to be true" in Scalar::toFloat; seen in a quantized prefill and a QLoRA step).
+    /// </summary>
+    public static Tensor Add(Tensor a, Tensor b) => a.add(b, One);
+
+    /// <summary>b added into a in place, alpha held as in <see cref="Add"/>.</summary>
+    public static Tensor AddInPlace(Tensor a, Tensor b) => a.add_(b, One);
+
+    /// <summary>1 as a Scalar that is never collected (a static field).</summary>
+    public static readonly Scalar One = 1.ToScalar();
+
     /// <summary>x · weightᵀ + bias.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {

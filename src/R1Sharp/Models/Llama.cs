@@ -183,13 +183,18 @@ public class LlamaAttention : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
     {
         var (q, k, v) = Project(x);
-        q = Ops.Rope(q, cos, sin);                 // [B, H, T, D]
-        k = Ops.Rope(k, cos, sin);                 // [B, KV, T, D]
-        v = v.transpose(1, 2);
-        if (cache != null) (k, v) = cache.Append(layer, k, v);
-        var attended = Ops.Attention(q, k, v, mask, scale);
-        if (is_grad_enabled()) return o_proj.forward(attended);
-        q.Dispose(); // inference: released before o_proj's output is allocated (see LlamaMlp.forward)
+        var qr = Ops.Rope(q, cos, sin);            // [B, H, T, D]
+        var kr = Ops.Rope(k, cos, sin);            // [B, KV, T, D]
+        var vt = v.transpose(1, 2);
+        var (keys, values) = cache != null ? cache.Append(layer, kr, vt) : (kr, vt);
+        if (is_grad_enabled()) return o_proj.forward(Ops.Attention(qr, keys, values, mask, scale));
+        // Inference: each tensor released as soon as nothing reads it (Project's views own their projections), so a
+        // long prefill's attention holds only the rotated q and what the cache returns, and o_proj runs beside less.
+        q.Dispose(); k.Dispose();
+        if (cache != null) { kr.Dispose(); vt.Dispose(); v.Dispose(); }
+        var attended = Ops.Attention(qr, keys, values, mask, scale);
+        qr.Dispose();
+        if (cache == null) { kr.Dispose(); vt.Dispose(); v.Dispose(); }
         var y = o_proj.forward(attended);
         attended.Dispose();
         return y;
@@ -200,7 +205,9 @@ public class LlamaAttention : nn.Module
     {
         long b = x.size(0), t = x.size(1);
         var qkv = Linear.ApplyMany(x, q_proj, k_proj, v_proj);
-        return (qkv[0].view(b, t, heads, headDim), qkv[1].view(b, t, kvHeads, headDim), qkv[2].view(b, t, kvHeads, headDim));
+        var views = (qkv[0].view(b, t, heads, headDim), qkv[1].view(b, t, kvHeads, headDim), qkv[2].view(b, t, kvHeads, headDim));
+        if (!is_grad_enabled()) foreach (var p in qkv) p.Dispose(); // inference: the views keep the storage, and free it when disposed
+        return views;
     }
 }
 
@@ -219,6 +226,7 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        if (QuantizedPrefill(x) is { } fused) return fused;
         var gateUp = Linear.ApplyMany(x, gate_proj, up_proj);
         var act = Ops.SwiGlu(gateUp[0], gateUp[1]);
         if (is_grad_enabled()) return down_proj.forward(act);
@@ -228,6 +236,20 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
         var y = down_proj.forward(act);
         act.Dispose();
         return y;
+    }
+
+    /// <summary>Inference over quantized weights at more rows than the int8 kernels take (prefill): the MLP in blocks
+    /// of the intermediate dimension (<see cref="QuantPrefill.SwiGluMlp"/>), which never holds rows × intermediate
+    /// float32 tensors; null where that does not apply (dense weights, biases, adapters, a gradient wanted).</summary>
+    Tensor? QuantizedPrefill(Tensor x)
+    {
+        if (gate_proj.Quantized is not { } g || up_proj.Quantized is not { } u || down_proj.Quantized is not { } d) return null;
+        if (gate_proj.bias is not null || up_proj.bias is not null || down_proj.bias is not null) return null;
+        if (gate_proj.Lora is not null || up_proj.Lora is not null || down_proj.Lora is not null) return null;
+        if (QuantLinearFunction.NeedsGrad(x, null) || x.device_type != DeviceType.CPU) return null;
+        long k = x.size(-1), rows = k == 0 ? 0 : x.numel() / k;
+        int kernelRows = Math.Min(QuantLinear.KernelMaxRows(g.Type), Math.Min(QuantLinear.KernelMaxRows(u.Type), QuantLinear.KernelMaxRows(d.Type)));
+        return rows > kernelRows ? QuantPrefill.SwiGluMlp(x, g, u, d) : null;
     }
 }
 
@@ -249,8 +271,24 @@ public sealed class LlamaDecoderLayer : nn.Module
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
     {
-        var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache);
-        return h + mlp.forward(post_attention_layernorm.forward(h));
+        if (is_grad_enabled())
+        {
+            var h = Ops.Add(x, self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache));
+            return Ops.Add(h, mlp.forward(post_attention_layernorm.forward(h)));
+        }
+        // Inference: each intermediate released as soon as it is read rather than with the layer's scope, so that
+        // the MLP of a long prefill runs beside x and h only (3 MB each for 512 positions of the 1.5B shape).
+        var normed = input_layernorm.forward(x);
+        var attended = self_attn.Forward(normed, cos, sin, mask, cache);
+        normed.Dispose();
+        var hidden = Ops.Add(x, attended);
+        attended.Dispose();
+        normed = post_attention_layernorm.forward(hidden);
+        var mlpOut = mlp.forward(normed);
+        normed.Dispose();
+        var y = Ops.Add(hidden, mlpOut);
+        mlpOut.Dispose(); hidden.Dispose();
+        return y;
     }
 }
 

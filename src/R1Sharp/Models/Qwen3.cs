@@ -74,7 +74,9 @@ public sealed class Qwen3Attention : LlamaAttention
     protected override (Tensor Q, Tensor K, Tensor V) Project(Tensor x)
     {
         var (q, k, v) = base.Project(x);
-        return (q_norm.forward(q), k_norm.forward(k), v);
+        var (qn, kn) = (q_norm.forward(q), k_norm.forward(k));
+        if (!is_grad_enabled()) { q.Dispose(); k.Dispose(); } // inference: the projections are read (see Project)
+        return (qn, kn, v);
     }
 }
 

@@ -109,4 +109,94 @@ public sealed unsafe class QuantPrefillTests
             ys[m].Dispose();
         }
     }
+
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
+    [InlineData(GgmlType.Q6_K)]
+    public void ColumnSlicesDequantiseAsTheWholeRows(GgmlType type)
+    {
+        const int rows = 4, cols = 1024;
+        var m = QuantTestData.RandomMatrix(type, rows, cols, seed: 11);
+        var whole = m.ToFloat();
+        int bs = m.BlockSize;
+        var saved = QuantKernels.Isa;
+        try
+        {
+            foreach (var isa in Enum.GetValues<QuantIsa>().Where(i => i <= QuantKernels.Best))
+            {
+                QuantKernels.Isa = isa;
+                foreach (var (c0, width) in new[] { (0, bs), (bs, 2 * bs), (cols - bs, bs), (0, cols) })
+                {
+                    var slice = new float[2 * width];
+                    fixed (float* p = slice) m.Dequantize(1, 2, c0, width, p);
+                    for (int r = 0; r < 2; r++)
+                        for (int c = 0; c < width; c++)
+                            Assert.True(BitConverter.SingleToInt32Bits(slice[r * width + c]) == BitConverter.SingleToInt32Bits(whole[(1 + r) * cols + c0 + c]),
+                                $"{type} {isa} columns [{c0}, {c0 + width}) row {1 + r} column {c0 + c}");
+                }
+            }
+        }
+        finally { QuantKernels.Isa = saved; }
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => { fixed (float* p = new float[cols]) m.Dequantize(0, 1, bs / 2, bs, p); });
+        Assert.Contains("whole", e.Message);
+    }
+
+    /// <summary>The blocked MLP (prefill over quantized gate/up/down) against down(silu(gate·x) ⊙ up·x) in float64 from
+    /// the dequantised weights: three intermediate blocks (the last one smaller), tiles small enough that gate/up and down each take several,
+    /// a Q4_K_M-like mix of formats and an all-Q8_0 one (blocks of 32), float32 and bfloat16 GEMMs.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_K, GgmlType.Q6_K, ScalarType.Float32)]
+    [InlineData(GgmlType.Q4_K, GgmlType.Q6_K, ScalarType.BFloat16)]
+    [InlineData(GgmlType.Q8_0, GgmlType.Q8_0, ScalarType.BFloat16)]
+    public void BlockedMlpMatchesTheFormula(GgmlType gateUpType, GgmlType downType, ScalarType gemm)
+    {
+        const int k = 512, inter = 4352, hidden = 300, t = 61;
+        var gate = QuantTestData.RandomMatrix(gateUpType, inter, k, 21);
+        var up = QuantTestData.RandomMatrix(gateUpType, inter, k, 22);
+        var down = QuantTestData.RandomMatrix(downType, hidden, inter, 23);
+        int block = QuantPrefill.MlpBlock(inter, down.BlockSize);
+        Assert.Equal(3, (inter + block - 1) / block); // three blocks, the last one smaller
+        Assert.NotEqual(0, inter % block);
+        var x = QuantTestData.GaussianRows(t, k, seed: 24);
+        using var xt = tensor(x).reshape(1, t, k);
+        using var y = QuantPrefill.SwiGluMlp(xt, gate, up, down, gemm, threads: 2, tileBytes: 256 << 10);
+        Assert.Equal([1, t, hidden], y.shape);
+        Assert.Equal(ScalarType.Float32, y.dtype);
+        var yv = y.data<float>().ToArray();
+        float[] gf = gate.ToFloat(), uf = up.ToFloat(), df = down.ToFloat();
+        double tol = gemm == ScalarType.BFloat16 ? 0.03 : 1e-4;
+        var a = new double[inter];
+        for (int r = 0; r < t; r++)
+        {
+            for (int i = 0; i < inter; i++)
+            {
+                double g = 0, u = 0;
+                for (int c = 0; c < k; c++) { g += (double)gf[i * k + c] * x[r * k + c]; u += (double)uf[i * k + c] * x[r * k + c]; }
+                a[i] = g / (1 + Math.Exp(-g)) * u;
+            }
+            for (int j = 0; j < hidden; j++)
+            {
+                double s = 0, mag = 0;
+                for (int i = 0; i < inter; i++) { double p = df[j * inter + i] * a[i]; s += p; mag += Math.Abs(p); }
+                Assert.True(Math.Abs(yv[r * hidden + j] - s) <= tol * mag + 1e-4, $"{gateUpType}/{downType} {gemm} row {r} output {j}: {yv[r * hidden + j]} vs {s} (Σ|terms| {mag})");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(8960, 256, 1792)] // the 1.5B shape's Q4_K/Q6_K: 5 blocks
+    [InlineData(8960, 32, 1792)]  // Q8_0
+    [InlineData(1024, 256, 1024)] // small enough for one block
+    [InlineData(256 * 11, 256, 1536)] // 11 units: 6 + 5
+    [InlineData(18944, 256, 2048)] // 7B's intermediate size, 74 units: 9 × 8 + 2
+    public void MlpBlocksAreWholeFormatBlocksNearTwoThousandColumns(int inter, int blockSize, int expected)
+    {
+        int block = QuantPrefill.MlpBlock(inter, blockSize);
+        Assert.Equal(0, block % blockSize);
+        Assert.InRange(block, blockSize, Math.Max(2048, blockSize));
+        Assert.Equal(expected, block);
+    }
 }

@@ -29,6 +29,30 @@ public class TrainingKernelsTests
         Assert.True(err <= rtol * Math.Max(scale, 1e-6), $"{what}: max |difference| {err:E3} against max |value| {scale:E3}");
     }
 
+    /// <summary>The in-place inference SwiGLU against silu(g)·u in float64: float32 to float32 precision, bfloat16 as
+    /// the float32 result rounded to nearest even (at most half a bfloat16 step, 2⁻⁸ relative), tails included.</summary>
+    [Theory]
+    [InlineData(ScalarType.Float32, 4099)]
+    [InlineData(ScalarType.BFloat16, 4099)]
+    [InlineData(ScalarType.BFloat16, 7)]
+    public void SwiGluInPlaceIsTheFormula(ScalarType dtype, int n)
+    {
+        using var scope = NewDisposeScope();
+        var gen = new Generator(17);
+        var g = (randn([n], generator: gen) * 4).to(dtype);
+        var u = randn([n], generator: gen).to(dtype);
+        var g64 = g.to(ScalarType.Float64);
+        var expected = (g64 * g64.sigmoid() * u.to(ScalarType.Float64)).data<double>().ToArray();
+        var inPlace = g.clone();
+        TrainingKernels.SwiGluInPlace(inPlace, u);
+        Assert.Equal(dtype, inPlace.dtype);
+        var actual = inPlace.to(ScalarType.Float64).data<double>().ToArray();
+        double rel = dtype == ScalarType.Float32 ? 1e-6 : Math.Pow(2, -8) * 1.01; // half a step: 2⁻⁸ of the binade's bottom
+        for (int i = 0; i < n; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= rel * Math.Abs(expected[i]) + 1e-30, $"{dtype} [{i}]: {actual[i]} vs {expected[i]}");
+        Assert.Throws<ArgumentException>(() => TrainingKernels.SwiGluInPlace(g.narrow(0, 0, n - 1), u.narrow(0, 1, n - 1).view(-1, 1)));
+    }
+
     [Fact]
     public void RmsNormValuesAndGradientsMatchLibtorch()
     {

@@ -12,20 +12,25 @@ namespace R1Sharp.Kernels;
 /// </summary>
 public static unsafe class QuantDequant
 {
-    public static void Rows(QuantMatrix m, int first, int count, float* dst)
+    public static void Rows(QuantMatrix m, int first, int count, float* dst) => Rows(m, first, count, dst, 0, m.Blocks);
+
+    /// <summary>Blocks [block0, block0 + blocks) of rows [first, first + count): columns [block0·BlockSize, …) of the
+    /// matrix, blocks·BlockSize values per row of dst (a column slice: each block dequantises on its own).</summary>
+    public static void Rows(QuantMatrix m, int first, int count, float* dst, int block0, int blocks)
     {
         bool simd = QuantKernels.Isa != QuantIsa.Scalar;
+        int bs = m.BlockSize, bb = m.BlockBytes, width = blocks * bs;
         for (int i = 0; i < count; i++)
         {
-            byte* w = m.Row(first + i);
-            float* y = dst + (long)i * m.Cols;
+            byte* w = m.Row(first + i) + (long)block0 * bb;
+            float* y = dst + (long)i * width;
             switch (simd ? m.Type : GgmlType.F32)
             {
-                case GgmlType.Q4_K: for (int b = 0; b < m.Blocks; b++) Q4K(w + b * 144, y + b * 256); break;
-                case GgmlType.Q6_K: for (int b = 0; b < m.Blocks; b++) Q6K(w + b * 210, y + b * 256); break;
-                case GgmlType.Q8_0: for (int b = 0; b < m.Blocks; b++) Q8_0(w + b * 34, y + b * 32); break;
+                case GgmlType.Q4_K: for (int b = 0; b < blocks; b++) Q4K(w + b * 144, y + b * 256); break;
+                case GgmlType.Q6_K: for (int b = 0; b < blocks; b++) Q6K(w + b * 210, y + b * 256); break;
+                case GgmlType.Q8_0: for (int b = 0; b < blocks; b++) Q8_0(w + b * 34, y + b * 32); break;
                 default:
-                    GgufQuant.Dequantize(m.Type, new ReadOnlySpan<byte>(w, (int)m.RowBytes), new Span<float>(y, m.Cols));
+                    GgufQuant.Dequantize(m.Type, new ReadOnlySpan<byte>(w, blocks * bb), new Span<float>(y, width));
                     break;
             }
         }

@@ -82,6 +82,16 @@ public sealed unsafe class QuantMatrix
         QuantDequant.Rows(this, first, count, dst);
     }
 
+    /// <summary>Columns [col0, col0 + cols) of rows [first, first + count) as float32 into dst (count × cols values);
+    /// the columns must be whole blocks.</summary>
+    public void Dequantize(int first, int count, int col0, int cols, float* dst)
+    {
+        if (first < 0 || count < 0 || first + count > Rows) throw new ArgumentOutOfRangeException(nameof(count));
+        if (col0 < 0 || cols < 0 || col0 + cols > Cols || col0 % BlockSize != 0 || cols % BlockSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(cols), $"{Name}: columns [{col0}, {col0 + cols}) are not whole {BlockSize}-value blocks of its {Cols}");
+        QuantDequant.Rows(this, first, count, dst, col0 / BlockSize, cols / BlockSize);
+    }
+
     /// <summary>The whole matrix as float32 [Rows × Cols] (tests and small matrices).</summary>
     public float[] ToFloat()
     {

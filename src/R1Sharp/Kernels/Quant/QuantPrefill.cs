@@ -42,10 +42,84 @@ public static unsafe class QuantPrefill
             dst.copy_(prod);
         }
         GC.KeepAlive(w);
-        if (bias is not null) y.add_(bias.to(dtype));
+        if (bias is not null) Ops.AddInPlace(y, bias.to(dtype));
         var outShape = shape.ToArray();
         outShape[^1] = n;
         return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// down(silu(gate(x)) ⊙ up(x)) for many rows of x and quantized gate, up [I, K] and down [K', I] (LlamaMLP without
+    /// biases), in blocks of the intermediate dimension: for each block of columns c, gate and up rows c go through the
+    /// GEMM, their SwiGLU in float32 (rounded to the GEMM's type, as the unfused path rounds down's input), and
+    /// down's columns c add that block's share of the output. The rows × I intermediates (gate, up and their product,
+    /// float32: 3 × 18 MB for 512 positions of the 1.5B shape, the prefill's largest transients) become rows × block,
+    /// and every weight is still dequantised once, so a long prefill needs no chunking to stay small. The output sums
+    /// the blocks' products in float32, each rounded once to the GEMM's type (the unfused product rounds their sum).
+    /// </summary>
+    public static Tensor SwiGluMlp(Tensor x, QuantMatrix gate, QuantMatrix up, QuantMatrix down, ScalarType? gemmType = null, int threads = 0,
+        int tileBytes = TileBytes)
+    {
+        int k = gate.Cols, inter = gate.Rows, hidden = down.Rows;
+        if (up.Rows != inter || up.Cols != k || down.Cols != inter || x.size(-1) != k)
+            throw new ArgumentException($"{gate.Name}, {up.Name}, {down.Name}: shapes [{gate.Rows}, {gate.Cols}], [{up.Rows}, {up.Cols}], [{down.Rows}, {down.Cols}] are no MLP for {x.size(-1)} features");
+        var dtype = gemmType ?? (CpuFeatures.NativeBf16Gemm ? ScalarType.BFloat16 : ScalarType.Float32);
+        if (threads <= 0) threads = get_num_threads();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var shape = x.shape;
+        var x2 = x.reshape(-1, k).to(dtype).contiguous();
+        long rows = x2.size(0);
+        int es = dtype == ScalarType.BFloat16 ? 2 : 4;
+        int block = MlpBlock(inter, down.BlockSize);
+        // Tiles of at most TileBytes: gate/up rows of K values, down rows of one block's columns.
+        int upTile = (int)Math.Clamp(tileBytes / ((long)k * es) / 16 * 16, 16, block);
+        int downTile = (int)Math.Clamp(tileBytes / ((long)block * es) / 16 * 16, 16, hidden);
+        var buffer = empty(Math.Max((long)upTile * k, (long)downTile * block), dtype: dtype);
+        var y = zeros(rows, hidden, dtype: ScalarType.Float32);
+        // gate's and up's products for one block, [rows, width] each over the start of these buffers; SwiGLU then
+        // overwrites gate's in place.
+        var gBuffer = empty(rows * block, dtype: dtype);
+        var uBuffer = empty(rows * block, dtype: dtype);
+        for (int c0 = 0; c0 < inter; c0 += block)
+        {
+            int width = Math.Min(block, inter - c0);
+            using var gv = gBuffer.narrow(0, 0, rows * width).view(rows, width);
+            using var uv = uBuffer.narrow(0, 0, rows * width).view(rows, width);
+            foreach (var (m, dst) in new[] { (gate, gv), (up, uv) })
+                for (int n0 = 0; n0 < width; n0 += upTile)
+                {
+                    int tn = Math.Min(upTile, width - n0);
+                    using var part = DequantizeTile(m, buffer, c0 + n0, tn, threads);
+                    using var target = dst.narrow(1, n0, tn);
+                    using var prod = mm(x2, part.t());
+                    target.copy_(prod);
+                }
+            TrainingKernels.SwiGluInPlace(gv, uv);
+            for (int n0 = 0; n0 < hidden; n0 += downTile)
+            {
+                int tn = Math.Min(downTile, hidden - n0);
+                using var part = DequantizeTile(down, buffer, n0, tn, c0, width, threads);
+                using var prod = mm(gv, part.t());
+                using var target = y.narrow(1, n0, tn);
+                Ops.AddInPlace(target, prod);
+            }
+        }
+        GC.KeepAlive(gate); GC.KeepAlive(up); GC.KeepAlive(down);
+        var outShape = shape.ToArray();
+        outShape[^1] = hidden;
+        return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The intermediate columns per block of <see cref="SwiGluMlp"/>: whole blocks of down's format, at most
+    /// about 2048 columns (a 512-row block of gate, up and SwiGLU's float32 temporaries is then 4 MB each), the fewest
+    /// blocks of that size spread evenly (the last may be smaller).</summary>
+    public static int MlpBlock(int inter, int blockSize)
+    {
+        int units = inter / blockSize, target = Math.Max(1, 2048 / blockSize);
+        if (units <= target) return inter;
+        int parts = (units + target - 1) / target;
+        return (units + parts - 1) / parts * blockSize;
     }
 
     /// <summary>
@@ -65,16 +139,13 @@ public static unsafe class QuantPrefill
         int es = dtype == ScalarType.BFloat16 ? 2 : 4;
         int tile = (int)Math.Clamp(TileBytes / ((long)k * es) / 16 * 16, 16, n);
         var buffer = empty(tile, k, dtype: dtype);
-        // add_(t) makes its alpha a temporary Scalar that nothing references while libtorch reads it: the finalizer
-        // can free it mid-call (a QLoRA step at 28 layers died in here with a Scalar of no known type). Held to the end.
-        using var one = 1.ToScalar();
         for (int n0 = 0; n0 < n; n0 += tile)
         {
             int tn = Math.Min(tile, n - n0);
             using var part = DequantizeTile(w, buffer, n0, tn, threads);
             using var gpart = g2.narrow(1, n0, tn);
             using var prod = mm(gpart, part);
-            gx.add_(prod, one);
+            Ops.AddInPlace(gx, prod); // alpha held: see Ops.Add (a QLoRA step at 28 layers died here on a freed one)
         }
         GC.KeepAlive(w);
         var outShape = grad.shape.ToArray();
@@ -83,25 +154,30 @@ public static unsafe class QuantPrefill
     }
 
     /// <summary>Rows [n0, n0 + tn) of w dequantised into buffer (float32 or bfloat16): a view of its first tn rows.</summary>
-    static Tensor DequantizeTile(QuantMatrix w, Tensor buffer, int n0, int tn, int threads)
+    static Tensor DequantizeTile(QuantMatrix w, Tensor buffer, int n0, int tn, int threads) =>
+        DequantizeTile(w, buffer, n0, tn, 0, w.Cols, threads);
+
+    /// <summary>Columns [c0, c0 + cols) (whole blocks) of rows [n0, n0 + tn) of w dequantised into buffer (float32 or
+    /// bfloat16, cols values per row): a [tn, cols] view of its start.</summary>
+    static Tensor DequantizeTile(QuantMatrix w, Tensor buffer, int n0, int tn, int c0, int cols, int threads)
     {
-        int k = w.Cols;
         bool f32 = buffer.dtype == ScalarType.Float32;
+        if (buffer.numel() < (long)tn * cols) throw new ArgumentException($"{w.Name}: a tile of [{tn}, {cols}] does not fit the buffer");
         nint bufferAddr = TensorMemory.Address(buffer);
         int chunk = (tn + threads * 4 - 1) / (threads * 4);
         KernelThreads.For((tn + chunk - 1) / chunk, threads, c =>
         {
             int r0 = n0 + c * chunk, r1 = Math.Min(n0 + tn, r0 + chunk);
-            if (f32) { w.Dequantize(r0, r1 - r0, (float*)bufferAddr + (long)(r0 - n0) * k); return; }
-            var row = new float[k];
+            if (f32) { w.Dequantize(r0, r1 - r0, c0, cols, (float*)bufferAddr + (long)(r0 - n0) * cols); return; }
+            var row = new float[cols];
             fixed (float* rp = row)
                 for (int r = r0; r < r1; r++)
                 {
-                    w.Dequantize(r, 1, rp);
-                    ToBf16(rp, (ushort*)bufferAddr + (long)(r - n0) * k, k);
+                    w.Dequantize(r, 1, c0, cols, rp);
+                    ToBf16(rp, (ushort*)bufferAddr + (long)(r - n0) * cols, cols);
                 }
         }, spinAfter: false);
-        return buffer.narrow(0, 0, tn);
+        return buffer.view(-1).narrow(0, 0, (long)tn * cols).view(tn, cols);
     }
 
     /// <summary>float32 → bfloat16, rounding to nearest even (libtorch's rounding; the values are finite).</summary>
