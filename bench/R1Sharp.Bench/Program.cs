@@ -22,6 +22,7 @@ return args.FirstOrDefault() switch
     "deepseek" => DeepSeekBench.Run(args[1..]),
     "lora" => LoraBench.Run(args[1..]),
     "lora-rollout" => LoraRolloutBench.Run(args[1..]),
+    "prefill-chunk" => PrefillChunkBench.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -36,6 +37,7 @@ static int Usage()
 {
     Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--rounds N]");
     Console.Error.WriteLine("       R1Sharp.Bench verifier [SHARED_DIR]");
+    Console.Error.WriteLine("       R1Sharp.Bench prefill-chunk [--dtype bf16|f32] [--size 1.5b] [--prompt 512] [--chunks 512,256] [--rounds 3]   (prefill time per chunk size)");
     Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench grpo [--size demo|50m] [--steps N] [--threads N[,N]] [--micro-batch ROWS] [--unfused]");
     Console.Error.WriteLine("       R1Sharp.Bench sft [--size demo|50m] [--steps N] [--max-length T] [--threads N]");

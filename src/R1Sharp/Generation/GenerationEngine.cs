@@ -22,8 +22,8 @@ public sealed class GenerationEngine
     public bool ReleaseMemoryAfterPrefill { get; init; } = true;
 
     /// <summary>Positions (rows × tokens) one forward pass takes at most: longer prefills go in time chunks
-    /// (<see cref="DecodeEngine.PrefillChunkTokens"/>).</summary>
-    public int PrefillChunkTokens { get; init; } = DecodeEngine.DefaultPrefillChunkTokens;
+    /// (<see cref="DecodeEngine.PrefillChunkTokens"/>); null: the engine's default for the model's width.</summary>
+    public int? PrefillChunkTokens { get; init; }
 
     /// <param name="onToken">called with (row, token) for each new token; returning true stops that row (stop strings).</param>
     /// <param name="useCache">false recomputes the whole sequence each step (the reference the cache is tested against).</param>
@@ -51,7 +51,9 @@ public sealed class GenerationEngine
             throw new R1SharpException($"prompt ({promptLen} tokens) + max_tokens ({options.MaxTokens}) exceeds the model's context of {model.Config.MaxPositionEmbeddings}");
         using var noGrad = TorchSharp.torch.no_grad();
         using var backend = new ModelBackend(model, sequences.Count, total, ownsModel: false, useCache);
-        var engine = new DecodeEngine(backend) { ReleaseMemoryAfterPrefill = ReleaseMemoryAfterPrefill, PrefillChunkTokens = PrefillChunkTokens };
+        var engine = PrefillChunkTokens is { } chunk
+            ? new DecodeEngine(backend) { ReleaseMemoryAfterPrefill = ReleaseMemoryAfterPrefill, PrefillChunkTokens = chunk }
+            : new DecodeEngine(backend) { ReleaseMemoryAfterPrefill = ReleaseMemoryAfterPrefill };
         engine.Submit(sequences);
         engine.RunUntilIdle();
     }

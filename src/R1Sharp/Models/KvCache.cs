@@ -127,14 +127,21 @@ public sealed class KvCache : ModelCache
     public KvCache(int layers, int kvHeads, int headDim, int maxBatch, int capacity, ScalarType dtype, Device device) : base(maxBatch, capacity)
     {
         this.headDim = headDim; this.kvHeads = kvHeads;
+        // One allocation for every layer's keys and values, each layer's a contiguous view of it: per-layer blocks (about
+        // 1 MB each for 16 rows of the 1.5B shape) came from glibc's heap, where they outlived the prefill's transient
+        // blocks around them and the heap could not shrink past them; one block of this size is mapped on its own and
+        // returned whole when the cache is disposed.
+        storage = zeros([2, layers, maxBatch, kvHeads, capacity, headDim], dtype: dtype, device: device);
         Keys = new Tensor[layers];
         Values = new Tensor[layers];
         for (int l = 0; l < layers; l++)
         {
-            Keys[l] = zeros([maxBatch, kvHeads, capacity, headDim], dtype: dtype, device: device);
-            Values[l] = zeros([maxBatch, kvHeads, capacity, headDim], dtype: dtype, device: device);
+            Keys[l] = storage[0, l];
+            Values[l] = storage[1, l];
         }
     }
+
+    readonly Tensor storage;
 
     public override long Bytes => Keys.Sum(k => k.NumberOfElements * k.ElementSize) * 2;
 
@@ -192,6 +199,7 @@ public sealed class KvCache : ModelCache
     {
         foreach (var t in Keys) t.Dispose();
         foreach (var t in Values) t.Dispose();
+        storage.Dispose();
         writeIndex?.Dispose();
     }
 }

@@ -45,6 +45,21 @@ public class ChunkedPrefillTests
         }
     }
 
+    /// <summary>The default chunk follows the model's width: 256 positions from the 1.5B shape's 1536 up, more for
+    /// narrower models (the same activation bytes a step), whatever engine builds it over a model.</summary>
+    [Fact]
+    public void DefaultChunkScalesWithTheModelsWidth()
+    {
+        Assert.Equal(256, DecodeEngine.PrefillChunkFor(1536));
+        Assert.Equal(256, DecodeEngine.PrefillChunkFor(3584)); // never below the measured default
+        Assert.Equal(3072, DecodeEngine.PrefillChunkFor(128));
+        Assert.Equal(256, DecodeEngine.PrefillChunkFor(0));
+        using var m = Tiny("qwen2");
+        using var backend = new ModelBackend(m, slots: 2, capacity: 16, ownsModel: false);
+        Assert.Equal(DecodeEngine.PrefillChunkFor(m.Config.HiddenSize), new DecodeEngine(backend).PrefillChunkTokens);
+        Assert.Equal(5, new DecodeEngine(backend) { PrefillChunkTokens = 5 }.PrefillChunkTokens);
+    }
+
     /// <summary>The first token's logits: one step for the whole prompts, the step of each prompt's last chunk when
     /// chunked (a chunk of 1 token with 4 rows and a budget of 3: row i's prompt ends at step Prompts[i].Length).</summary>
     [Theory]
