@@ -81,13 +81,14 @@ public static class PeftOptions
 
     /// <summary>
     /// LoRA dropout on for the policy's training forward and backward passes of one optimizer step, until disposed;
-    /// rollouts and the scoring of fixed policies run outside it, without dropout. The masks come from the global
-    /// generator seeded from (seed, optimizer step), so a resumed run draws the same masks. Null without adapters.
+    /// rollouts and the scoring of fixed policies run outside it, without dropout. The masks come from the adapters'
+    /// own generator seeded from (seed, optimizer step), so a resumed run draws the same masks whatever else the
+    /// process draws meanwhile. Null without adapters.
     /// </summary>
     public static IDisposable? DropoutScope(LoraModel? lora, IPeftRecipe r, long optimizerStep)
     {
         if (lora is null) return null;
-        if (r.LoraDropout > 0) manual_seed(GrpoTrainer.RolloutSeed(r.Seed, optimizerStep, 15));
+        if (r.LoraDropout > 0) lora.Routing.DropoutGenerator.manual_seed(GrpoTrainer.RolloutSeed(r.Seed, optimizerStep, 15));
         lora.Routing.Training = true;
         return new EndOfScope(() => lora.Routing.Training = false);
     }

@@ -32,10 +32,10 @@ public sealed class LoraAdapter : IDisposable
     }
 
     /// <summary>(α/r)·B·A·dropout(x) in x's dtype, computed in float32 (PEFT casts x to the adapter's dtype).</summary>
-    public Tensor Delta(Tensor x, bool training)
+    public Tensor Delta(Tensor x, Generator? dropout)
     {
         var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
-        if (training && Dropout > 0) xf = F.dropout(xf, Dropout, training: true);
+        if (dropout is not null && Dropout > 0) xf = DropoutFrom(xf, Dropout, dropout);
         var d = F.linear(F.linear(xf, A), B).mul_(Scaling);
         return d.dtype == x.dtype ? d : d.to(x.dtype);
     }
@@ -44,15 +44,25 @@ public sealed class LoraAdapter : IDisposable
     /// read the same input), summed in float32 and rounded once to y's dtype, as PEFT does (result + lora_B(lora_A(x))
     /// · scaling promotes to float32, then is cast back). Four operators where <see cref="Delta"/> + add take six.
     /// Without autograd y is updated in place.</summary>
-    public Tensor AddTo(Tensor y, Tensor xf, bool training)
+    public Tensor AddTo(Tensor y, Tensor xf, Generator? dropout)
     {
-        if (training && Dropout > 0) xf = F.dropout(xf, Dropout, training: true);
+        if (dropout is not null && Dropout > 0) xf = DropoutFrom(xf, Dropout, dropout);
         var d = F.linear(F.linear(xf, A), B);
         // The scaling as a Scalar held until the call returns: an implicit temporary can be finalized while libtorch reads it.
         using var scaling = Scaling.ToScalar();
         if (!is_grad_enabled()) return y.add_(d, scaling);
         var sum = y.add(d, scaling); // float32 by type promotion
         return sum.dtype == y.dtype ? sum : sum.to(y.dtype);
+    }
+
+    /// <summary>F.dropout's formula (each value zeroed with probability p, the others scaled by 1/(1 − p)) with the mask
+    /// drawn from <paramref name="generator"/>: libtorch's global generator is shared by every thread of the process,
+    /// so another job drawing from it mid-step made a resumed run's masks differ from the uninterrupted run's.</summary>
+    static Tensor DropoutFrom(Tensor x, double p, Generator generator)
+    {
+        using var mask = empty_like(x).bernoulli_(1 - p, generator);
+        using var scale = (1 / (1 - p)).ToScalar(); // held for the call (see Ops.Add)
+        return x.mul(mask).mul_(scale);
     }
 
     /// <summary>ΔW = scaling·B·A [out, in] in float32.</summary>
@@ -82,14 +92,14 @@ public sealed class LoraLayer(string moduleName, LoraRouting routing)
     {
         var r = Routing;
         if (r.PerRow is not { } rows)
-            return r.Active is int a && a >= 0 && a < Adapters.Count && Adapters[a] is { } one ? one.AddTo(y, xf ?? ToFloat32(x), r.Training) : y;
+            return r.Active is int a && a >= 0 && a < Adapters.Count && Adapters[a] is { } one ? one.AddTo(y, xf ?? ToFloat32(x), r.DropoutSource) : y;
         if (rows.Length != x.size(0)) throw new InvalidOperationException($"{ModuleName}: adapter routing for {rows.Length} rows, the batch has {x.size(0)}");
         Tensor? outp = null;
         foreach (int a in rows.Distinct())
         {
             if (a < 0 || a >= Adapters.Count || Adapters[a] is null) continue;
             var idx = tensor(Enumerable.Range(0, rows.Length).Where(i => rows[i] == a).Select(i => (long)i).ToArray(), device: x.device);
-            var d = Adapters[a].Delta(x.index_select(0, idx), r.Training);
+            var d = Adapters[a].Delta(x.index_select(0, idx), r.DropoutSource);
             outp = (outp ?? y.clone()).index_add_(0, idx, d, 1);
         }
         return outp ?? y;
@@ -110,4 +120,9 @@ public sealed class LoraRouting
     public int[]? PerRow { get; set; }
     /// <summary>Dropout on (training forward passes).</summary>
     public bool Training { get; set; }
+    /// <summary>Where the dropout masks come from: this model's own generator, seeded per optimizer step by the trainer
+    /// (<see cref="Training.PeftOptions.DropoutScope"/>) and replayed by checkpointed recomputation.</summary>
+    public Generator DropoutGenerator { get; } = new(0);
+    /// <summary>The generator while <see cref="Training"/>, else null (no dropout).</summary>
+    public Generator? DropoutSource => Training ? DropoutGenerator : null;
 }

@@ -22,6 +22,8 @@ public sealed class TrainingForward
     readonly DecoderSegments? segments;
     readonly List<Tensor> inputs = [];
     readonly List<Tensor> rngStates = [];
+    readonly List<Tensor> dropoutStates = []; // the adapters' dropout generator (LoraRouting), beside the global one
+    readonly Generator? dropout;
     readonly Tensor? last;
 
     TrainingForward(Tensor hidden) => Hidden = hidden;
@@ -29,6 +31,7 @@ public sealed class TrainingForward
     TrainingForward(CausalLM model, DecoderSegments segments)
     {
         this.segments = segments;
+        dropout = model.Lora?.Routing.DropoutGenerator;
         using (no_grad())
         {
             var h = segments.Embed();
@@ -38,6 +41,7 @@ public sealed class TrainingForward
                 // The random state each layer starts from, so that its recomputation draws the same dropout masks
                 // (torch.utils.checkpoint's preserve_rng_state).
                 rngStates.Add(torch.random.get_rng_state());
+                if (dropout is not null) dropoutStates.Add(dropout.get_state());
                 using var scope = NewDisposeScope();
                 h = layer(h).MoveToOuterDisposeScope();
             }
@@ -64,6 +68,7 @@ public sealed class TrainingForward
         var g = g0.detach().clone();
         // The recomputations replay the forward's random draws and leave the generator where the forward left it.
         using var after = torch.random.get_rng_state();
+        using var dropoutAfter = dropout?.get_state();
         try
         {
             for (int i = segments.Layers.Count - 1; i >= 0; i--)
@@ -71,6 +76,7 @@ public sealed class TrainingForward
                 using var scope = NewDisposeScope();
                 var x = inputs[i].detach().requires_grad_(true);
                 torch.random.set_rng_state(rngStates[i]);
+                if (dropout is not null) dropout.set_state(dropoutStates[i]);
                 var y = segments.Layers[i](x);
                 y.backward([g]);
                 var next = x.grad is { } gx ? gx.detach().clone().MoveToOuterDisposeScope() : null;
@@ -79,7 +85,7 @@ public sealed class TrainingForward
                 g = next;
             }
         }
-        finally { torch.random.set_rng_state(after); }
+        finally { torch.random.set_rng_state(after); if (dropout is not null) dropout.set_state(dropoutAfter!); }
         using (var scope = NewDisposeScope())
         {
             var e = segments.Embed();

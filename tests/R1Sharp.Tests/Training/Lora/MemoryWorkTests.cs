@@ -96,19 +96,26 @@ public class MemoryWorkTests
         l.Routing.Training = true;
         try
         {
-            (float[] LogProbs, float[] Entropy, Dictionary<string, float[]> Grads, float Next) Seeded(TrainingMemory memory)
+            var dropout = l.Routing.DropoutGenerator;
+            (float[] LogProbs, float[] Entropy, Dictionary<string, float[]> Grads, float Next, float NextDropout) Seeded(TrainingMemory memory, long globalSeed = 123)
             {
-                manual_seed(123);
+                manual_seed(globalSeed);
+                dropout.manual_seed(123);
                 var r = Run(m, trained, memory);
-                return (r.LogProbs, r.Entropy, r.Grads, rand(1).item<float>());
+                return (r.LogProbs, r.Entropy, r.Grads, rand(1).item<float>(), rand(1, generator: dropout).item<float>());
             }
             var plain = Seeded(TrainingMemory.Default);
             var other = Seeded(TrainingMemory.Default);
             var checkpointed = Seeded(new TrainingMemory(GradientCheckpointing: true));
             AssertSame((plain.LogProbs, plain.Entropy, plain.Grads), (checkpointed.LogProbs, checkpointed.Entropy, checkpointed.Grads));
             Assert.Equal(plain.Next, checkpointed.Next);
+            Assert.Equal(plain.NextDropout, checkpointed.NextDropout);
+            // The masks come from the adapters' generator alone: whatever else draws from libtorch's global generator
+            // (another job in the process) changes nothing.
+            var otherGlobal = Seeded(TrainingMemory.Default, globalSeed: 999);
+            AssertSame((plain.LogProbs, plain.Entropy, plain.Grads), (otherGlobal.LogProbs, otherGlobal.Entropy, otherGlobal.Grads));
             // Dropout is on: another seed gives other gradients (so the equality above is about the masks).
-            manual_seed(124);
+            dropout.manual_seed(124);
             var reseeded = Run(m, trained, TrainingMemory.Default);
             Assert.Contains(reseeded.Grads, kv => !kv.Value.SequenceEqual(plain.Grads[kv.Key]));
             Assert.Equal(plain.Next, other.Next);
