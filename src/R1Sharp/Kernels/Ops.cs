@@ -108,7 +108,8 @@ public static class Ops
         if (TrainingKernels.Applies(x, weight)) return TrainingKernels.RmsNorm(x, weight, eps);
         using var scope = NewDisposeScope();
         var h = x.to(ScalarType.Float32);
-        h = h * (h.pow(2).mean([-1L], keepdim: true) + eps).rsqrt();
+        using var epsilon = eps.ToScalar(); // scalars held for the calls (see Add)
+        h = h * h.square().mean([-1L], keepdim: true).add(epsilon, One).rsqrt();
         return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
@@ -117,7 +118,7 @@ public static class Ops
     public static (Tensor Sum, Tensor Normed) AddRmsNorm(Tensor x, Tensor y, Tensor weight, double eps)
     {
         if (SmallInference.Applies(x, y, weight) && x.shape.SequenceEqual(y.shape)) return SmallOps.AddRmsNorm(x, y, weight, eps);
-        var h = x + y;
+        var h = Add(x, y);
         return (h, RmsNorm(h, weight, eps));
     }
 
@@ -131,7 +132,7 @@ public static class Ops
         if (SmallOps.AppliesToRope(heads, cos, sin)) return SmallOps.Rope(heads, cos, sin);
         long half = heads.size(-1) / 2;
         var rotated = cat([heads.narrow(-1, half, half).neg(), heads.narrow(-1, 0, half)], dim: -1);
-        return heads * cos + rotated * sin;
+        return Add(heads * cos, rotated * sin);
     }
 
     /// <summary>
@@ -155,7 +156,10 @@ public static class Ops
         if (TrainingKernels.Applies(q) && TrainingKernels.AppliesToSoftmax(scores, mask))
             probs = TrainingKernels.MaskedSoftmax(scores, mask, scale).view(b, kvHeads, groups * t, keys);
         else
-            probs = scores.mul_(scale).add_(mask).softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        {
+            using var scaleScalar = scale.ToScalar(); // held for the call (see Add)
+            probs = AddInPlace(scores.mul_(scaleScalar), mask).softmax(-1).to(v.dtype).view(b, kvHeads, groups * t, keys);
+        }
         if (!is_grad_enabled()) { scores.Dispose(); raw.Dispose(); } // inference: [B, H, T, L] float32, released before the output is made
         return Matmul(probs, v, viaFloat32).view(b, heads, t, dv).transpose(1, 2).reshape(b, t, heads * dv);
     }
