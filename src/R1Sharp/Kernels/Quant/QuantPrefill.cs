@@ -22,8 +22,7 @@ public static unsafe class QuantPrefill
     {
         int k = w.Cols, n = w.Rows;
         if (x.size(-1) != k) throw new ArgumentException($"{w.Name}: x has {x.size(-1)} features, the weight {k}");
-        var dtype = gemmType ?? (CpuFeatures.NativeBf16Gemm ? ScalarType.BFloat16 : ScalarType.Float32);
-        if (threads <= 0) threads = get_num_threads();
+        (var dtype, threads) = Settings(gemmType, threads);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var shape = x.shape;
@@ -63,8 +62,7 @@ public static unsafe class QuantPrefill
         int k = gate.Cols, inter = gate.Rows, hidden = down.Rows;
         if (up.Rows != inter || up.Cols != k || down.Cols != inter || x.size(-1) != k)
             throw new ArgumentException($"{gate.Name}, {up.Name}, {down.Name}: shapes [{gate.Rows}, {gate.Cols}], [{up.Rows}, {up.Cols}], [{down.Rows}, {down.Cols}] are no MLP for {x.size(-1)} features");
-        var dtype = gemmType ?? (CpuFeatures.NativeBf16Gemm ? ScalarType.BFloat16 : ScalarType.Float32);
-        if (threads <= 0) threads = get_num_threads();
+        (var dtype, threads) = Settings(gemmType, threads);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var shape = x.shape;
@@ -130,8 +128,7 @@ public static unsafe class QuantPrefill
     {
         int k = w.Cols, n = w.Rows;
         if (grad.size(-1) != n) throw new ArgumentException($"{w.Name}: the gradient has {grad.size(-1)} features, the weight {n} rows");
-        var dtype = gemmType ?? (CpuFeatures.NativeBf16Gemm ? ScalarType.BFloat16 : ScalarType.Float32);
-        if (threads <= 0) threads = get_num_threads();
+        (var dtype, threads) = Settings(gemmType, threads);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var g2 = grad.reshape(-1, n).to(dtype).contiguous();
@@ -152,6 +149,11 @@ public static unsafe class QuantPrefill
         outShape[^1] = k;
         return gx.reshape(outShape).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The tiles' and GEMM's type (bfloat16 only where libtorch's bf16 GEMM runs on native instructions, unless
+    /// given) and the threads (libtorch's count unless given).</summary>
+    static (ScalarType Dtype, int Threads) Settings(ScalarType? gemmType, int threads) =>
+        (gemmType ?? (CpuFeatures.NativeBf16Gemm ? ScalarType.BFloat16 : ScalarType.Float32), threads > 0 ? threads : get_num_threads());
 
     /// <summary>Rows [n0, n0 + tn) of w dequantised into buffer (float32 or bfloat16): a view of its first tn rows.</summary>
     static Tensor DequantizeTile(QuantMatrix w, Tensor buffer, int n0, int tn, int threads) =>
