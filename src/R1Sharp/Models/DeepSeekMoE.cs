@@ -8,7 +8,7 @@ namespace R1Sharp.Models;
 
 /// <summary>SwiGLU feed-forward down(silu(gate(x)) ⊙ up(x)) of a given width: the dense layers, each routed expert and
 /// the shared experts (DeepseekV3MLP).</summary>
-public sealed class DeepseekV3Mlp : nn.Module<Tensor, Tensor>
+public sealed partial class DeepseekV3Mlp : nn.Module<Tensor, Tensor>
 {
     public readonly Linear gate_proj, up_proj, down_proj;
 

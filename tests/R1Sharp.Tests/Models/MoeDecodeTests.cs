@@ -90,4 +90,34 @@ public class MoeDecodeTests
         }
         Assert.True(used.Count > c.NumExpertsPerTok, "the tokens went to different experts");
     }
+
+    /// <summary>The dense first layers on the same kernel (no routed experts): residual + MLP(x) as the tensor path
+    /// computes it.</summary>
+    [Theory]
+    [InlineData("f32")]
+    [InlineData("bf16")]
+    public void DenseLayerPlusResidualEqualsTheTensorPath(string dtypeName)
+    {
+        var dtype = dtypeName == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var mlp = new DeepseekV3Mlp(64, 176, dtype);
+        var g = new Generator(9);
+        foreach (var (_, p) in mlp.named_parameters()) p.copy_(randn(p.shape, generator: g) * 0.1);
+        for (int token = 0; token < 6; token++)
+        {
+            var x = randn([1, 1, 64], generator: g).to(dtype);
+            var residual = randn([1, 1, 64], generator: g).to(dtype);
+            var fused = mlp.ForwardPlus(x, residual).to(ScalarType.Float64);
+            MoeDecode.Enabled = false;
+            Tensor want;
+            try { want = mlp.ForwardPlus(x, residual).to(ScalarType.Float64); }
+            finally { MoeDecode.Enabled = true; }
+            Assert.True((residual + mlp.forward(x)).to(ScalarType.Float64).equal(want).all().item<bool>(), "the kernel off is residual + forward");
+            double tolerance = dtype == ScalarType.BFloat16 ? 2e-2 : 1e-5;
+            double err = (fused - want).abs().max().item<double>(), size = want.abs().max().item<double>();
+            Assert.True(err <= tolerance * Math.Max(1, size), $"token {token}: max error {err} against max |y| {size}");
+            Assert.Equal(new long[] { 1, 1, 64 }, fused.shape);
+        }
+    }
 }
