@@ -41,13 +41,19 @@ public static unsafe class Gemv
         else Run<F32>(targets, x, rows, k, threads);
     }
 
+    const long MinChunkBytes = 64 << 10;
+
     static void Run<TW>(Target[] targets, float* x, int rows, int k, int threads) where TW : struct, IWeights
     {
         bool wideEnabled = WideEnabled, wide = wideEnabled && k % 16 == 0;
         long total = 0;
         foreach (var t in targets) total += t.N;
         if (total == 0) return;
+        // Up to 8 chunks per thread for balance, but none under MinChunkBytes of weights (one per thread at least): each
+        // chunk starts new memory streams, and o_proj's 512 rows in 16 chunks of 32 KB ran ~15 % slower (bench/README.md,
+        // issue 16).
         int chunks = (int)Math.Max(1, Math.Min(threads * 8, total / 16));
+        chunks = (int)Math.Max(Math.Min(chunks, threads), Math.Min(chunks, total * k * TW.ElementSize / MinChunkBytes));
         // A multiple of 4 so that every chunk but a matrix's last is made of whole 4-output blocks.
         int per = (int)((total + chunks - 1) / chunks + 3) & ~3;
         if (threads <= 1 || chunks == 1)
@@ -263,7 +269,7 @@ public static unsafe class Gemv
 
     /// <summary>x · weight row a and x · weight row b, rows far apart in memory (two streams), sharing the x loads.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loops: no tier-0 phase
-    static void Dot2<TW>(nint wa, nint wb, float* x, int k, out float sa, out float sb) where TW : struct, IWeights
+    internal static void Dot2<TW>(nint wa, nint wb, float* x, int k, out float sa, out float sb) where TW : struct, IWeights
     {
         var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
         var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0;
@@ -296,7 +302,7 @@ public static unsafe class Gemv
     const int PrefetchBytes = 2048;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loops: no tier-0 phase
-    static float Dot<TW>(nint w, float* x, int k) where TW : struct, IWeights
+    internal static float Dot<TW>(nint w, float* x, int k) where TW : struct, IWeights
     {
         var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
         int i = 0;
