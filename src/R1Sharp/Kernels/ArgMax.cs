@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
@@ -29,6 +30,7 @@ public static unsafe class ArgMax
     }
 
     /// <returns>the index, or −1 when a NaN is present</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     static int Find(float* p, int n)
     {
         var max = Vector256.Create(float.NegativeInfinity);

@@ -39,6 +39,7 @@ public static unsafe class DecodeAttention
     /// <param name="mask">additive float32 [B, 1, 1, 1, L]</param>
     /// <param name="scale">the softmax scale (1/√headDim for standard attention)</param>
     /// <returns>[B, 1, heads·valueDim] in q's dtype</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     public static Tensor Run(Tensor q, Tensor keys, Tensor values, Tensor mask, double scale)
     {
         int b = (int)q.size(0), heads = (int)q.size(1), hd = (int)q.size(3), dv = (int)values.size(3);

@@ -43,6 +43,7 @@ public static unsafe class Gemv
 
     const long MinChunkBytes = 64 << 10;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     static void Run<TW>(Target[] targets, float* x, int rows, int k, int threads) where TW : struct, IWeights
     {
         bool wideEnabled = WideEnabled, wide = wideEnabled && k % 16 == 0;

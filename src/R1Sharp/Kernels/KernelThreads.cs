@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 
 namespace R1Sharp.Kernels;
@@ -22,6 +23,7 @@ public static class KernelThreads
         public int Next, Done;
         public Exception? Error;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
         public void Work()
         {
             int i;
@@ -42,6 +44,7 @@ public static class KernelThreads
     /// spinAfter: whether the workers then poll for the next job for a while (decode: the next call comes within
     /// microseconds) or block at once (training kernels: the next call comes after milliseconds of libtorch
     /// operators, whose OpenMP threads need the cores meanwhile).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     public static void For(int count, int threads, Action<int> body, bool spinAfter = true)
     {
         if (threads <= 1 || count <= 1)
@@ -69,6 +72,7 @@ public static class KernelThreads
         new Thread(WorkerLoop) { IsBackground = true, Name = "R1Sharp kernel worker" }.Start();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     static void WorkerLoop()
     {
         Job? last = null;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -55,6 +56,7 @@ public static class LinearKernels
     /// </summary>
     /// <param name="float32Output">outputs in float32 (values rounded to the weight's type first, as a cast of the
     /// usual outputs would give): the output head's logits</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     public static unsafe Tensor[] DecodeProducts(Tensor x, Tensor[] weights, Tensor?[] biases, long rows, bool float32Output = false)
     {
         int k = (int)x.size(-1);
@@ -98,6 +100,7 @@ public static class LinearKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     static unsafe float* Widen(ushort* source, float* target, int count)
     {
         for (int i = 0; i < count; i++) target[i] = BitConverter.Int32BitsToSingle(source[i] << 16);

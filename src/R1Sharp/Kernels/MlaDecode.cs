@@ -50,6 +50,7 @@ public static unsafe class MlaDecode
     /// <param name="kvB">kv_b_proj's weight [H·(nope + v), rank]</param>
     /// <param name="interleaved">rope_interleave: q_pe and k_pe rotate interleaved pairs, gathered into rotate_half's halves first</param>
     /// <returns>[B, 1, H·v] in q's dtype</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     public static Tensor Run(Tensor q, Tensor compressed, Tensor cos, Tensor sin, Tensor kvNorm, double eps, Tensor cacheLayer, int[] positions, int length,
         Tensor kvB, Tensor mask, int heads, int nope, int rope, int dv, bool interleaved, double scale)
     {
@@ -109,6 +110,7 @@ public static unsafe class MlaDecode
 
     /// <summary>RMSNorm of one row as <see cref="SmallOps.RmsNorm"/>: x·rsqrt(mean(x²) + eps) in float32, rounded, times
     /// the weight, rounded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     static void RmsNormRow(nint x, nint weight, nint y, int d, float eps, bool bf16)
     {
         float sum = 0;
@@ -124,6 +126,7 @@ public static unsafe class MlaDecode
     /// <summary>x·cos + rotate_half(x)·sin of one head's d values, each product rounded, then the sum (as
     /// <see cref="SmallOps.Rope"/>). Interleaved: x is first gathered into (x0, x2, …, x1, x3, …), the order the
     /// unfused path's reshape/transpose produces (DeepseekV3Attention.ApplyRope).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     static void RopeRow(nint x, nint cos, nint sin, nint y, int d, bool interleaved, bool bf16)
     {
         int half = d / 2;

@@ -94,6 +94,7 @@ public static unsafe class MoeDecode
 
         public void Run(int threads) => KernelThreads.For(secondPhase + combineItems, threads, Item);
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
         void Item(int i)
         {
             try
@@ -139,6 +140,7 @@ public static unsafe class MoeDecode
         }
 
         /// <summary>Spins until counter reaches target; false if another item failed meanwhile.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
         bool WaitFor(ref int counter, int target)
         {
             var spin = new SpinWait();
@@ -150,6 +152,7 @@ public static unsafe class MoeDecode
             return true;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
         void Route()
         {
             if (route is not null)
@@ -196,6 +199,7 @@ public static unsafe class MoeDecode
 
         /// <summary>Output rows [start, end): the routed experts' outputs weighted and summed in float32 and rounded, the
         /// shared experts' output added and rounded, then the residual.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
         void Combine(int start, int end)
         {
             float* d = (float*)downs;

@@ -45,6 +45,7 @@ internal static unsafe class SmallOps
 {
     /// <summary>x·rsqrt(mean(x²) + eps) in float32, cast to the model dtype, times the weight rounded again. Only the
     /// variance's summation order differs from libtorch's (a float32 sum either way).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
         int d = (int)x.size(-1);
@@ -71,6 +72,7 @@ internal static unsafe class SmallOps
 
     /// <summary>h = x + y rounded to the dtype (libtorch's add), and <see cref="RmsNorm"/> of h: a pre-norm layer's
     /// residual add and its next norm in one pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (Tensor Sum, Tensor Normed) AddRmsNorm(Tensor x, Tensor y, Tensor weight, double eps)
     {
         int d = (int)x.size(-1);
@@ -108,6 +110,7 @@ internal static unsafe class SmallOps
 
     /// <summary>x·cos + rotate_half(x)·sin for x [B, H, T, D]: each product rounded to the dtype, then their sum
     /// rounded, as libtorch's three operators round.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     public static Tensor Rope(Tensor x, Tensor cos, Tensor sin)
     {
         long b = x.size(0), heads = x.size(1), t = x.size(2);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,6 +13,7 @@ public sealed partial class DeepseekV3Mlp
 
     /// <summary>residual + forward(x): the decoder layer's residual add, folded into the decode kernel's last pass on a
     /// batch-1 decode step (one region of the kernel threads: gate/up with SwiGLU, down, the add).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     public unsafe Tensor ForwardPlus(Tensor x, Tensor residual)
     {
         long hidden = x.size(-1);
@@ -99,6 +101,7 @@ public sealed partial class DeepseekV3MoE
         return decodePlan = new DecodePlan(dtype, parameters, weights);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     bool Current(DecodePlan p)
     {
         int i = 0;
@@ -114,6 +117,7 @@ public sealed partial class DeepseekV3MoE
     /// residual when given. The tensor path costs about forty operators per layer at this size. Null when some expert
     /// cannot be read by the kernel (quantized, adapters): the caller then takes the tensor path.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     unsafe Tensor? RunDecodeToken(Tensor flat, Tensor? residual)
     {
         var dtype = flat.dtype;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
 
@@ -62,6 +63,7 @@ public static class MoeRouting
     /// <param name="logits">router logits of the token [experts]</param>
     /// <param name="bias">e_score_correction_bias [experts] (used by noaux_tc only), or empty</param>
     /// <returns>the k chosen experts, best first, and their weights</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     public static (int[] Experts, float[] Weights) RouteOne(ReadOnlySpan<float> logits, DeepseekV3Config c, ReadOnlySpan<float> bias)
     {
         int n = logits.Length, k = c.NumExpertsPerTok!.Value;

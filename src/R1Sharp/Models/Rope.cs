@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using TorchSharp;
@@ -234,6 +235,7 @@ public sealed class Rope : IDisposable
 
     /// <summary><see cref="Gather"/> for a few positions on the CPU: the same values (float32 rows, rounded to bfloat16
     /// to nearest even as .to() does).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // on the decode path each step: no tier-0 phase
     unsafe (Tensor cos, Tensor sin) GatherFew(Tensor positions, ScalarType dtype)
     {
         long b = positions.size(0), t = positions.size(1);
