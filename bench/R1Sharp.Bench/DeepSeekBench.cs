@@ -30,11 +30,7 @@ public static class DeepSeekBench
         var dtype = dtypeName switch { "f32" => ScalarType.Float32, "bf16" => ScalarType.BFloat16, _ => throw new ArgumentException("--dtype f32|bf16") };
         int elem = dtype == ScalarType.Float32 ? 4 : 2;
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
-        var cfg = DeepseekV2Config.Preset("v2-lite", 129280) with // DeepSeek-V3's vocabulary, so its tokenizer fits the GGUF
-        {
-            HiddenSize = 512, NumHiddenLayers = layers, NumAttentionHeads = 4, NumKeyValueHeads = 4, KvLoraRank = 128,
-            IntermediateSize = 2736, MoeIntermediateSize = 352, MaxPositionEmbeddings = 163840,
-        };
+        var cfg = BenchConfig(layers);
         Console.WriteLine($"threads {get_num_threads()}, dtype {dtypeName}, load average {load}");
         Console.WriteLine($"model: V2-Lite-shaped, hidden {cfg.HiddenSize}, {cfg.NumHiddenLayers} layers, {cfg.NumAttentionHeads} heads of {cfg.QkNopeHeadDim}+{cfg.QkRopeHeadDim}/{cfg.VHeadDim}, " +
             $"kv_lora_rank {cfg.KvLoraRank}, {cfg.NRoutedExperts} experts (top {cfg.NumExpertsPerTok} + {cfg.NSharedExperts} shared) of {cfg.MoeIntermediateSize}; " +
@@ -47,8 +43,7 @@ public static class DeepSeekBench
         Console.WriteLine("\n== KV cache per token ==");
         long Mla(DeepseekV3Config c) => (long)c.NumHiddenLayers * (c.KvLoraRank + c.QkRopeHeadDim);
         long Mha(DeepseekV3Config c) => (long)c.NumHiddenLayers * c.NumAttentionHeads * (c.QkHeadDim + c.VHeadDim);
-        using var model = (DeepseekV3ForCausalLM)CausalLM.Create(cfg, dtype);
-        model.InitializeRandom(1);
+        using var model = BenchModel(dtype, layers);
         long measured;
         using (var probe = model.CreateCache(1, context)) measured = probe.Bytes / context;
         // The V2 paper's Table 1 counts MHA as 2·n_h·d_h·l elements (d_h = 128, keys without the rope part), MLA as
@@ -208,25 +203,51 @@ public static class DeepSeekBench
             {
                 double a = 0, b = 0;
                 var aRounds = new List<double>(); var bRounds = new List<double>();
+                // The batch-1 rows' rooflines: the bandwidth probed just before and just after their rounds (the read
+                // bandwidth here moves by 2× within minutes, and the run's other probes are minutes away), and, stricter,
+                // the best probe of the whole run.
+                double before = contextTokens is null ? 0 : Roofline.MemoryBandwidth(passes: 3);
                 for (int round = 0; round < rounds; round++)
                 {
                     aRounds.Add(mine()); bRounds.Add(theirs());
                 }
+                double around = contextTokens is null ? 0 : Math.Max(before, Roofline.MemoryBandwidth(passes: 3));
+                bandwidth = Math.Max(bandwidth, around);
                 a = aRounds.Max(); b = bRounds.Max();
                 Console.WriteLine($"{name,-16} R1Sharp {a,8:F1} tok/s   llama.cpp {b,8:F1} tok/s   R1Sharp ÷ llama.cpp {a / b,5:F2}   " +
                     $"(rounds {string.Join(", ", aRounds.Select(x => x.ToString("F1")))} / {string.Join(", ", bRounds.Select(x => x.ToString("F1")))})");
-                double? roof = null;
+                double? roof = null, roofAround = null;
                 if (contextTokens is int ctx)
                 {
                     // A step reads the active weights and the row's cache (its average length over the decode).
-                    roof = bandwidth / (activeBytes + (ctx + decodeTokens / 2.0) * cacheBytesPerToken);
-                    Console.WriteLine($"{"",-16} roofline {roof,7:F1} tok/s at {bandwidth / 1e9:F1} GB/s: R1Sharp at {a / roof:P0}, llama.cpp at {b / roof:P0}");
+                    double stepBytes = activeBytes + (ctx + decodeTokens / 2.0) * cacheBytesPerToken;
+                    roof = bandwidth / stepBytes;
+                    roofAround = around / stepBytes;
+                    Console.WriteLine($"{"",-16} roofline {roof,7:F1} tok/s at the run's best probe, {bandwidth / 1e9:F1} GB/s: R1Sharp at {a / roof:P0}, llama.cpp at {b / roof:P0}");
+                    Console.WriteLine($"{"",-16} roofline {roofAround,7:F1} tok/s at the probes around these rounds, {around / 1e9:F1} GB/s (before {before / 1e9:F1}): R1Sharp at {a / roofAround:P0}, llama.cpp at {b / roofAround:P0}");
                 }
-                rows.Add(new { name, r1sharp_tokens_per_s = a, llamacpp_tokens_per_s = b, ratio = a / b, r1sharp_rounds = aRounds, llamacpp_rounds = bRounds, roofline_tokens_per_s = roof });
+                rows.Add(new { name, r1sharp_tokens_per_s = a, llamacpp_tokens_per_s = b, ratio = a / b, r1sharp_rounds = aRounds, llamacpp_rounds = bRounds,
+                    roofline_tokens_per_s = roof, roofline_around_tokens_per_s = roofAround, bandwidth_best = bandwidth, bandwidth_around = around });
             }
             return rows;
         }
         finally { try { Directory.Delete(dir, true); } catch (IOException) { } }
+    }
+
+    /// <summary>The V2-Lite-shaped model this bench measures (hidden 2048 → 512, V2-Lite's head sizes, DeepSeek-V3's
+    /// vocabulary so its tokenizer fits the GGUF).</summary>
+    public static DeepseekV3Config BenchConfig(int layers) => DeepseekV2Config.Preset("v2-lite", 129280) with
+    {
+        HiddenSize = 512, NumHiddenLayers = layers, NumAttentionHeads = 4, NumKeyValueHeads = 4, KvLoraRank = 128,
+        IntermediateSize = 2736, MoeIntermediateSize = 352, MaxPositionEmbeddings = 163840,
+    };
+
+    /// <summary><see cref="BenchConfig"/> with random weights (seed 1).</summary>
+    public static DeepseekV3ForCausalLM BenchModel(ScalarType dtype, int layers)
+    {
+        var model = (DeepseekV3ForCausalLM)CausalLM.Create(BenchConfig(layers), dtype);
+        model.InitializeRandom(1);
+        return model;
     }
 
     static string? Arg(string[] args, string name)

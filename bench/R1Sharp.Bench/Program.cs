@@ -20,6 +20,7 @@ return args.FirstOrDefault() switch
     "quant-model" => QuantModelBench.Run(args[1..]),
     "quant-zero" => QuantZeroBench.Run(args[1..]),
     "deepseek" => DeepSeekBench.Run(args[1..]),
+    "deepseek-profile" => DeepSeekProfile.Run(args[1..]),
     "lora" => LoraBench.Run(args[1..]),
     "lora-rollout" => LoraRolloutBench.Run(args[1..]),
     "prefill-chunk" => PrefillChunkBench.Run(args[1..]),
@@ -49,6 +50,7 @@ static int Usage()
     Console.Error.WriteLine("       R1Sharp.Bench quant-model [--types q4_k_m,q8_0] [--prefill 512] [--decode 32] [--threads N] [--dir DIR]   (1.5B shape GGUF files: R1Sharp vs llama.cpp)");
     Console.Error.WriteLine("       R1Sharp.Bench quant-zero [--model runs/zero/model] [--types q4_k_m,q8_0,q4_0] [--seed 1]   (held-out pass@1 of the quantized demo model)");
     Console.Error.WriteLine("       R1Sharp.Bench deepseek [--dtype bf16|f32] [--context 512] [--steps 16] [--layers 6] [--llamacpp [--rounds 3]]   (MLA cache, absorbed vs expanded decode, MoE grouping, vs llama.cpp)");
+    Console.Error.WriteLine("       R1Sharp.Bench deepseek-profile [--steps 64] [--context 32]   (a batch-1 decode step of the deepseek model, piece by piece)");
     Console.Error.WriteLine("       R1Sharp.Bench lora [--tokens 1024] [--completions 8] [--micro-batch 1] [--rank 16] [--layers 28] [--configs qlora,lora-mem,lora,full] [--full]   (GRPO step memory and time: full FT, LoRA, LoRA + memory work, QLoRA)");
     Console.Error.WriteLine("       R1Sharp.Bench lora-rollout [--layers 28] [--completions 8] [--prompt 64] [--tokens 64] [--rank 16] [--reps 2]   (GRPO rollouts with adapters: unmerged vs a merged copy)");
     Console.Error.WriteLine("       R1Sharp.Bench llamacpp [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--threads N]");
