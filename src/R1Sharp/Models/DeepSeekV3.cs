@@ -34,7 +34,7 @@ public class DeepseekV3DecoderLayer : nn.Module
         var attended = self_attn.Forward(input_layernorm.forward(x), cos, sin, mask, cache, form);
         // h = x + attention, normed; then h + FFN. At a decode step both residual adds fold into the kernels around them.
         var (h, normed) = Ops.AddRmsNorm(x, attended, post_attention_layernorm.weight, post_attention_layernorm.Eps);
-        return mlp is DeepseekV3MoE moe ? moe.ForwardPlus(normed, h) : h + mlp.forward(normed);
+        return mlp is DeepseekV3MoE moe ? moe.ForwardPlus(normed, h) : Ops.Add(h, mlp.forward(normed));
     }
 }
 
