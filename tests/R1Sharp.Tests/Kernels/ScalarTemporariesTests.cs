@@ -6,17 +6,16 @@ namespace R1Sharp.Tests.Kernels;
 /// <summary>
 /// No TorchSharp Scalar in src/ is left for the finalizer while libtorch reads it (<see cref="ScalarTemporaries"/>): a
 /// collection on another thread during the call could free it first, the intermittent "Expected false to be true" in
-/// Scalar::toFloat of a prefill, a server request or a training step. The library's sources are compiled once with the
-/// references the tests run with, and every conversion to Scalar and every TorchSharp call that makes one inside is
-/// checked.
+/// Scalar::toFloat of a prefill, a server request or a training step. The sources of src/R1Sharp and src/R1Sharp.Cli
+/// are compiled once with the references the tests run with, and every conversion to Scalar and every TorchSharp call
+/// that makes one inside is checked.
 /// </summary>
 public sealed class ScalarTemporariesTests
 {
     static readonly string Root = FindRoot();
     static readonly Lazy<List<MetadataReference>> References = new(LoadReferences);
-    static readonly Lazy<CSharpCompilation> Library = new(() => Compile(Directory.EnumerateFiles(Path.Combine(Root, "src", "R1Sharp"), "*.cs", SearchOption.AllDirectories)
-        .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
-        .OrderBy(f => f, StringComparer.Ordinal).Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), Parse, path: f)).ToArray()));
+    static readonly Lazy<CSharpCompilation> Library = new(() => Compile("R1Sharp", Sources("R1Sharp"), OutputKind.DynamicallyLinkedLibrary, []));
+    static readonly Lazy<CSharpCompilation> Cli = new(() => Compile("r1", Sources("R1Sharp.Cli"), OutputKind.ConsoleApplication, [Library.Value.ToMetadataReference()]));
 
     static readonly CSharpParseOptions Parse = new(LanguageVersion.Latest);
 
@@ -24,17 +23,19 @@ public sealed class ScalarTemporariesTests
     const string GlobalUsings = "global using System; global using System.Collections.Generic; global using System.IO; global using System.Linq; " +
         "global using System.Net.Http; global using System.Threading; global using System.Threading.Tasks;";
 
-    [Fact]
-    public void The_library_holds_every_scalar_it_hands_to_libtorch()
+    [Theory]
+    [InlineData("R1Sharp")]
+    [InlineData("R1Sharp.Cli")]
+    public void Src_holds_every_scalar_it_hands_to_libtorch(string project)
     {
-        var compilation = Library.Value;
+        var compilation = project == "R1Sharp" ? Library.Value : Cli.Value;
         // The semantic model must be whole: an unresolved type or member would hide its calls. Declarations are checked
         // here and every expression in Find (binding the bodies twice would double the time); only the bodies that
         // source generators write ([GeneratedRegex] and the like) are missing.
         var errors = compilation.GetDeclarationDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error && d.Id is not ("CS8795" or "CS9248")).Take(10).ToList();
-        Assert.True(errors.Count == 0, "src/R1Sharp does not compile here:\n" + string.Join("\n", errors));
+        Assert.True(errors.Count == 0, $"src/{project} does not compile here:\n" + string.Join("\n", errors));
         var findings = ScalarTemporaries.Find(compilation, Root, out var unbound);
-        Assert.True(unbound.Count == 0, "src/R1Sharp does not bind here:\n" + string.Join("\n", unbound.Take(10)));
+        Assert.True(unbound.Count == 0, $"src/{project} does not bind here:\n" + string.Join("\n", unbound.Take(10)));
         Assert.True(findings.Count == 0, $"{findings.Count} Scalars nothing holds while libtorch reads them:\n" + string.Join("\n", findings));
     }
 
@@ -61,7 +62,9 @@ public sealed class ScalarTemporariesTests
                     x = torch.arange(10L);                   // line 17: converted and start/step made inside
                     x = x.square();                          // line 18: pow(2) inside
                     x = x.masked_fill(a.gt(b), -1e9);        // line 19
-                    return x.pow(2);                         // line 20
+                    x += b;                                  // line 20: a compound +
+                    x = new[] { x, b }.Aggregate(torch.add); // line 21: a method group
+                    return x.pow(2);                         // line 22
                 }
                 static Tensor Good(Tensor a, Tensor b, double lr)
                 {
@@ -79,7 +82,7 @@ public sealed class ScalarTemporariesTests
         var findings = ScalarTemporaries.Find(snippet, "", out var unbound);
         Assert.Empty(unbound);
         var lines = findings.Select(f => f.Line).Distinct().Order().ToArray();
-        Assert.True(lines.SequenceEqual([9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20]), string.Join("\n", findings));
+        Assert.True(lines.SequenceEqual([9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 22]), string.Join("\n", findings));
         Assert.Contains(findings, f => f.Line == 17 && f.What.Contains("converted to a temporary Scalar"));
         Assert.Contains(findings, f => f.Line == 17 && f.What.Contains("arange"));
     }
@@ -106,9 +109,15 @@ public sealed class ScalarTemporariesTests
         Assert.All(holding, k => Assert.Contains(k, every));
     }
 
-    static CSharpCompilation Compile(SyntaxTree[] trees) => CSharpCompilation.Create("Checked",
-        [.. trees, CSharpSyntaxTree.ParseText(GlobalUsings, Parse, path: "GlobalUsings.cs")], References.Value,
-        new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true, nullableContextOptions: NullableContextOptions.Enable));
+    static SyntaxTree[] Sources(string project) => Directory.EnumerateFiles(Path.Combine(Root, "src", project), "*.cs", SearchOption.AllDirectories)
+        .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
+        .OrderBy(f => f, StringComparer.Ordinal).Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), Parse, path: f)).ToArray();
+
+    static CSharpCompilation Compile(SyntaxTree[] trees) => Compile("Snippet", trees, OutputKind.DynamicallyLinkedLibrary, []);
+
+    static CSharpCompilation Compile(string name, SyntaxTree[] trees, OutputKind kind, MetadataReference[] more) => CSharpCompilation.Create(name,
+        [.. trees, CSharpSyntaxTree.ParseText(GlobalUsings, Parse, path: "GlobalUsings.cs")], [.. References.Value, .. more],
+        new CSharpCompilationOptions(kind, allowUnsafe: true, nullableContextOptions: NullableContextOptions.Enable));
 
     /// <summary>The assemblies this test process runs with (the framework, ASP.NET Core, TorchSharp and the other
     /// packages), less the R1Sharp assemblies whose sources are compiled instead.</summary>
