@@ -69,7 +69,7 @@ static class TorchSharpTemporaries
 
         var result = new Dictionary<string, string>();
         foreach (var type in types.Where(t => t.IsVisible))
-            foreach (var method in type.GetMethods(all).Where(m => m.IsPublic))
+            foreach (var method in type.GetMethods(all).Where(m => m.IsPublic || m.IsFamily || m.IsFamilyOrAssembly)) // what src can call
                 if (Makes(method) is { } why) result.TryAdd(Key(method), why);
         return result;
     }
