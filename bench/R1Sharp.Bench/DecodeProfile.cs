@@ -36,6 +36,7 @@ public static class DecodeProfile
         var dtype = dtypeName == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
         if (Arg(args, "--rows") is string rowList) KernelProfile.Rows = rowList.Split(',').Select(int.Parse).ToArray();
         KernelProfile.CpuClock = args.Contains("--cpu-clock");
+        if (Arg(args, "--prefetch") is string prefetch) QuantKernels.PrefetchBytes = int.Parse(prefetch); // quantized one-row kernels' distance (0: none)
         if (args.Contains("--kernels")) { KernelProfile.Run(dtype == ScalarType.BFloat16, steps); return 0; }
         // --gguf FILE: a GGUF file's model as `--model FILE.gguf` loads it (quantized weights in place).
         string? gguf = Arg(args, "--gguf");

@@ -24,6 +24,7 @@ return args.FirstOrDefault() switch
     "lora" => LoraBench.Run(args[1..]),
     "lora-rollout" => LoraRolloutBench.Run(args[1..]),
     "prefill-chunk" => PrefillChunkBench.Run(args[1..]),
+    "bandwidth" => BandwidthBench.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -39,6 +40,7 @@ static int Usage()
     Console.Error.WriteLine("usage: R1Sharp.Bench generate [--dtype f32|bf16] [--size 0.5b|tiny|small] [--prefill N] [--decode N] [--rounds N]");
     Console.Error.WriteLine("       R1Sharp.Bench verifier [SHARED_DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench prefill-chunk [--dtype bf16|f32] [--size 1.5b] [--prompt 512] [--chunks 512,256] [--rounds 3]   (prefill time per chunk size)");
+    Console.Error.WriteLine("       R1Sharp.Bench bandwidth [--file FILE] [--rounds 5]   (the read-bandwidth probe beside plain streaming reads of anonymous memory and of a mapped file)");
     Console.Error.WriteLine("       R1Sharp.Bench serve [--clients 32] [--requests 256] [--max-tokens 32] [--tokenizer DIR]");
     Console.Error.WriteLine("       R1Sharp.Bench grpo [--size demo|50m] [--steps N] [--threads N[,N]] [--micro-batch ROWS] [--unfused]");
     Console.Error.WriteLine("       R1Sharp.Bench sft [--size demo|50m] [--steps N] [--max-length T] [--threads N]");

@@ -67,25 +67,31 @@ public static unsafe class QuantKernelBench
             Console.Error.WriteLine($"{type}: layers {layerBytes / 1e6:F0} MB, lm_head {headBytes / 1e6:F0} MB");
             foreach (int rows in rowCounts)
             {
-                // From 8 rows the 8-row kernels (the default) against the 4-row ones alone ("/4"), alternating.
-                var variants = paths.Select(p => (isa: p, eight: true)).Concat(rows >= 8 ? paths.Select(p => (isa: p, eight: false)) : []).ToArray();
+                // From 8 rows the 8-row kernels (the default) against the 4-row ones alone ("/4"); at 1 row the default
+                // prefetch distance against none ("/no-prefetch"); alternating.
+                int prefetch = QuantKernels.PrefetchBytes;
+                var variants = paths.Select(p => (isa: p, eight: true, pf: prefetch))
+                    .Concat(rows >= 8 ? paths.Select(p => (isa: p, eight: false, pf: prefetch)) : [])
+                    .Concat(rows == 1 ? paths.Select(p => (isa: p, eight: true, pf: 0)) : []).ToArray();
                 var best = variants.ToDictionary(p => p, _ => (layers: double.MaxValue, head: double.MaxValue));
                 for (int pass = 0; pass < passes; pass++)
                     foreach (var v in variants)
                     {
                         QuantKernels.Isa = v.isa;
                         QuantKernels.EightRows = v.eight;
+                        QuantKernels.PrefetchBytes = v.pf;
                         double tl = Time(calls, x, y, rows, threads), th = Time([head], x, y, rows, threads);
                         var b = best[v];
                         best[v] = (Math.Min(b.layers, tl), Math.Min(b.head, th));
                     }
                 QuantKernels.EightRows = true;
+                QuantKernels.PrefetchBytes = prefetch;
                 foreach (var v in variants)
                 {
                     var (tl, th) = best[v];
                     double gbl = layerBytes / tl / 1e9, gbh = headBytes / th / 1e9;
-                    string name = v.isa + (v.eight ? "" : "/4");
-                    Console.WriteLine($"{type,-5} {name,-8} rows {rows,2}: layers {tl * 1e3,7:F1} ms {gbl,6:F1} GB/s ({gbl * 1e9 / bandwidth,4:P0} of bandwidth)   lm_head {th * 1e3,6:F1} ms {gbh,6:F1} GB/s ({gbh * 1e9 / bandwidth,4:P0})");
+                    string name = v.isa + (v.eight ? "" : "/4") + (v.pf == prefetch ? "" : "/no-prefetch");
+                    Console.WriteLine($"{type,-5} {name,-18} rows {rows,2}: layers {tl * 1e3,7:F1} ms {gbl,6:F1} GB/s ({gbl * 1e9 / bandwidth,4:P0} of bandwidth)   lm_head {th * 1e3,6:F1} ms {gbh,6:F1} GB/s ({gbh * 1e9 / bandwidth,4:P0})");
                     results.Add(new { type = type.ToString(), isa = name, rows, layers_ms = tl * 1e3, layers_gbps = gbl, lm_head_ms = th * 1e3, lm_head_gbps = gbh, of_bandwidth = gbl * 1e9 / bandwidth });
                 }
             }

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,7 +33,8 @@ public static class Sampler
             for (int i = 0; i < b; i++) result[i] = (int)arg[i].item<long>();
             return result;
         }
-        var scaled = logits / o.Temperature;
+        using var temperature = o.Temperature.ToScalar(); // held for the call (HeldScalars)
+        var scaled = logits.div(temperature);
         for (int i = 0; i < b; i++) result[i] = SampleRow(scaled[i], o, generators[i]);
         return result;
     }
@@ -67,9 +69,10 @@ public static class Sampler
                 return NucleusByThreshold(row.softmax(-1), o.TopP);
             // Keep a token while the mass strictly before it is < top_p (transformers removes tokens whose ascending
             // cumulative probability is ≤ 1 - top_p); the first token is always kept.
-            var keep = (cum - probs).lt(o.TopP);
+            using var topP = o.TopP.ToScalar(); // held for the call (HeldScalars)
+            var keep = (cum - probs).lt(topP);
             keep[0] = tensor(true);
-            probs = probs.masked_fill(keep.logical_not(), 0);
+            probs = probs.masked_fill(keep.logical_not(), HeldScalars.Zero);
         }
         return zeros(vocab, dtype: ScalarType.Float32, device: row.device).index_put_(probs, indices);
     }

@@ -39,7 +39,25 @@ internal readonly unsafe struct Bf16 : IWeights
     {
         uint u = BitConverter.SingleToUInt32Bits(f);
         if (float.IsNaN(f)) return (ushort)((u >> 16) | 0x40);
-        return (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+        return RoundFinite(u);
+    }
+
+    /// <summary>float32 bits → bfloat16 rounded to nearest even, for finite values (no NaN test: a NaN may come out
+    /// as an infinity).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort RoundFinite(uint bits) => (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+
+    /// <summary><see cref="RoundFinite"/> on eight values: bfloat16 bits in the low half of each lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<uint> RoundFinite(Vector256<uint> bits) => (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256.Create(1u))) >> 16;
+
+    /// <summary>count finite float32 values → bfloat16 (<see cref="RoundFinite(uint)"/>).</summary>
+    public static void FromFloats(float* src, ushort* dst, long count)
+    {
+        long i = 0;
+        for (; i + 16 <= count; i += 16)
+            Vector256.Narrow(RoundFinite(Vector256.Load((uint*)src + i)), RoundFinite(Vector256.Load((uint*)src + i + 8))).Store(dst + i);
+        for (; i < count; i++) dst[i] = RoundFinite(((uint*)src)[i]);
     }
 }
 

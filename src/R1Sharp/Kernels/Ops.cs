@@ -25,8 +25,8 @@ public static class Ops
     /// <summary>b added into a in place, alpha held as in <see cref="Add"/>.</summary>
     public static Tensor AddInPlace(Tensor a, Tensor b) => a.add_(b, One);
 
-    /// <summary>1 as a Scalar that is never collected (a static field).</summary>
-    public static readonly Scalar One = 1.ToScalar();
+    /// <summary>1 as a Scalar that is never collected (a static field; <see cref="HeldScalars"/>).</summary>
+    public static readonly Scalar One = HeldScalars.One;
 
     /// <summary>x · weightᵀ + bias.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
@@ -109,7 +109,7 @@ public static class Ops
         using var scope = NewDisposeScope();
         var h = x.to(ScalarType.Float32);
         using var epsilon = eps.ToScalar(); // scalars held for the calls (see Add)
-        h = h * h.square().mean([-1L], keepdim: true).add(epsilon, One).rsqrt();
+        h = h * h.pow(HeldScalars.Two).mean([-1L], keepdim: true).add(epsilon, One).rsqrt(); // square() is pow(2) with a temporary 2
         return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
     }
 

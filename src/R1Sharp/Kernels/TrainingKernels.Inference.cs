@@ -45,13 +45,12 @@ public static unsafe partial class TrainingKernels
                 var (u0, u1) = Vector256.Widen(Vector256.Load(ub + i));
                 var a = Bf16Silu(g0, u0);
                 var b = Bf16Silu(g1, u1);
-                Vector256.Narrow(RoundToBf16(a), RoundToBf16(b)).Store(gb + i);
+                Vector256.Narrow(Bf16.RoundFinite(a), Bf16.RoundFinite(b)).Store(gb + i);
             }
             for (; i < to; i++)
             {
                 float g = BitConverter.Int32BitsToSingle(gb[i] << 16), u = BitConverter.Int32BitsToSingle(ub[i] << 16);
-                uint bits = (uint)BitConverter.SingleToInt32Bits(g * Sigmoid(g) * u);
-                gb[i] = (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+                gb[i] = Bf16.RoundFinite(BitConverter.SingleToUInt32Bits(g * Sigmoid(g) * u));
             }
         });
     }
@@ -61,7 +60,4 @@ public static unsafe partial class TrainingKernels
         var gf = (g << 16).AsSingle();
         return (gf * Sigmoid(gf) * (u << 16).AsSingle()).AsUInt32();
     }
-
-    // float32 bits → bfloat16 in the low half, rounding to nearest even (libtorch's rounding; the values are finite).
-    static Vector256<uint> RoundToBf16(Vector256<uint> a) => (a + Vector256.Create(0x7FFFu) + ((a >> 16) & Vector256.Create(1u))) >> 16;
 }

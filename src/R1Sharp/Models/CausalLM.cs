@@ -119,11 +119,13 @@ public abstract class CausalLM : nn.Module
         var gen = new Generator((ulong)seed);
         foreach (var (name, p) in named_parameters())
         {
-            if (name.EndsWith("norm.weight")) p.fill_(1.0);
+            if (name.EndsWith("norm.weight")) p.fill_(HeldScalars.OneDouble);
             else if (name.EndsWith("bias")) p.zero_(); // biases, and DeepSeek's e_score_correction_bias
             else
             {
-                using var r = normal(0, std ?? Config.InitializerRange, p.shape, dtype: p.dtype, generator: gen);
+                // torch.normal(mean, std, …) is randn(…).mul_(std).add_(mean) with temporary Scalars: the same, held
+                using var stdev = (std ?? Config.InitializerRange).ToScalar();
+                using var r = randn(p.shape, dtype: p.dtype, generator: gen).mul_(stdev).add_(HeldScalars.ZeroDouble, HeldScalars.One);
                 p.copy_(r);
             }
         }

@@ -96,7 +96,7 @@ public sealed partial class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         var flat = x.reshape(-1, h);
         if (!PerToken && DecodeApplies(flat, residual) && RunDecodeToken(flat, residual) is { } decoded) return decoded.view(b, t, h);
         var output = Mixture(x, flat, b, t, h);
-        return residual is null ? output : residual + output;
+        return residual is null ? output : Ops.Add(residual, output);
     }
 
     /// <summary>The tensor path: router, routing, the routed experts (grouped, token by token, or one token's
@@ -111,7 +111,7 @@ public sealed partial class DeepseekV3MoE : nn.Module<Tensor, Tensor>
             : flat.size(0) == 1 && !weights.requires_grad && flat.device_type == DeviceType.CPU ? RunOneToken(flat, indices, weights)
             : RunGrouped(flat, indices, weights);
         var y = routed.view(b, t, h);
-        return shared_experts is null ? y : y + shared_experts.forward(x);
+        return shared_experts is null ? y : Ops.Add(y, shared_experts.forward(x));
     }
 
     /// <summary>Tokens sorted by expert (a stable sort of the N·k choices), each expert's block through it in one
@@ -123,7 +123,8 @@ public sealed partial class DeepseekV3MoE : nn.Module<Tensor, Tensor>
         var choice = indices.reshape(-1);
         var order = choice.sort(dim: 0, descending: false, stable: true).Indices;
         var counts = choice.bincount(null, experts.Count).data<long>().ToArray();
-        var token = order.div(k, rounding_mode: RoundingMode.floor);
+        using var perToken = k.ToScalar(); // held for the call (HeldScalars)
+        var token = order.div(perToken, rounding_mode: RoundingMode.floor);
         var inputs = flat.index_select(0, token);
         Tensor products;
         if (KernelApplies(inputs, weights, counts)) products = ExpertProducts(inputs, counts);
@@ -140,7 +141,7 @@ public sealed partial class DeepseekV3MoE : nn.Module<Tensor, Tensor>
             products = cat(outputs, 0);
         }
         var weighted = products.to(ScalarType.Float32) * weights.reshape(-1).index_select(0, order).unsqueeze(1);
-        return zeros([n, flat.size(1)], dtype: ScalarType.Float32, device: flat.device).index_add(0, token, weighted, 1).to(flat.dtype);
+        return zeros([n, flat.size(1)], dtype: ScalarType.Float32, device: flat.device).index_add(0, token, weighted, HeldScalars.One).to(flat.dtype);
     }
 
     /// <summary>A decode step of one sequence: one token, its k experts read back to the CPU and sorted, the token's
@@ -231,7 +232,7 @@ public sealed partial class DeepseekV3MoE : nn.Module<Tensor, Tensor>
             for (long j = 0; j < k; j++)
             {
                 var y = experts[(int)chosen[i * k + j]].forward(xi).to(ScalarType.Float32) * weights[i, j];
-                sum = sum is null ? y : sum + y;
+                sum = sum is null ? y : Ops.Add(sum, y);
             }
             rows[i] = sum!;
         }

@@ -20,7 +20,7 @@ public sealed partial class DeepseekV3Mlp
         if (!(MoeDecode.Enabled && MoeDecode.Supported && !is_grad_enabled() && x.numel() == hidden && x.device_type == DeviceType.CPU
             && (x.dtype is ScalarType.Float32 or ScalarType.BFloat16) && residual.dtype == x.dtype && residual.device_type == DeviceType.CPU
             && residual.is_contiguous() && residual.numel() == hidden && DecodeReady(x.dtype)))
-            return residual + forward(x);
+            return Ops.Add(residual, forward(x));
         bool bf16 = x.dtype == ScalarType.BFloat16;
         var xc = x.is_contiguous() ? x : x.contiguous();
         var output = empty(residual.shape, dtype: x.dtype);

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -47,7 +48,8 @@ public sealed class DeepseekTrainingTerms : TrainingTerms
         }
         if (Options is { AuxLossAlpha: > 0 } o)
         {
-            var loss = o.AuxLossAlpha * SequenceBalanceLoss(r, experts, config.NumExpertsPerTok!.Value);
+            using var alpha = o.AuxLossAlpha.ToScalar(); // held for the call (HeldScalars); α·L is L.mul(α)
+            var loss = SequenceBalanceLoss(r, experts, config.NumExpertsPerTok!.Value).mul(alpha);
             balanceSum += loss.item<float>(); balanceCount++;
             pending.Add(loss.MoveToOuterDisposeScope()); // out of the layer's scope, into the trainer's
         }
@@ -59,9 +61,10 @@ public sealed class DeepseekTrainingTerms : TrainingTerms
         long b = r.Batch, t = r.Length;
         var scores = r.Scores.view(b, t, experts);
         var p = (scores / scores.sum(-1, keepdim: true)).mean([1L]);                                     // Pᵢ [B, E]
+        using var share = (experts / (double)(k * t)).ToScalar();
         var f = zeros([b, experts], dtype: ScalarType.Float32, device: scores.device)
             .scatter_add(1, r.Indices.view(b, t * k), ones([b, t * k], dtype: ScalarType.Float32, device: scores.device))
-            .mul_(experts / (double)(k * t));                                                            // fᵢ [B, E]
+            .mul_(share);                                                            // fᵢ [B, E]
         return (f * p).sum(-1).mean();
     }
 
@@ -81,12 +84,13 @@ public sealed class DeepseekTrainingTerms : TrainingTerms
             var logits = model.Logits(depths[k - 1].narrow(1, 0, n));                 // position i predicts token i + k + 1
             var targets = inputIds.narrow(1, k + 1, n);
             var nll = -logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
-            var valid = rows.diagonal(-(k + 1), 1, 2).eq(0).to(ScalarType.Float32); // row i + k + 1 sees key i
-            var loss = (nll * valid).sum() / valid.sum().clamp_min(1);
-            total = total is null ? loss : total + loss;
+            var valid = rows.diagonal(-(k + 1), 1, 2).eq(HeldScalars.Zero).to(ScalarType.Float32); // row i + k + 1 sees key i
+            var loss = (nll * valid).sum() / valid.sum().clamp_min(HeldScalars.One);
+            total = total is null ? loss : Ops.Add(total, loss);
         }
         if (total is null) return;
-        var weighted = total * (o.MtpLossWeight / depths.Count);
+        using var weight = (o.MtpLossWeight / depths.Count).ToScalar();
+        var weighted = total.mul(weight);
         mtpSum += weighted.item<float>(); mtpCount++;
         pending.Add(weighted);
     }
@@ -108,7 +112,7 @@ public sealed class DeepseekTrainingTerms : TrainingTerms
                     {
                         double mean = loads.Average();
                         var step = loads.Select(l => (float)(o.BiasUpdateSpeed * Math.Sign(mean - l))).ToArray();
-                        bias.add_(tensor(step, device: bias.device));
+                        Ops.AddInPlace(bias, tensor(step, device: bias.device));
                     }
         updateLoads.Clear();
     }

@@ -38,7 +38,7 @@ public class DeepseekV3DecoderLayer : nn.Module
         {
             DeepseekV3MoE moe => moe.ForwardPlus(normed, h),
             DeepseekV3Mlp dense => dense.ForwardPlus(normed, h),
-            _ => h + mlp.forward(normed),
+            _ => Ops.Add(h, mlp.forward(normed)),
         };
     }
 }

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using R1Sharp.Kernels;
+using TorchSharp;
 using static TorchSharp.torch;
 
 
@@ -20,6 +22,9 @@ namespace R1Sharp.Models;
 /// </summary>
 public static class MoeRouting
 {
+    /// <summary>The 1e-20 added to the weights' sum before normalising (transformers' denominator), held (HeldScalars).</summary>
+    static readonly Scalar Tiny = 1e-20.ToScalar();
+
     /// <param name="logits">router logits [N, experts] (float32)</param>
     /// <param name="bias">e_score_correction_bias [experts], used by noaux_tc only</param>
     /// <returns>expert indices [N, k] (int64) and their weights [N, k] (float32, with gradient through the scores)
@@ -32,15 +37,16 @@ public static class MoeRouting
         using (no_grad())
         {
             var choice = scores.detach();
-            if (c.UsesScoreCorrectionBias && bias is not null) choice = choice + bias.to(choice.dtype);
+            if (c.UsesScoreCorrectionBias && bias is not null) choice = Ops.Add(choice, bias.to(choice.dtype));
             if (c.TopkMethod != "greedy" && c.NGroup is > 1 && c.TopkGroup < c.NGroup)
                 choice = LimitToGroups(choice, c.NGroup.Value, c.TopkGroup!.Value, sumOfTopTwo: c.TopkMethod == "noaux_tc");
             indices = choice.topk(k, dim: -1).indexes;
         }
         var weights = scores.gather(1, indices);
         bool normalise = k > 1 && c.NormTopkProb;
-        if (normalise) weights = weights / (weights.sum(-1, keepdim: true) + 1e-20);
-        if (!normalise || c.ScalesNormalizedWeights) weights = weights * c.RoutedScalingFactor;
+        if (normalise) weights = weights / weights.sum(-1, keepdim: true).add(Tiny, HeldScalars.One);
+        using var scaling = c.RoutedScalingFactor.ToScalar(); // held for the call (HeldScalars)
+        if (!normalise || c.ScalesNormalizedWeights) weights = weights.mul(scaling);
         return (indices, weights, scores);
     }
 
@@ -53,7 +59,7 @@ public static class MoeRouting
         var groupScores = sumOfTopTwo ? grouped.topk(2, dim: -1).values.sum(-1) : grouped.amax([-1L]);
         var chosen = groupScores.topk(keep, dim: -1).indexes;
         var allowed = zeros([n, groups], dtype: ScalarType.Bool, device: choice.device).scatter_(1, chosen, ones_like(chosen, dtype: ScalarType.Bool));
-        return grouped.masked_fill(allowed.logical_not().unsqueeze(-1), float.NegativeInfinity).view(n, experts);
+        return grouped.masked_fill(allowed.logical_not().unsqueeze(-1), HeldScalars.NegativeInfinity).view(n, experts);
     }
     /// <summary>
     /// <see cref="Route"/> for one token on the CPU without tensors: a batch-1 decode step, where the dozen libtorch

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -198,13 +199,15 @@ public sealed class Rope : IDisposable
         int cap = Math.Max(needed, Math.Max(256, capacity * 2));
         if (cap > maxPositions && needed <= maxPositions) cap = maxPositions;
         using var scope = NewDisposeScope();
-        var pos = arange(cap, dtype: ScalarType.Float32);
+        using var stop = cap.ToScalar(); // arange(stop) would make stop, start 0 and step 1 temporary Scalars (HeldScalars)
+        var pos = arange(HeldScalars.Zero, stop, HeldScalars.One, dtype: ScalarType.Float32);
         var freqs = outer(pos, tensor(invFreq));          // [cap, d/2], float32 as in HF
         var emb = cat([freqs, freqs], dim: 1);            // rotate_half layout
         cos?.Dispose(); sin?.Dispose();
         // transformers multiplies cos and sin by attention_scaling (YaRN's attention factor) in float32.
-        cos = (attentionFactor == 1f ? emb.cos() : emb.cos().mul_(attentionFactor)).DetachFromDisposeScope();
-        sin = (attentionFactor == 1f ? emb.sin() : emb.sin().mul_(attentionFactor)).DetachFromDisposeScope();
+        using var factor = attentionFactor.ToScalar();
+        cos = (attentionFactor == 1f ? emb.cos() : emb.cos().mul_(factor)).DetachFromDisposeScope();
+        sin = (attentionFactor == 1f ? emb.sin() : emb.sin().mul_(factor)).DetachFromDisposeScope();
         capacity = cap;
     }
 

@@ -71,7 +71,7 @@ public sealed class AdamW
         using var scope = NewDisposeScope();
         Tensor? sum = null;
         foreach (var (_, p) in _params)
-            if (p.grad is { } g) sum = sum is null ? g.pow(2).sum() : sum + g.pow(2).sum();
+            if (p.grad is { } g) sum = sum is null ? g.pow(HeldScalars.Two).sum() : Ops.Add(sum, g.pow(HeldScalars.Two).sum());
         return sum is null ? 0 : Math.Sqrt(sum.item<float>());
     }
 
@@ -80,7 +80,7 @@ public sealed class AdamW
     {
         if (maxNorm <= 0 || norm <= maxNorm) return;
         using var _ = no_grad();
-        double scale = maxNorm / (norm + 1e-6);
+        using var scale = (maxNorm / (norm + 1e-6)).ToScalar(); // held for the calls (HeldScalars)
         foreach (var (_, p) in _params) p.grad?.mul_(scale);
     }
 
@@ -96,14 +96,23 @@ public sealed class AdamW
         }
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        // Every Scalar held for the whole loop (HeldScalars): a temporary could be freed while libtorch reads it.
+        using var decay = (1 - lr * WeightDecay).ToScalar();
+        using var beta1 = Beta1.ToScalar();
+        using var oneMinusBeta1 = (1 - Beta1).ToScalar();
+        using var beta2 = Beta2.ToScalar();
+        using var oneMinusBeta2 = (1 - Beta2).ToScalar();
+        using var sqrtBc2 = Math.Sqrt(bc2).ToScalar();
+        using var eps = Eps.ToScalar();
+        using var stepSize = (-lr / bc1).ToScalar();
         foreach (var (name, p) in _params)
         {
             if (p.grad is not { } g) continue;
-            if (WeightDecay > 0 && p.dim() >= 2) p.mul_(1 - lr * WeightDecay); // decoupled decay (Alg. 2, line 12)
-            var m = ExpAvg[name].mul_(Beta1).add_(g, alpha: 1 - Beta1);
-            var v = ExpAvgSq[name].mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
-            var denom = (v.sqrt() / Math.Sqrt(bc2)).add_(Eps);
-            p.addcdiv_(m, denom, value: -lr / bc1);
+            if (WeightDecay > 0 && p.dim() >= 2) p.mul_(decay); // decoupled decay (Alg. 2, line 12)
+            var m = ExpAvg[name].mul_(beta1).add_(g, alpha: oneMinusBeta1);
+            var v = ExpAvgSq[name].mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
+            var denom = v.sqrt().div(sqrtBc2).add_(eps, HeldScalars.One);
+            p.addcdiv_(m, denom, value: stepSize);
         }
     }
 

@@ -4,6 +4,7 @@ using R1Sharp.Models;
 using R1Sharp.Models.Lora;
 using R1Sharp.Rewards;
 using R1Sharp.Text;
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -191,7 +192,8 @@ public sealed class GrpoTrainer : ITrainer, IDisposable
                 var adv = tensor(mb.Rows.Select(i => (float)advantages[i]).ToArray(), device: Policy.Device);
                 var result = PolicyLoss.Compute(new PolicyLossInput(logp, old, mb.RefLogProbs, adv, mb.LossMask), _loss, batches.LossTokens, batches.Rows);
                 var loss = result.Loss;
-                if (Policy.Training.TakeLoss() is { } aux) loss = loss + aux * ((double)mb.Batch.Rows / batches.Rows);
+                using var share = ((double)mb.Batch.Rows / batches.Rows).ToScalar(); // held for the call (HeldScalars)
+                if (Policy.Training.TakeLoss() is { } aux) loss = Ops.Add(loss, aux.mul(share));
                 loss = LossTransform?.Invoke(loss) ?? loss;
                 double lossValue = loss.item<float>();
                 if (!double.IsFinite(lossValue)) { finite = false; break; }

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,12 +33,15 @@ public static class PolicyLoss
     {
         double epsilon = o.Epsilon, epsilonHigh = o.EpsilonHigh, beta = o.Beta;
         bool sequenceLevel = o.SequenceLevel;
+        // Every Scalar held for its calls (HeldScalars): a temporary could be freed while libtorch reads it.
+        using var low = (1 - epsilon).ToScalar();
+        using var high = (1 + epsilonHigh).ToScalar();
         var logRatio = x.LogProbs - x.OldLogProbs;
         Tensor logWeight = sequenceLevel
-            ? ((logRatio * x.Mask).sum(-1) / x.Mask.sum(-1).clamp_min(1)).unsqueeze(-1)
+            ? ((logRatio * x.Mask).sum(-1) / x.Mask.sum(-1).clamp_min(HeldScalars.One)).unsqueeze(-1)
             : logRatio;
         var ratio = logWeight.exp();
-        var clipped = ratio.clamp(1 - epsilon, 1 + epsilonHigh);
+        var clipped = ratio.clamp(low, high);
         var adv = x.Advantages.unsqueeze(-1);
         var perToken = -minimum(ratio * adv, clipped * adv);
         if (sequenceLevel) perToken = perToken.expand_as(x.Mask);
@@ -46,9 +50,10 @@ public static class PolicyLoss
         if (beta > 0 && x.RefLogProbs is { } refLp)
         {
             var d = refLp - x.LogProbs;
-            var kl = d.exp() - d - 1; // k3: unbiased, always ≥ 0
-            perToken = perToken + beta * kl;
-            using (no_grad()) klMean = ((kl * x.Mask).sum() / x.Mask.sum().clamp_min(1)).item<float>();
+            var kl = (d.exp() - d).sub(HeldScalars.One); // k3: unbiased, always ≥ 0
+            using var klWeight = beta.ToScalar();
+            perToken = Ops.Add(perToken, kl.mul(klWeight));
+            using (no_grad()) klMean = ((kl * x.Mask).sum() / x.Mask.sum().clamp_min(HeldScalars.One)).item<float>();
         }
 
         var loss = Aggregate(perToken, x.Mask, o.Type, tokensInBatch, o.MaxCompletionLength, batchRowsInBatch);
@@ -56,7 +61,7 @@ public static class PolicyLoss
         using (no_grad())
         {
             // A token is clipped when the clip actually changed its objective (TRL's is_region_clipped).
-            var isClipped = (ratio.lt(1 - epsilon) & adv.lt(0)) | (ratio.gt(1 + epsilonHigh) & adv.gt(0));
+            var isClipped = (ratio.lt(low) & adv.lt(HeldScalars.Zero)) | (ratio.gt(high) & adv.gt(HeldScalars.Zero));
             var clippedTokens = isClipped.to(ScalarType.Float32).expand_as(x.Mask) * x.Mask;
             clipFraction = clippedTokens.sum().item<float>() / Math.Max(1f, x.Mask.sum().item<float>());
         }
@@ -75,13 +80,16 @@ public static class PolicyLoss
     public static Tensor Aggregate(Tensor perToken, Tensor mask, LossType lossType, double tokensInBatch, int maxCompletionLength, double batchRowsInBatch)
     {
         long rows = mask.shape[0];
-        double share = rows / batchRowsInBatch;
+        // Each normaliser a Scalar held for the call (HeldScalars)
+        using var share = (rows / batchRowsInBatch).ToScalar();
+        using var dapoTokens = Math.Max(1, tokensInBatch).ToScalar();
+        using var drGrpoTokens = (batchRowsInBatch * maxCompletionLength).ToScalar();
         return lossType switch
         {
-            LossType.Grpo => ((perToken * mask).sum(-1) / mask.sum(-1).clamp_min(1)).mean() * share,
-            LossType.Bnpo => (perToken * mask).sum() / mask.sum().clamp_min(1) * share,
-            LossType.Dapo => (perToken * mask).sum() / Math.Max(1, tokensInBatch),
-            LossType.DrGrpo => (perToken * mask).sum() / (batchRowsInBatch * maxCompletionLength),
+            LossType.Grpo => ((perToken * mask).sum(-1) / mask.sum(-1).clamp_min(HeldScalars.One)).mean().mul(share),
+            LossType.Bnpo => ((perToken * mask).sum() / mask.sum().clamp_min(HeldScalars.One)).mul(share),
+            LossType.Dapo => (perToken * mask).sum().div(dapoTokens),
+            LossType.DrGrpo => (perToken * mask).sum().div(drGrpoTokens),
             _ => throw new ArgumentOutOfRangeException(nameof(lossType)),
         };
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using TorchSharp;
 using R1Sharp.Models;
+using R1Sharp.Kernels;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Training;
@@ -71,9 +72,11 @@ public sealed class Pretrainer : ITrainer
             using var scope = NewDisposeScope();
             using var batch = new SequenceBatch(group.Select(d => (IReadOnlyList<int>)d.Prompt).ToList(), group.Select(d => (IReadOnlyList<int>)d.Continuation).ToList(), _model.Device);
             var (logp, _) = batch.TokenLogProbs(_model);
-            var loss = -(logp * batch.CompletionMask).sum() / tokens;
+            using var tokenCount = tokens.ToScalar(); // held for the calls (HeldScalars)
+            using var share = ((double)batch.Rows / docs.Count).ToScalar();
+            var loss = (-(logp * batch.CompletionMask).sum()).div(tokenCount);
             // The family's own terms (DeepSeek-V3: balance and MTP losses), weighted by this sub-batch's share.
-            if (_model.Training.TakeLoss() is { } aux) loss = loss + aux * ((double)batch.Rows / docs.Count);
+            if (_model.Training.TakeLoss() is { } aux) loss = Ops.Add(loss, aux.mul(share));
             loss.backward();
             lossValue += loss.item<float>();
         }

@@ -26,8 +26,10 @@ internal readonly unsafe struct Q4KAvx2 : IQuantDot
         var m4 = Vector256.Create((byte)0x0F);
         var acc = Vector256<float>.Zero;
         var accm = Vector128<float>.Zero;
+        int pf = QuantKernels.PrefetchBytes;
         for (int b = 0; b < nb; b++, w += BlockBytes, xq += 256, xbs += 8)
         {
+            if (pf > 0) QuantBits.Prefetch(w + pf, 3);
             var dd = QuantBits.HalfPair(w) * xd[b]; // d·dx, dmin·dx
             var u = QuantBits.K4Scales(w + 4);
             var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));

@@ -42,8 +42,10 @@ internal readonly unsafe struct Q4KAvx512 : IQuantDot
         var accm = Vector128<float>.Zero;
         var shifts = NibbleShifts;
         Vector512<short> p0 = PairIndex(0), p1 = PairIndex(1), p2 = PairIndex(2), p3 = PairIndex(3);
+        int pf = QuantKernels.PrefetchBytes;
         for (int b = 0; b < nb; b++, w += Q4KAvx2.BlockBytes, xq += 256, xbs += 8)
         {
+            if (pf > 0) QuantBits.Prefetch(w + pf, 3);
             var dd = QuantBits.HalfPair(w) * xd[b]; // d·dx, dmin·dx
             var u = QuantBits.K4Scales(w + 4);
             var mins = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(u, 8));

@@ -24,8 +24,10 @@ internal readonly unsafe struct Q6KAvx2 : IQuantDot
         float* xd = a.RowD(r);
         short* xbs = a.RowBSums(r);
         var acc = Vector256<float>.Zero;
+        int pf = QuantKernels.PrefetchBytes;
         for (int b = 0; b < nb; b++, w += BlockBytes, xq += 256, xbs += 16)
         {
+            if (pf > 0) QuantBits.Prefetch(w + pf, 4);
             var sc16 = Avx2.ConvertToVector256Int16((sbyte*)w + 192);
             // −32 · Σ_j sc_j · bsum_j, as eight int32 partial sums
             var sumi = Avx2.Subtract(Vector256<int>.Zero, Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(sc16, Avx.LoadVector256(xbs)), 5));

@@ -23,14 +23,16 @@ internal readonly unsafe struct Q8Rows
     /// <summary>32-value blocks: d · Σ q (K / 32 per row).</summary>
     public readonly float* Sums;
     public readonly int K, Block;
+    /// <summary>K / Block, kept so that finding a row's scales is not an integer division per dot product.</summary>
+    readonly int blocksPerRow;
 
     public Q8Rows(sbyte* q, float* d, short* bsums, short* bsums32, float* sums, int k, int block)
     {
-        Q = q; D = d; BSums = bsums; BSums32 = bsums32; Sums = sums; K = k; Block = block;
+        Q = q; D = d; BSums = bsums; BSums32 = bsums32; Sums = sums; K = k; Block = block; blocksPerRow = k / block;
     }
 
     public sbyte* RowQ(int r) => Q + (long)r * K;
-    public float* RowD(int r) => D + (long)r * (K / Block);
+    public float* RowD(int r) => D + (long)r * blocksPerRow;
     public short* RowBSums(int r) => BSums + (long)r * (K / 16);
     public short* RowBSums32(int r) => BSums32 + (long)r * (K / 32);
     public float* RowSums(int r) => Sums + (long)r * (K / 32);

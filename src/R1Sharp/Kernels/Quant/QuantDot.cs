@@ -63,6 +63,13 @@ internal static unsafe class QuantBits
         return u.AsByte();
     }
 
+    /// <summary>prefetcht0 of <paramref name="lines"/> cache lines from p (a block spans up to 4 lines).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Prefetch(byte* p, int lines)
+    {
+        for (int i = 0; i < lines; i++) Sse.Prefetch0(p + 64 * i);
+    }
+
     /// <summary>A pshufb pattern that copies 16-bit element j of each 128-bit lane to all eight of its elements.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Broadcast16(int j) => Vector256.Create((ushort)((2 * j) | ((2 * j + 1) << 8))).AsByte();

@@ -176,30 +176,9 @@ public static unsafe class QuantPrefill
                 for (int r = r0; r < r1; r++)
                 {
                     w.Dequantize(r, 1, c0, cols, rp);
-                    ToBf16(rp, (ushort*)bufferAddr + (long)(r - n0) * cols, cols);
+                    Bf16.FromFloats(rp, (ushort*)bufferAddr + (long)(r - n0) * cols, cols);
                 }
         }, spinAfter: false);
         return buffer.view(-1).narrow(0, 0, (long)tn * cols).view(tn, cols);
-    }
-
-    /// <summary>float32 → bfloat16, rounding to nearest even (libtorch's rounding; the values are finite).</summary>
-    static void ToBf16(float* src, ushort* dst, int count)
-    {
-        int i = 0;
-        var lsb = Vector256.Create(1u);
-        var bias = Vector256.Create(0x7FFFu);
-        for (; i + 16 <= count; i += 16)
-        {
-            var a = Vector256.Load((uint*)src + i);
-            var b = Vector256.Load((uint*)src + i + 8);
-            a = (a + bias + ((a >> 16) & lsb)) >> 16;
-            b = (b + bias + ((b >> 16) & lsb)) >> 16;
-            Vector256.Narrow(a, b).Store(dst + i);
-        }
-        for (; i < count; i++)
-        {
-            uint u = ((uint*)src)[i];
-            dst[i] = (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
-        }
     }
 }

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -26,7 +27,9 @@ public sealed class LoraAdapter : IDisposable
     public static LoraAdapter Fresh(long inFeatures, long outFeatures, LoraConfig config, Generator generator, Device device)
     {
         double bound = 1.0 / Math.Sqrt(inFeatures);
-        var a = (rand(config.R, inFeatures, dtype: ScalarType.Float32, generator: generator) * (2 * bound) - bound).to(device).detach().requires_grad_(true);
+        using var width = (2 * bound).ToScalar(); // held for the calls (HeldScalars)
+        using var low = bound.ToScalar();
+        var a = rand(config.R, inFeatures, dtype: ScalarType.Float32, generator: generator).mul(width).sub(low).to(device).detach().requires_grad_(true);
         var b = zeros(outFeatures, config.R, dtype: ScalarType.Float32, device: device).requires_grad_(true);
         return new LoraAdapter(a.DetachFromDisposeScope(), b.DetachFromDisposeScope(), config.Scaling, config.LoraDropout);
     }
@@ -36,7 +39,8 @@ public sealed class LoraAdapter : IDisposable
     {
         var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
         if (dropout is not null && Dropout > 0) xf = DropoutFrom(xf, Dropout, dropout);
-        var d = F.linear(F.linear(xf, A), B).mul_(Scaling);
+        using var scaling = Scaling.ToScalar(); // held for the call (HeldScalars)
+        var d = F.linear(F.linear(xf, A), B).mul_(scaling);
         return d.dtype == x.dtype ? d : d.to(x.dtype);
     }
 
@@ -69,7 +73,8 @@ public sealed class LoraAdapter : IDisposable
     public Tensor DeltaWeight()
     {
         using var _ = no_grad();
-        return B.matmul(A).mul_(Scaling);
+        using var scaling = Scaling.ToScalar(); // held for the call (HeldScalars)
+        return B.matmul(A).mul_(scaling);
     }
 
     public void Dispose() { A.Dispose(); B.Dispose(); }
@@ -100,7 +105,7 @@ public sealed class LoraLayer(string moduleName, LoraRouting routing)
             if (a < 0 || a >= Adapters.Count || Adapters[a] is null) continue;
             var idx = tensor(Enumerable.Range(0, rows.Length).Where(i => rows[i] == a).Select(i => (long)i).ToArray(), device: x.device);
             var d = Adapters[a].Delta(x.index_select(0, idx), r.DropoutSource);
-            outp = (outp ?? y.clone()).index_add_(0, idx, d, 1);
+            outp = (outp ?? y.clone()).index_add_(0, idx, d, HeldScalars.One);
         }
         return outp ?? y;
     }

@@ -1,4 +1,5 @@
 using R1Sharp.IO;
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -212,7 +213,7 @@ public sealed class LoraModel : IDisposable
                 if (layer.Adapters[adapter] is not { } a) continue;
                 var w = linears[module].weight ?? throw new R1SharpException($"{module}: a quantized base cannot be merged into (merge into the float model instead)");
                 using var delta = a.DeltaWeight();
-                using var sum = w.to(ScalarType.Float32).add_(delta);
+                using var sum = Ops.AddInPlace(w.to(ScalarType.Float32), delta);
                 w.copy_(sum);
             }
         Unload();

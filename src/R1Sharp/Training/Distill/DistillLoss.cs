@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,12 +21,18 @@ public static class DistillLoss
     public static Tensor PerToken(Tensor student, Tensor teacher, double beta = 1.0, double temperature = 1.0)
     {
         long v = Math.Min(student.size(-1), teacher.size(-1));
-        var s = (student.narrow(-1, 0, v) / temperature).log_softmax(-1);
-        var t = (teacher.narrow(-1, 0, v) / temperature).log_softmax(-1).detach();
+        // Every Scalar held for its call (HeldScalars): a temporary could be freed while libtorch reads it.
+        using var tau = temperature.ToScalar();
+        var s = student.narrow(-1, 0, v).div(tau).log_softmax(-1);
+        var t = teacher.narrow(-1, 0, v).div(tau).log_softmax(-1).detach();
         if (beta == 1.0) return KlDiv(s, t);
         if (beta == 0.0) return KlDiv(t, s);
-        var m = logsumexp(stack([s + Math.Log(1 - beta), t + Math.Log(beta)]), 0);
-        return beta * KlDiv(t, m) + (1 - beta) * KlDiv(s, m);
+        using var logStudentShare = Math.Log(1 - beta).ToScalar();
+        using var logTeacherShare = Math.Log(beta).ToScalar();
+        var m = logsumexp(stack([s.add(logStudentShare, HeldScalars.One), t.add(logTeacherShare, HeldScalars.One)]), 0);
+        using var teacherShare = beta.ToScalar();
+        using var studentShare = (1 - beta).ToScalar();
+        return Ops.Add(KlDiv(t, m).mul(teacherShare), KlDiv(s, m).mul(studentShare));
     }
 
     /// <summary>KL(p ‖ q) = Σ_v p(v) (log p(v) − log q(v)) over the last axis, from log-probabilities.</summary>

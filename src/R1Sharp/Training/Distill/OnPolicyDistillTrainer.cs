@@ -4,6 +4,7 @@ using R1Sharp.Models;
 using R1Sharp.Models.Lora;
 using R1Sharp.Rewards;
 using R1Sharp.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Training.Distill;
@@ -96,7 +97,8 @@ public sealed class OnPolicyDistillTrainer : ITrainer
             var (logp, logits, pass) = batch.TokenLogProbs(Policy, _memory);
             var perToken = DistillLoss.PerToken(logits, teacherLogits, Config.Beta, Config.Temperature);  // divergence
             // The mean over every completion token of the step, not of the micro-batch: accumulation equals one big batch.
-            var part = (perToken * batch.CompletionMask).sum() / Math.Max(1, tokens);
+            using var stepTokens = Math.Max(1, tokens).ToScalar(); // held for the call (HeldScalars)
+            var part = (perToken * batch.CompletionMask).sum().div(stepTokens);
             double value = part.item<float>();
             if (!double.IsFinite(value)) { finite = false; break; }
             pass.Backward(part);                                                                           // update

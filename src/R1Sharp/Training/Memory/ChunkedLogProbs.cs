@@ -87,7 +87,7 @@ public sealed class ChunkedLogProbs : autograd.SingleTensorFunction<ChunkedLogPr
             dl.scatter_add_(-1, targets.narrow(0, r, rows).unsqueeze(-1), g);
             var dh = dense is not null ? dl.to(dense.dtype).matmul(dense) : QuantPrefill.InputGradient(dl, (QuantMatrix)w);
             gh.narrow(0, r, rows).copy_(dh);
-            if (gw is not null) gw.add_(dl.t().to(dense!.dtype).matmul(hc.to(dense.dtype)));
+            if (gw is not null) Ops.AddInPlace(gw, dl.t().to(dense!.dtype).matmul(hc.to(dense.dtype)));
         }
         return [gh, gw!, null!, null!, null!];
     }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using R1Sharp.Models;
 using R1Sharp.Models.Lora;
+using R1Sharp.Kernels;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Training.Sft;
@@ -102,8 +104,10 @@ public sealed class SftTrainer : ITrainer
             tokens += batch.Tokens;
             var (sum, right, pass) = batch.Loss(Policy, _memory);
             // The mean over every trained token of the step, not of the micro-batch: accumulation then equals one big batch.
-            var part = sum / lossTokens;
-            if (Policy.Training.TakeLoss() is { } aux) part = part + aux * ((double)micro.Length / rows.Count);
+            using var stepTokens = lossTokens.ToScalar(); // held for the calls (HeldScalars)
+            using var share = ((double)micro.Length / rows.Count).ToScalar();
+            var part = sum.div(stepTokens);
+            if (Policy.Training.TakeLoss() is { } aux) part = Ops.Add(part, aux.mul(share));
             part = LossTransform?.Invoke(part) ?? part;
             double value = part.item<float>();
             if (!double.IsFinite(value)) { finite = false; break; }
