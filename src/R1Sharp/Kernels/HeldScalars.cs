@@ -9,7 +9,8 @@ namespace R1Sharp.Kernels;
 /// collection triggered by another thread during the native call can then free it first (see <see cref="Ops.Add"/>).
 /// Values known only at run time are held with <c>using var s = value.ToScalar();</c> across the call instead. Each
 /// constant keeps the C# type the code used before (int 0 and double 0.0 are different c10::Scalars), so results stay
-/// bit-identical. The test ScalarTemporariesTests finds any Scalar left unheld in src/.
+/// bit-identical. Never `using` or Dispose one: it is shared by every caller. The test ScalarTemporariesTests finds
+/// any Scalar left unheld in src/, and any shared one disposed.
 /// </summary>
 public static class HeldScalars
 {

@@ -44,6 +44,7 @@ static class ScalarTemporaries
                     if (op is IInvalidOperation) unbound.Add(At(op, root, $"`{op.Syntax}` does not bind"));
                     string? what = Fresh(op, scalar) is { } fresh ? Unheld(op, fresh) : InternalTemporary(op);
                     if (what is not null) findings.Add(At(op, root, what));
+                    if (SharedDisposed(op, scalar) is { } disposed) findings.Add(At(op, root, disposed));
                 }
             }
         }
@@ -84,6 +85,24 @@ static class ScalarTemporaries
                 return what + " held in a local without `using` (collectible after its last use)";
         }
         return what + " that nothing holds during the call";
+    }
+
+    /// <summary>A description if op disposes a Scalar held in a static field (HeldScalars.One, Ops.One): `using` it,
+    /// or calling its Dispose, frees the one native value every later call reads.</summary>
+    static string? SharedDisposed(IOperation op, INamedTypeSymbol scalar)
+    {
+        IOperation? resource = op switch
+        {
+            IVariableInitializerOperation { Parent: IVariableDeclaratorOperation { Parent: IVariableDeclarationOperation { Parent: { } group } } } v
+                when group is IUsingDeclarationOperation || group.Parent is IUsingDeclarationOperation || group.Parent is IUsingOperation || group is IUsingOperation => v.Value,
+            IUsingOperation { Resources: { } r } when r is not IVariableDeclarationGroupOperation => r,
+            IInvocationOperation { TargetMethod.Name: "Dispose", Instance: { } instance } => instance,
+            _ => null,
+        };
+        while (resource is IConversionOperation { IsImplicit: true } c) resource = c.Operand;
+        return resource is IFieldReferenceOperation { Field: { IsStatic: true } field } && SymbolEqualityComparer.Default.Equals(field.Type, scalar)
+            ? $"`{op.Syntax}` disposes the shared Scalar {field.ContainingType.Name}.{field.Name} (freed for every later reader)"
+            : null;
     }
 
     /// <summary>A description if op calls a TorchSharp method that makes a Scalar inside and lets it go while libtorch

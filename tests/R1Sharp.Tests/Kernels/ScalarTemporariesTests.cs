@@ -75,6 +75,13 @@ public sealed class ScalarTemporariesTests
                     using (var two = 2.ToScalar()) x = x.pow(two);
                     return x.sub(b);
                 }
+                static Tensor Shared(Tensor a)
+                {
+                    using var half = Half;                   // line 35: disposes a shared Scalar
+                    var y = a.mul(half);
+                    Quarter.Dispose();                       // line 37
+                    return y;
+                }
             }
             """;
         var snippet = Compile([CSharpSyntaxTree.ParseText(source, Parse, path: "Snippet.cs")]);
@@ -82,7 +89,8 @@ public sealed class ScalarTemporariesTests
         var findings = ScalarTemporaries.Find(snippet, "", out var unbound);
         Assert.Empty(unbound);
         var lines = findings.Select(f => f.Line).Distinct().Order().ToArray();
-        Assert.True(lines.SequenceEqual([9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 22]), string.Join("\n", findings));
+        Assert.True(lines.SequenceEqual([9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 22, 35, 37]), string.Join("\n", findings));
+        Assert.Contains(findings, f => f.Line == 35 && f.What.Contains("disposes the shared Scalar Snippet.Half"));
         Assert.Contains(findings, f => f.Line == 17 && f.What.Contains("converted to a temporary Scalar"));
         Assert.Contains(findings, f => f.Line == 17 && f.What.Contains("arange"));
     }
