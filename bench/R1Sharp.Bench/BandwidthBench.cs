@@ -13,7 +13,7 @@ namespace R1Sharp.Bench;
 /// two-thread streaming read (every cache line, 256-bit loads) over 1 GB of anonymous memory and, with --file, over a
 /// memory-mapped file such as the GGUF a quantized model runs from (its pages read once first, so the page cache
 /// holds them as it does while a model runs).
-/// Usage: bandwidth [--file FILE] [--rounds 5]
+/// Usage: bandwidth [--file FILE] [--rounds 5]; the rounds also go to bench/results/bandwidth.json.
 /// </summary>
 public static unsafe class BandwidthBench
 {
@@ -46,7 +46,11 @@ public static unsafe class BandwidthBench
             Console.WriteLine($"{r + 1,5} {probe,21:F1} {gemv,13:F1} {a,15:F1} {(mapped == null ? "" : f.ToString("F1")),30}");
             results.Add(new { probe_gbps = probe, gemv_probe_gbps = gemv, anonymous_gbps = a, file_gbps = mapped == null ? (double?)null : f });
         }
-        Console.WriteLine($"load after {File.ReadAllText("/proc/loadavg").Trim()}");
+        string loadAfter = File.ReadAllText("/proc/loadavg").Trim();
+        Console.WriteLine($"load after {loadAfter}");
+        Directory.CreateDirectory("bench/results");
+        File.WriteAllText("bench/results/bandwidth.json", System.Text.Json.JsonSerializer.Serialize(
+            new { file, load_after = loadAfter, rounds = results }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         view?.SafeMemoryMappedViewHandle.ReleasePointer();
         view?.Dispose(); mmf?.Dispose();
         NativeMemory.AlignedFree(anon);

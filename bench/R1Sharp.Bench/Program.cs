@@ -45,7 +45,7 @@ static int Usage()
     Console.Error.WriteLine("       R1Sharp.Bench grpo [--size demo|50m] [--steps N] [--threads N[,N]] [--micro-batch ROWS] [--unfused]");
     Console.Error.WriteLine("       R1Sharp.Bench sft [--size demo|50m] [--steps N] [--max-length T] [--threads N]");
     Console.Error.WriteLine("       R1Sharp.Bench sample [--prompts N] [--k K] [--max-tokens N] [--rounds N]   (r1 sample vs raw generation)");
-    Console.Error.WriteLine("       R1Sharp.Bench profile [--dtype f32|bf16] [--size 0.5b] [--steps N]   (decode step: projections vs the rest)");
+    Console.Error.WriteLine("       R1Sharp.Bench profile [--dtype f32|bf16] [--size 0.5b] [--gguf FILE] [--prefetch BYTES] [--steps N]   (decode step: projections vs the rest)");
     Console.Error.WriteLine("       R1Sharp.Bench tokenizer [--tokenizer DIR] [--lengths 10000,100000,...]   (ns/char vs run length)");
     Console.Error.WriteLine("       R1Sharp.Bench quant [--formats q4_k,q6_k,q8_0] [--rows 1,4,16] [--layers 28] [--passes 5]   (quantized decode kernels vs bandwidth)");
     Console.Error.WriteLine("       R1Sharp.Bench code [--rounds N] [--python python3]   (sandboxed HumanEval runs vs plain python3; C# compile+run with the harness cache on/off)");

@@ -43,8 +43,7 @@ public static class Roofline
         float* x = stackalloc float[k];
         try
         {
-            new Span<ushort>(w, (int)Math.Min(int.MaxValue, rows * k)).Fill(0x3f80); // 1.0: real pages, not the shared zero page
-            for (long done = int.MaxValue; done < rows * k; done += int.MaxValue)
+            for (long done = 0; done < rows * k; done += int.MaxValue) // 1.0 everywhere: real pages, not the shared zero page
                 new Span<ushort>(w + done, (int)Math.Min(int.MaxValue, rows * k - done)).Fill(0x3f80);
             for (int i = 0; i < k; i++) x[i] = 1f / (i + 1);
             double best = 0;
